@@ -1,0 +1,1 @@
+"""The books feature: the catalog's core resource."""

@@ -1,0 +1,71 @@
+"""Validation of book fields that carry business rules: publication dates and languages."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import UTC, date, datetime
+
+import pycountry
+
+from bookshelf.books.isbn import InvalidIsbn, normalize_isbn
+
+_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+# ISO 639-1: the two-letter codes, read once from pycountry's copy of the standard.
+ISO_639_1_CODES = frozenset(
+    language.alpha_2 for language in pycountry.languages if hasattr(language, "alpha_2")
+)
+
+
+def parse_partial_date(text: str) -> tuple[date, date]:
+    """Parse ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` into the first and last day it covers."""
+    match = _PARTIAL_DATE.match(text)
+    if match is None:
+        raise ValueError("must be YYYY, YYYY-MM or YYYY-MM-DD")
+    year, month, day = (int(part) if part else None for part in match.groups())
+    assert year is not None
+    if year < 1:
+        raise ValueError("year must be 0001 or later")
+    try:
+        if month is None:
+            return date(year, 1, 1), date(year, 12, 31)
+        if day is None:
+            last_day = calendar.monthrange(year, month)[1]
+            return date(year, month, 1), date(year, month, last_day)
+        exact = date(year, month, day)
+    except ValueError:
+        raise ValueError("is not a real calendar date") from None
+    return exact, exact
+
+
+def check_published_date(text: str) -> str:
+    """Validate a publication date as given; it may not start after today (UTC)."""
+    first_day, _ = parse_partial_date(text)
+    if first_day > datetime.now(UTC).date():
+        raise ValueError("must not be in the future")
+    return text
+
+
+def check_language(text: str) -> str:
+    code = text.strip().lower()
+    if code not in ISO_639_1_CODES:
+        raise ValueError("must be an ISO 639-1 language code, such as 'en' or 'fr'")
+    return code
+
+
+def check_isbn(text: str) -> str:
+    try:
+        return normalize_isbn(text)
+    except InvalidIsbn as error:
+        raise ValueError(str(error)) from None
+
+
+def check_search_text(text: str) -> str:
+    """A search needs at least one letter or digit; punctuation alone matches nothing useful."""
+    text = text.strip()
+    if not any(character.isalnum() for character in text):
+        raise ValueError("must contain at least one letter or digit")
+    if "\x00" in text or any("\ud800" <= character <= "\udfff" for character in text):
+        raise ValueError("must not contain NUL characters or unpaired surrogates")
+    return text

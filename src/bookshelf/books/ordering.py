@@ -1,0 +1,122 @@
+"""Sort orders of the book list and keyset pagination over them.
+
+Every order ends with the book id, so the order is total and a page boundary is exact: the next
+page is ``(sort_key, id) > (last sort_key, last id)`` (``<`` when descending), a row comparison
+that an index on ``(sort_key, id)`` serves at any depth, unlike OFFSET.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Row, Select, bindparam, tuple_
+
+from bookshelf.books.models import books
+from bookshelf.books.schemas import BookSort
+from bookshelf.pagination import InvalidCursor, decode_cursor, encode_cursor
+
+
+def _aware_datetime(value: Any) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("naive timestamp")
+    return parsed
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("not a number")
+    return float(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    return value
+
+
+@dataclass(frozen=True)
+class _Order:
+    column_name: str
+    descending: bool
+    # Turns a JSON value from a cursor back into a value of the sort column.
+    parse: Callable[[Any], Any]
+
+
+_ORDERS = {
+    BookSort.TITLE: _Order("sort_title", False, _text),
+    BookSort.TITLE_DESC: _Order("sort_title", True, _text),
+    BookSort.PUBLISHED_DATE: _Order("published_sort", False, date.fromisoformat),
+    BookSort.PUBLISHED_DATE_DESC: _Order("published_sort", True, date.fromisoformat),
+    BookSort.CREATED_AT: _Order("created_at", False, _aware_datetime),
+    BookSort.CREATED_AT_DESC: _Order("created_at", True, _aware_datetime),
+    BookSort.RELEVANCE: _Order("rank", True, _number),
+}
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    sort: BookSort
+    cursor: str | None
+    limit: int
+
+
+def _parse_cursor(page: PageRequest, order: _Order) -> tuple[Any, UUID] | None:
+    if page.cursor is None:
+        return None
+    key = decode_cursor(page.cursor, sort=page.sort.value)
+    try:
+        if len(key) != 2 or not isinstance(key[1], str):
+            raise ValueError("malformed key")
+        return order.parse(key[0]), UUID(key[1])
+    except (ValueError, TypeError):
+        raise InvalidCursor() from None
+
+
+def apply_order(statement: Select[Any], page: PageRequest) -> Select[Any]:
+    """Order ``statement`` by the page's sort, skip to its cursor, and fetch one row extra.
+
+    The extra row tells whether a next page exists without a COUNT. The sort key is selected as
+    ``sort_key`` so the next cursor can be made from the last row.
+    """
+    order = _ORDERS[page.sort]
+    after = _parse_cursor(page, order)
+    if page.sort is BookSort.RELEVANCE:
+        # The rank is computed per row by the search; sort and compare on it from outside.
+        inner = statement.subquery("matches")
+        key_column: ColumnElement[Any] = inner.c.rank
+        id_column: ColumnElement[Any] = inner.c.id
+        other_columns = [c for c in inner.c if c.name != "rank"]
+        statement = Select(*other_columns, key_column.label("sort_key"))
+    else:
+        key_column = books.c[order.column_name]
+        id_column = books.c.id
+        statement = statement.add_columns(key_column.label("sort_key"))
+    if after is not None:
+        boundary = tuple_(
+            bindparam(None, after[0], type_=key_column.type),
+            bindparam(None, after[1], type_=id_column.type),
+        )
+        row_key = tuple_(key_column, id_column)
+        statement = statement.where(row_key < boundary if order.descending else row_key > boundary)
+    if order.descending:
+        statement = statement.order_by(key_column.desc(), id_column.desc())
+    else:
+        statement = statement.order_by(key_column.asc(), id_column.asc())
+    return statement.limit(page.limit + 1)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def next_key(page: PageRequest, rows: Sequence[Row[Any]]) -> str:
+    """The cursor of the page after ``rows`` (the last row served is ``rows[page.limit - 1]``)."""
+    last = rows[page.limit - 1]
+    return encode_cursor(page.sort.value, [_json_value(last.sort_key), str(last.id)])

@@ -1,0 +1,194 @@
+"""HTTP endpoints of the books feature: parse, call the service, shape the response."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+
+from bookshelf.books import service
+from bookshelf.books.exceptions import BookNotFound
+from bookshelf.books.schemas import Book, BookCreate, BookListQuery, BookPage, BookUpdate
+from bookshelf.dependencies import ConnectionDep, EngineDep, SettingsDep
+from bookshelf.http import (
+    etag,
+    if_none_match_hits,
+    json_response,
+    require_json_body,
+    versions_in_if_match,
+)
+from bookshelf.idempotency import service as idempotency
+from bookshelf.problems import problem_responses
+
+router = APIRouter(prefix="/books", tags=["books"])
+
+_CREATE_SCOPE = "POST /books"
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        max_length=1000,
+        description='Only change the book if its ETag is one of these (e.g. `"3"`), else 412.',
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(max_length=1000, description="Answer 304 if the book's ETag is one of these."),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Makes a retry safe: the same key and body replay the first response.",
+    ),
+]
+
+
+def parse_book_id(book_id: str) -> UUID:
+    """Book ids are UUIDs; anything else names no book, so it is a 404, not a 422."""
+    try:
+        return UUID(book_id)
+    except ValueError:
+        raise BookNotFound(book_id) from None
+
+
+BookId = Annotated[UUID, Depends(parse_book_id)]
+
+
+def _book_headers(request: Request, book: Book) -> dict[str, str]:
+    return {
+        "ETag": etag(book.version),
+        "Location": str(request.url_for("get_book", book_id=str(book.id)).path),
+    }
+
+
+@router.get("", response_model=BookPage, responses=problem_responses(422))
+async def list_books(
+    request: Request,
+    connection: ConnectionDep,
+    query: Annotated[BookListQuery, Query()],
+) -> Response:
+    """List books, filtered, searched and sorted, one page at a time (keyset pagination)."""
+    items, next_cursor = await service.list_books(connection, query)
+    headers = {}
+    if next_cursor is not None:
+        next_url = request.url.include_query_params(cursor=next_cursor)
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return json_response(BookPage(items=list(items), next_cursor=next_cursor), headers=headers)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Book,
+    responses=problem_responses(400, 409, 413, 415, 422),
+    dependencies=[Depends(require_json_body)],
+)
+async def create_book(
+    request: Request,
+    payload: BookCreate,
+    connection: ConnectionDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Add a book to the catalog. Send an `Idempotency-Key` to make retries safe."""
+    if idempotency_key is None:
+        book = await service.create_book(connection, payload)
+        return json_response(book, status_code=201, headers=_book_headers(request, book))
+
+    policy = idempotency.IdempotencyPolicy(
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        lock_seconds=settings.idempotency_lock_seconds,
+    )
+    request_fingerprint = idempotency.fingerprint(payload.model_dump_json().encode())
+    replay = await idempotency.claim(
+        engine, _CREATE_SCOPE, idempotency_key, request_fingerprint, policy
+    )
+    if replay is not None:
+        return Response(
+            content=replay.body,
+            status_code=replay.status_code,
+            headers={**replay.headers, "Idempotent-Replayed": "true"},
+            media_type="application/json",
+        )
+    try:
+        book = await service.create_book(connection, payload)
+        response = json_response(book, status_code=201, headers=_book_headers(request, book))
+        await idempotency.complete(
+            connection,
+            _CREATE_SCOPE,
+            idempotency_key,
+            idempotency.StoredResponse(201, bytes(response.body), _book_headers(request, book)),
+        )
+    except BaseException:
+        # Give up our write lock first: on SQLite, release() needs it.
+        await connection.rollback()
+        await idempotency.release(engine, _CREATE_SCOPE, idempotency_key)
+        raise
+    return response
+
+
+@router.get(
+    "/{book_id}",
+    response_model=Book,
+    responses={304: {"description": "Not modified (If-None-Match)."}, **problem_responses(404)},
+)
+async def get_book(
+    book_id: BookId,
+    connection: ConnectionDep,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """Get one book. Send `If-None-Match` with its ETag to get 304 when unchanged."""
+    book = await service.get_book(connection, book_id)
+    tag = etag(book.version)
+    if if_none_match_hits(if_none_match, tag):
+        return Response(status_code=304, headers={"ETag": tag})
+    return json_response(book, headers={"ETag": tag})
+
+
+@router.patch(
+    "/{book_id}",
+    response_model=Book,
+    responses=problem_responses(400, 404, 409, 412, 413, 415, 422),
+    dependencies=[Depends(require_json_body)],
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/merge-patch+json": {
+                    "schema": {"$ref": "#/components/schemas/BookUpdate"}
+                }
+            }
+        }
+    },
+)
+async def update_book(
+    book_id: BookId,
+    patch: BookUpdate,
+    connection: ConnectionDep,
+    if_match: IfMatch = None,
+) -> Response:
+    """Change a book with a JSON merge patch; `null` clears an optional field."""
+    book = await service.update_book(
+        connection, book_id, patch, if_versions=versions_in_if_match(if_match)
+    )
+    return json_response(book, headers={"ETag": etag(book.version)})
+
+
+@router.delete(
+    "/{book_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(404, 412),
+)
+async def delete_book(
+    book_id: BookId,
+    connection: ConnectionDep,
+    if_match: IfMatch = None,
+) -> Response:
+    """Remove a book from the catalog."""
+    await service.delete_book(connection, book_id, if_versions=versions_in_if_match(if_match))
+    return Response(status_code=204)

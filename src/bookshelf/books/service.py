@@ -1,0 +1,211 @@
+"""Business rules and queries of the books feature (no web framework here).
+
+Every function takes the request's ``AsyncConnection``; none commits (``get_connection`` does).
+Reads are single statements; list queries are keyset-paginated and served by the indexes in
+``books.models``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bookshelf.books import search
+from bookshelf.books.exceptions import BookNotFound, BookVersionMismatch, IsbnAlreadyExists
+from bookshelf.books.fields import parse_partial_date
+from bookshelf.books.models import (
+    UNKNOWN_PUBLICATION_SORT_KEY,
+    book_authors,
+    book_subjects,
+    books,
+)
+from bookshelf.books.ordering import PageRequest, apply_order, next_key
+from bookshelf.books.schemas import Book, BookCreate, BookListQuery, BookUpdate
+from bookshelf.types import utc_now
+
+BOOK_COLUMNS = (
+    books.c.id,
+    books.c.isbn,
+    books.c.title,
+    books.c.subtitle,
+    books.c.authors,
+    books.c.publisher,
+    books.c.published_date,
+    books.c.page_count,
+    books.c.language,
+    books.c.subjects,
+    books.c.description,
+    books.c.version,
+    books.c.created_at,
+    books.c.updated_at,
+)
+
+
+def fold(text: str) -> str:
+    """The case-insensitive key of a name, tag or title."""
+    return text.strip().casefold()
+
+
+def _derived_columns(values: dict[str, Any]) -> dict[str, Any]:
+    """Columns computed from the client's fields, kept in step on every write."""
+    derived: dict[str, Any] = {}
+    if "title" in values:
+        derived["sort_title"] = fold(values["title"])
+    if "published_date" in values:
+        published = values["published_date"]
+        derived["published_sort"] = (
+            parse_partial_date(published)[0] if published else UNKNOWN_PUBLICATION_SORT_KEY
+        )
+    return derived
+
+
+async def _write_name_keys(
+    connection: AsyncConnection, book_id: UUID, *, authors: list[str] | None, subjects: list[str] | None
+) -> None:
+    """Replace the rows that index a book's authors and/or subjects (None = leave as is)."""
+    for table, names in ((book_authors, authors), (book_subjects, subjects)):
+        if names is None:
+            continue
+        await connection.execute(delete(table).where(table.c.book_id == book_id))
+        if names:
+            await connection.execute(
+                insert(table),
+                [
+                    {"book_id": book_id, "position": position, "name_key": fold(name)}
+                    for position, name in enumerate(names)
+                ],
+            )
+
+
+def _is_isbn_conflict(error: IntegrityError) -> bool:
+    return "isbn" in str(error.orig).lower()
+
+
+async def create_book(connection: AsyncConnection, data: BookCreate) -> Book:
+    """Insert a book; a duplicate ISBN raises ``IsbnAlreadyExists``."""
+    now = utc_now()
+    fields = data.model_dump()
+    book_id = uuid4()
+    row = {
+        **fields,
+        **_derived_columns({"title": data.title, "published_date": data.published_date}),
+        "id": book_id,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        await connection.execute(insert(books).values(row))
+    except IntegrityError as error:
+        if data.isbn is not None and _is_isbn_conflict(error):
+            raise IsbnAlreadyExists(data.isbn) from None
+        raise
+    await _write_name_keys(connection, book_id, authors=data.authors, subjects=data.subjects)
+    return Book(**fields, id=book_id, version=1, created_at=now, updated_at=now)
+
+
+async def get_book(connection: AsyncConnection, book_id: UUID) -> Book:
+    row = (await connection.execute(select(*BOOK_COLUMNS).where(books.c.id == book_id))).first()
+    if row is None:
+        raise BookNotFound(book_id)
+    return Book.model_validate(row, from_attributes=True)
+
+
+async def _missing_or_changed(connection: AsyncConnection, book_id: UUID) -> Exception:
+    """After a guarded write touched no row: was the book gone, or at another version?"""
+    exists = await connection.scalar(select(books.c.id).where(books.c.id == book_id))
+    return BookNotFound(book_id) if exists is None else BookVersionMismatch()
+
+
+async def update_book(
+    connection: AsyncConnection,
+    book_id: UUID,
+    patch: BookUpdate,
+    *,
+    if_versions: Collection[int] | None = None,
+) -> Book:
+    """Apply a merge patch; with ``if_versions``, only if the book is at one of those versions."""
+    changes = patch.changes()
+    if not changes:
+        book = await get_book(connection, book_id)
+        if if_versions is not None and book.version not in if_versions:
+            raise BookVersionMismatch()
+        return book
+    statement = update(books).where(books.c.id == book_id)
+    if if_versions is not None:
+        statement = statement.where(books.c.version.in_(list(if_versions)))
+    statement = statement.values(
+        **changes,
+        **_derived_columns(changes),
+        version=books.c.version + 1,
+        updated_at=utc_now(),
+    ).returning(*BOOK_COLUMNS)
+    try:
+        row = (await connection.execute(statement)).first()
+    except IntegrityError as error:
+        if changes.get("isbn") and _is_isbn_conflict(error):
+            raise IsbnAlreadyExists(changes["isbn"]) from None
+        raise
+    if row is None:
+        raise await _missing_or_changed(connection, book_id)
+    await _write_name_keys(
+        connection, book_id, authors=changes.get("authors"), subjects=changes.get("subjects")
+    )
+    return Book.model_validate(row, from_attributes=True)
+
+
+async def delete_book(
+    connection: AsyncConnection, book_id: UUID, *, if_versions: Collection[int] | None = None
+) -> None:
+    statement = delete(books).where(books.c.id == book_id)
+    if if_versions is not None:
+        statement = statement.where(books.c.version.in_(list(if_versions)))
+    deleted = (await connection.execute(statement.returning(books.c.id))).first()
+    if deleted is None:
+        raise await _missing_or_changed(connection, book_id)
+
+
+async def list_books(
+    connection: AsyncConnection, query: BookListQuery
+) -> tuple[Sequence[Book], str | None]:
+    """One page of books matching ``query``, and the cursor of the next page (or None)."""
+    conditions = []
+    if query.author is not None:
+        conditions.append(
+            books.c.id.in_(
+                select(book_authors.c.book_id).where(book_authors.c.name_key == fold(query.author))
+            )
+        )
+    if query.subject is not None:
+        conditions.append(
+            books.c.id.in_(
+                select(book_subjects.c.book_id).where(
+                    book_subjects.c.name_key == fold(query.subject)
+                )
+            )
+        )
+    if query.language is not None:
+        conditions.append(books.c.language == query.language)
+    if query.isbn is not None:
+        conditions.append(books.c.isbn == query.isbn)
+    if query.published_from is not None:
+        conditions.append(books.c.published_date.is_not(None))
+        conditions.append(books.c.published_sort >= parse_partial_date(query.published_from)[0])
+    if query.published_to is not None:
+        conditions.append(books.c.published_date.is_not(None))
+        conditions.append(books.c.published_sort <= parse_partial_date(query.published_to)[1])
+
+    dialect = connection.dialect.name
+    statement = select(*BOOK_COLUMNS).where(*conditions)
+    if query.q is not None:
+        statement = search.add_text_search(statement, query.q, dialect=dialect)
+    page = PageRequest(sort=query.effective_sort, cursor=query.cursor, limit=query.limit)
+    rows = (await connection.execute(apply_order(statement, page))).all()
+    items = [Book.model_validate(row, from_attributes=True) for row in rows[: page.limit]]
+    cursor = next_key(page, rows) if len(rows) > page.limit else None
+    return items, cursor

@@ -1,0 +1,100 @@
+"""The database: one async engine per process, one connection (and transaction) per request.
+
+Services work with SQLAlchemy Core on an ``AsyncConnection`` rather than an ORM session: the ORM's
+identity map and unit of work cost more per request than the whole rest of the stack (see
+PERFORMANCE.md), and the books service needs none of it. The transaction starts lazily on the first
+statement and is committed by ``get_connection`` before the response is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bookshelf.config import Settings
+
+# Requests with these methods never write, so on SQLite they need no write lock.
+_READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_WRITE_INTENT = "bookshelf_write_intent"
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """Create the process's engine with the pool and per-dialect tuning from settings."""
+    if settings.is_sqlite:
+        engine = create_async_engine(
+            settings.database_url,
+            echo=settings.database_echo,
+            connect_args={"timeout": 30},
+        )
+        _tune_sqlite(engine)
+        return engine
+    return create_async_engine(
+        settings.database_url,
+        echo=settings.database_echo,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout_seconds,
+        pool_pre_ping=False,
+    )
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    """WAL, foreign keys, and write transactions that take the write lock up front.
+
+    pysqlite's own transaction handling is turned off so SQLAlchemy's BEGIN is the one that runs.
+    A request that may write begins with ``BEGIN IMMEDIATE``: a deferred transaction that reads and
+    then writes can fail with SQLITE_BUSY when another writer got in between, and a busy timeout
+    cannot fix that. Read-only requests keep a plain ``BEGIN`` and never block on writers (WAL).
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_WRITE_INTENT, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+async def connect(engine: AsyncEngine, *, write: bool) -> AsyncConnection:
+    """Check out a connection; ``write`` marks it as one that will (or may) write."""
+    connection = await engine.connect()
+    if write:
+        await connection.execution_options(**{_WRITE_INTENT: True})
+    return connection
+
+
+def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """One connection per request; commit after the handler, roll back if it raised."""
+    connection = await connect(
+        get_engine(request), write=request.method not in _READ_ONLY_METHODS
+    )
+    try:
+        yield connection
+        if connection.in_transaction():
+            await connection.commit()
+    finally:
+        await connection.close()
+
+
+# scope="function": the commit runs when the handler returns, before the response is sent, so a
+# client never sees 201 for a write that then failed to commit.
+ConnectionDep = Annotated[AsyncConnection, Depends(get_connection, scope="function")]
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]

@@ -1,0 +1,46 @@
+"""Domain exceptions: raised by services, rendered as RFC 9457 problems in one place
+(``bookshelf.problems``). This module imports nothing from the web layer so services can use it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DomainError(Exception):
+    """Base of every error a client may see. Subclasses set the HTTP status, title and type."""
+
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Bad request"
+    # The last part of the problem ``type`` URI (see bookshelf.problems.problem_type_uri).
+    slug: ClassVar[str] = "bad-request"
+
+    def __init__(self, detail: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class NotFound(DomainError):
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class Conflict(DomainError):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class PreconditionFailed(DomainError):
+    status = 412
+    title = "Precondition failed"
+    slug = "precondition-failed"
+
+
+class InvalidRequest(DomainError):
+    """A request that is well-formed but cannot be processed (422)."""
+
+    status = 422
+    title = "Unprocessable request"
+    slug = "invalid-request"

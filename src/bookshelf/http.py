@@ -1,0 +1,91 @@
+"""HTTP helpers shared by resources: entity tags, JSON responses, content-type checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from pydantic import BaseModel
+
+from bookshelf.exceptions import DomainError
+
+JSON_MEDIA_TYPE = "application/json"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"
+
+
+def etag(version: int) -> str:
+    """The strong entity tag of a resource version."""
+    return f'"{version}"'
+
+
+def _tag_list(header: str) -> list[str]:
+    return [part.strip() for part in header.split(",") if part.strip()]
+
+
+def versions_in_if_match(header: str | None) -> frozenset[int] | None:
+    """Versions an ``If-Match`` header accepts; None when it is absent or ``*`` (any version).
+
+    If-Match uses the strong comparison (RFC 9110 13.1.1): weak tags and tags that are not ours
+    match nothing, so the request fails with 412 rather than writing blindly.
+    """
+    if header is None:
+        return None
+    tags = _tag_list(header)
+    if "*" in tags:
+        return None
+    versions = set()
+    for tag in tags:
+        inner = tag[1:-1] if len(tag) >= 2 and tag[0] == tag[-1] == '"' else ""
+        if inner.isdigit() and inner.isascii() and len(inner) < 19:
+            versions.add(int(inner))
+    return frozenset(versions)
+
+
+def if_none_match_hits(header: str | None, current: str) -> bool:
+    """True when ``If-None-Match`` names the current tag (weak comparison) or is ``*``."""
+    if header is None:
+        return False
+    tags = _tag_list(header)
+    return "*" in tags or any(tag.removeprefix("W/") == current for tag in tags)
+
+
+def json_response(
+    model: BaseModel, *, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """Serialise a model once, in pydantic's core, skipping FastAPI's response re-validation."""
+    return Response(
+        content=model.__pydantic_serializer__.to_json(model),
+        status_code=status_code,
+        headers=headers,
+        media_type=JSON_MEDIA_TYPE,
+    )
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == JSON_MEDIA_TYPE or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+async def require_json_body(request: Request) -> None:
+    """Refuse a request body that is not JSON with 415 instead of a confusing 422."""
+    content_type = request.headers.get("content-type")
+    has_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    if content_type is None and not has_body:
+        return
+    if content_type is None or not _is_json(content_type):
+        raise UnsupportedMediaType(
+            f"Send the body as {JSON_MEDIA_TYPE}"
+            + (f", not {content_type}." if content_type else "; the Content-Type header is missing.")
+        )
+
+
+JsonBody = Annotated[None, Depends(require_json_body)]

@@ -1,0 +1,151 @@
+"""The idempotency protocol of ``POST`` (the ``Idempotency-Key`` header).
+
+1. ``claim`` records the key as in flight in its own, immediately committed transaction, so a
+   concurrent retry sees it and gets 409 instead of writing a second row.
+2. The request does its work on its own connection; ``complete`` stores the response in that
+   same transaction, so the write and its replayable response commit together or not at all.
+3. If the request fails, ``release`` deletes the claim so a retry runs afresh.
+
+A claim whose request died without releasing it is taken over after ``lock_seconds``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bookshelf.db import connect
+from bookshelf.exceptions import Conflict, InvalidRequest
+from bookshelf.idempotency.models import idempotency_records as records
+from bookshelf.types import utc_now
+
+
+class IdempotencyKeyInFlight(Conflict):
+    title = "Request with this Idempotency-Key in progress"
+    slug = "idempotency-key-in-flight"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A request with this Idempotency-Key is still being processed; retry later."
+        )
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    title = "Idempotency-Key reused with another request"
+    slug = "idempotency-key-reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was used with a different request body; use a new key."
+        )
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class IdempotencyPolicy:
+    ttl_seconds: int
+    lock_seconds: int
+
+
+def fingerprint(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+async def claim(
+    engine: AsyncEngine, scope: str, key: str, request_fingerprint: str, policy: IdempotencyPolicy
+) -> StoredResponse | None:
+    """Claim ``key`` for a new request, or return the response to replay.
+
+    Raises ``IdempotencyKeyReused`` if the key came with another request, and
+    ``IdempotencyKeyInFlight`` while the first request with it is still running.
+    """
+    now = utc_now()
+    connection = await connect(engine, write=True)
+    try:
+        async with connection.begin():
+            existing = (
+                await connection.execute(
+                    select(records).where(records.c.scope == scope, records.c.key == key)
+                )
+            ).first()
+            if existing is not None and existing.expires_at > now:
+                if existing.fingerprint != request_fingerprint:
+                    raise IdempotencyKeyReused()
+                if existing.status_code is not None:
+                    return StoredResponse(
+                        existing.status_code, existing.response_body, existing.response_headers
+                    )
+                if existing.locked_at + timedelta(seconds=policy.lock_seconds) > now:
+                    raise IdempotencyKeyInFlight()
+                # The first request died holding the key: take it over, unless another retry
+                # got there first.
+                taken = await connection.execute(
+                    update(records)
+                    .where(
+                        records.c.scope == scope,
+                        records.c.key == key,
+                        records.c.locked_at == existing.locked_at,
+                    )
+                    .values(locked_at=now)
+                )
+                if taken.rowcount != 1:
+                    raise IdempotencyKeyInFlight()
+                return None
+            await connection.execute(delete(records).where(records.c.expires_at <= now))
+            await connection.execute(
+                insert(records).values(
+                    scope=scope,
+                    key=key,
+                    fingerprint=request_fingerprint,
+                    locked_at=now,
+                    expires_at=now + timedelta(seconds=policy.ttl_seconds),
+                )
+            )
+    except IntegrityError:
+        # A concurrent request inserted the same key between our read and our insert.
+        raise IdempotencyKeyInFlight() from None
+    finally:
+        await connection.close()
+    return None
+
+
+async def complete(
+    connection: AsyncConnection, scope: str, key: str, response: StoredResponse
+) -> None:
+    """Store the response to replay, in the request's own transaction."""
+    await connection.execute(
+        update(records)
+        .where(records.c.scope == scope, records.c.key == key)
+        .values(
+            status_code=response.status_code,
+            response_body=response.body,
+            response_headers=response.headers,
+        )
+    )
+
+
+async def release(engine: AsyncEngine, scope: str, key: str) -> None:
+    """Forget an in-flight claim whose request failed, so a retry starts afresh."""
+    connection = await connect(engine, write=True)
+    try:
+        async with connection.begin():
+            await connection.execute(
+                delete(records).where(
+                    records.c.scope == scope,
+                    records.c.key == key,
+                    records.c.status_code.is_(None),
+                )
+            )
+    finally:
+        await connection.close()

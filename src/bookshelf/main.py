@@ -1,0 +1,90 @@
+"""The app factory: metadata, error handling, docs and feature routers under ``/api/v1``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from bookshelf import __version__, migrate
+from bookshelf.books.routes import router as books_router
+from bookshelf.config import Settings, get_settings
+from bookshelf.db import create_engine
+from bookshelf.docs import install_docs
+from bookshelf.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, install_problem_handlers
+
+API_VERSION = "v1"
+API_PREFIX = f"/api/{API_VERSION}"
+
+DESCRIPTION = """
+A book catalog: list, search, create, update and delete books.
+
+* **Lists** are keyset-paginated: follow `next_cursor` (or the `Link: rel="next"` header).
+* **Writes** are safe to retry (`Idempotency-Key` on POST) and safe under concurrency
+  (`If-Match` with the book's `ETag` on PATCH and DELETE; a stale one is 412).
+* **Errors** are RFC 9457 `application/problem+json` documents.
+"""
+
+TAGS_METADATA = [
+    {"name": "books", "description": "The catalog: books and their metadata."},
+]
+
+logger = logging.getLogger("bookshelf")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    engine = create_engine(settings)
+    if settings.should_auto_migrate:
+        await migrate.upgrade(engine)
+    app.state.engine = engine
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
+    """The generated schema, plus the Problem schema that error responses refer to."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (FieldError, Problem):
+            schemas[model.__name__] = model.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; with no settings, they are read from the environment."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Bookshelf",
+        summary="A production-ready book catalog API.",
+        description=DESCRIPTION,
+        version=__version__,
+        contact={"name": "Bookshelf maintainers", "url": "https://bookshelf.invalid/support"},
+        license_info={"name": "MIT", "identifier": "MIT"},
+        openapi_tags=TAGS_METADATA,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    install_docs(app)
+    app.include_router(books_router, prefix=API_PREFIX)
+    app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
+    return app
+
+
+__all__ = ["API_PREFIX", "PROBLEM_MEDIA_TYPE", "create_app"]

@@ -1,0 +1,177 @@
+"""RFC 9457 problem details: every error response is rendered here, and nowhere else.
+
+Domain exceptions (``bookshelf.exceptions``), request validation errors, Starlette's HTTP errors
+(404 for unknown routes, 405 with ``Allow``) and unexpected exceptions all become
+``application/problem+json`` with ``type``, ``title``, ``status``, ``detail`` and ``instance``.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bookshelf.exceptions import DomainError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+_TYPE_PREFIX = "urn:bookshelf:problem:"
+
+logger = logging.getLogger("bookshelf.errors")
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="Where the bad value is, e.g. ['body', 'title'].")
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object."""
+
+    type: str = Field(examples=["urn:bookshelf:problem:book-not-found"])
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="The path of the request that failed.")
+    errors: list[FieldError] | None = Field(
+        None, description="For 422 validation problems: one entry per bad field."
+    )
+
+
+def problem_type_uri(slug: str) -> str:
+    return _TYPE_PREFIX + slug
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    title: str,
+    detail: str,
+    slug: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        # Plain HTTP errors use "about:blank", whose title is the status phrase (RFC 9457 4.2.1).
+        "type": problem_type_uri(slug) if slug else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+async def _domain_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DomainError)
+    return problem_response(
+        request,
+        status=error.status,
+        title=error.title,
+        detail=error.detail,
+        slug=error.slug,
+        headers=error.headers,
+    )
+
+
+def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "loc": [part for part in item.get("loc", ()) if isinstance(part, str | int)],
+            "msg": str(item.get("msg", "")),
+            "type": str(item.get("type", "")),
+        }
+        for item in error.errors()
+    ]
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    field_errors = _field_errors(error)
+    if any(item["type"] == "json_invalid" for item in field_errors):
+        return problem_response(
+            request,
+            status=400,
+            title="Malformed JSON",
+            detail="The request body is not valid JSON.",
+            slug="malformed-json",
+        )
+    return problem_response(
+        request,
+        status=422,
+        title="Invalid request",
+        detail=f"{len(field_errors)} field(s) failed validation; see errors.",
+        slug="validation-error",
+        extra={"errors": field_errors},
+    )
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)
+    phrase = HTTPStatus(error.status_code).phrase
+    detail = error.detail if isinstance(error.detail, str) and error.detail != phrase else None
+    if detail is None:
+        detail = {
+            404: f"Nothing is served at {request.url.path}.",
+            405: f"{request.method} is not allowed here.",
+        }.get(error.status_code, phrase)
+    return problem_response(
+        request,
+        status=error.status_code,
+        title=phrase,
+        detail=detail,
+        headers=dict(error.headers) if error.headers else None,
+    )
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    # The client learns nothing about the failure (no trace, no SQL); the log has it all.
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        request,
+        status=500,
+        title="Internal server error",
+        detail="The server failed to handle this request; it has been logged.",
+        slug="internal-error",
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+_DESCRIPTIONS = {
+    400: "Malformed JSON.",
+    404: "Not found.",
+    409: "Conflict with the current state.",
+    412: "If-Match did not match the current version.",
+    413: "Request body too large.",
+    415: "Unsupported content type.",
+    422: "Validation failed; `errors` lists each bad field.",
+    500: "Unexpected server error (no details are disclosed).",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries declaring problem+json bodies for these statuses."""
+    return {
+        status: {
+            "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "content": {
+                PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+        for status in (*statuses, 500)
+    }
