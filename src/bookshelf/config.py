@@ -68,7 +68,9 @@ class Settings(BaseSettings):
         try:
             url = make_url(value)
         except ArgumentError:
-            raise ValueError("not a database URL (expected sqlite:///… or postgresql://…)") from None
+            raise ValueError(
+                "not a database URL (expected sqlite:///… or postgresql://…)"
+            ) from None
         driver = _ASYNC_DRIVERS.get(url.drivername)
         if driver is None:
             raise ValueError(f"unsupported database {url.drivername!r}: use sqlite or postgresql")

@@ -83,9 +83,7 @@ def get_engine(request: Request) -> AsyncEngine:
 
 async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
     """One connection per request; commit after the handler, roll back if it raised."""
-    connection = await connect(
-        get_engine(request), write=request.method not in _READ_ONLY_METHODS
-    )
+    connection = await connect(get_engine(request), write=request.method not in _READ_ONLY_METHODS)
     try:
         yield connection
         if connection.in_transaction():

@@ -84,7 +84,11 @@ async def require_json_body(request: Request) -> None:
     if content_type is None or not _is_json(content_type):
         raise UnsupportedMediaType(
             f"Send the body as {JSON_MEDIA_TYPE}"
-            + (f", not {content_type}." if content_type else "; the Content-Type header is missing.")
+            + (
+                f", not {content_type}."
+                if content_type
+                else "; the Content-Type header is missing."
+            )
         )
 
 

@@ -14,7 +14,13 @@ from bookshelf.books.routes import router as books_router
 from bookshelf.config import Settings, get_settings
 from bookshelf.db import create_engine
 from bookshelf.docs import install_docs
-from bookshelf.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem, install_problem_handlers
+from bookshelf.middleware import BodySizeLimit
+from bookshelf.problems import (
+    PROBLEM_MEDIA_TYPE,
+    FieldError,
+    Problem,
+    install_problem_handlers,
+)
 
 API_VERSION = "v1"
 API_PREFIX = f"/api/{API_VERSION}"
@@ -71,16 +77,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="A production-ready book catalog API.",
         description=DESCRIPTION,
         version=__version__,
-        contact={"name": "Bookshelf maintainers", "url": "https://bookshelf.invalid/support"},
+        contact={
+            "name": "Bookshelf maintainers",
+            "url": "https://bookshelf.invalid/support",
+        },
         license_info={"name": "MIT", "identifier": "MIT"},
         openapi_tags=TAGS_METADATA,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     install_docs(app)
     app.include_router(books_router, prefix=API_PREFIX)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from bookshelf.exceptions import DomainError
 
@@ -49,7 +50,7 @@ def problem_type_uri(slug: str) -> str:
 
 
 def problem_response(
-    request: Request,
+    request: Request | None,
     *,
     status: int,
     title: str,
@@ -57,22 +58,26 @@ def problem_response(
     slug: str | None = None,
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
+    instance: str | None = None,
 ) -> JSONResponse:
+    """A problem+json response; ``instance`` defaults to the request's path."""
+    if instance is None:
+        instance = request.url.path if request is not None else ""
     body: dict[str, Any] = {
         # Plain HTTP errors use "about:blank", whose title is the status phrase (RFC 9457 4.2.1).
         "type": problem_type_uri(slug) if slug else "about:blank",
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": instance,
     }
     if extra:
         body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
-async def _domain_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, DomainError)
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    error = cast(DomainError, exc)
     return problem_response(
         request,
         status=error.status,
@@ -94,8 +99,8 @@ def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def _validation_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RequestValidationError)
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    error = cast(RequestValidationError, exc)
     field_errors = _field_errors(error)
     if any(item["type"] == "json_invalid" for item in field_errors):
         return problem_response(
@@ -115,9 +120,31 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, StarletteHTTPException)
-    phrase = HTTPStatus(error.status_code).phrase
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    error = cast(StarletteHTTPException, exc)
+    headers = dict(error.headers) if error.headers else {}
+    if error.status_code == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+    # RFC 9110 renamed 413; Python's table still has the old phrase.
+    phrase = (
+        "Content Too Large" if error.status_code == 413 else HTTPStatus(error.status_code).phrase
+    )
     detail = error.detail if isinstance(error.detail, str) and error.detail != phrase else None
     if detail is None:
         detail = {
@@ -129,7 +156,7 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
         status=error.status_code,
         title=phrase,
         detail=detail,
-        headers=dict(error.headers) if error.headers else None,
+        headers=headers or None,
     )
 
 
@@ -169,9 +196,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
-            "content": {
-                PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
-            },
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
         for status in (*statuses, 500)
     }

@@ -23,8 +23,9 @@ def parse_partial_date(text: str) -> tuple[date, date]:
     match = _PARTIAL_DATE.match(text)
     if match is None:
         raise ValueError("must be YYYY, YYYY-MM or YYYY-MM-DD")
-    year, month, day = (int(part) if part else None for part in match.groups())
-    assert year is not None
+    year = int(match.group(1))
+    month = int(match.group(2)) if match.group(2) else None
+    day = int(match.group(3)) if match.group(3) else None
     if year < 1:
         raise ValueError("year must be 0001 or later")
     try:

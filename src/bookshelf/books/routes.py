@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from bookshelf.books import service
 from bookshelf.books.exceptions import BookNotFound
-from bookshelf.books.schemas import Book, BookCreate, BookListQuery, BookPage, BookUpdate
+from bookshelf.books.schemas import (
+    Book,
+    BookCreate,
+    BookListQuery,
+    BookPage,
+    BookUpdate,
+)
 from bookshelf.dependencies import ConnectionDep, EngineDep, SettingsDep
 from bookshelf.http import (
     etag,
@@ -135,7 +141,10 @@ async def create_book(
 @router.get(
     "/{book_id}",
     response_model=Book,
-    responses={304: {"description": "Not modified (If-None-Match)."}, **problem_responses(404)},
+    responses={
+        304: {"description": "Not modified (If-None-Match)."},
+        **problem_responses(404),
+    },
 )
 async def get_book(
     book_id: BookId,

@@ -163,7 +163,8 @@ class BookListQuery(BaseModel):
         "(only allowed then), otherwise `-created_at`.",
     )
     q: SearchText | None = Field(
-        None, description="Full-text search over title, subtitle and authors (case-insensitive)."
+        None,
+        description="Full-text search over title, subtitle and authors (case-insensitive).",
     )
     author: Name | None = Field(None, description="Books by this author (case-insensitive).")
     subject: Tag | None = Field(None, description="Books with this subject (case-insensitive).")

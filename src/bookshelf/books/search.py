@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Double, Select, cast, column, func, literal_column, table
+from sqlalchemy import ColumnClause, Double, Select, cast, column, func, literal_column, table
 
 from bookshelf.books.models import books
 
 _FTS_TABLE = table("books_fts", column("rowid"))
-_SEARCH_VECTOR = literal_column("books.search_vector")
+_SEARCH_VECTOR: ColumnClause[Any] = literal_column("books.search_vector")
 
 
 def fts5_query(text: str) -> str:
@@ -35,7 +35,7 @@ def add_text_search(statement: Select[Any], text: str, *, dialect: str) -> Selec
         return statement.where(_SEARCH_VECTOR.op("@@")(query)).add_columns(
             cast(func.ts_rank(_SEARCH_VECTOR, query), Double).label("rank")
         )
-    fts = literal_column("books_fts")
+    fts: ColumnClause[Any] = literal_column("books_fts")
     return (
         statement.join_from(books, _FTS_TABLE, _FTS_TABLE.c.rowid == literal_column("books.rowid"))
         .where(fts.op("MATCH")(fts5_query(text)))

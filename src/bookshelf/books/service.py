@@ -11,12 +11,16 @@ from collections.abc import Collection, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.books import search
-from bookshelf.books.exceptions import BookNotFound, BookVersionMismatch, IsbnAlreadyExists
+from bookshelf.books.exceptions import (
+    BookNotFound,
+    BookVersionMismatch,
+    IsbnAlreadyExists,
+)
 from bookshelf.books.fields import parse_partial_date
 from bookshelf.books.models import (
     UNKNOWN_PUBLICATION_SORT_KEY,
@@ -65,7 +69,11 @@ def _derived_columns(values: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _write_name_keys(
-    connection: AsyncConnection, book_id: UUID, *, authors: list[str] | None, subjects: list[str] | None
+    connection: AsyncConnection,
+    book_id: UUID,
+    *,
+    authors: list[str] | None,
+    subjects: list[str] | None,
 ) -> None:
     """Replace the rows that index a book's authors and/or subjects (None = leave as is)."""
     for table, names in ((book_authors, authors), (book_subjects, subjects)):
@@ -154,13 +162,19 @@ async def update_book(
     if row is None:
         raise await _missing_or_changed(connection, book_id)
     await _write_name_keys(
-        connection, book_id, authors=changes.get("authors"), subjects=changes.get("subjects")
+        connection,
+        book_id,
+        authors=changes.get("authors"),
+        subjects=changes.get("subjects"),
     )
     return Book.model_validate(row, from_attributes=True)
 
 
 async def delete_book(
-    connection: AsyncConnection, book_id: UUID, *, if_versions: Collection[int] | None = None
+    connection: AsyncConnection,
+    book_id: UUID,
+    *,
+    if_versions: Collection[int] | None = None,
 ) -> None:
     statement = delete(books).where(books.c.id == book_id)
     if if_versions is not None:
@@ -174,7 +188,7 @@ async def list_books(
     connection: AsyncConnection, query: BookListQuery
 ) -> tuple[Sequence[Book], str | None]:
     """One page of books matching ``query``, and the cursor of the next page (or None)."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if query.author is not None:
         conditions.append(
             books.c.id.in_(

@@ -63,7 +63,11 @@ def fingerprint(body: bytes) -> str:
 
 
 async def claim(
-    engine: AsyncEngine, scope: str, key: str, request_fingerprint: str, policy: IdempotencyPolicy
+    engine: AsyncEngine,
+    scope: str,
+    key: str,
+    request_fingerprint: str,
+    policy: IdempotencyPolicy,
 ) -> StoredResponse | None:
     """Claim ``key`` for a new request, or return the response to replay.
 
@@ -84,7 +88,9 @@ async def claim(
                     raise IdempotencyKeyReused()
                 if existing.status_code is not None:
                     return StoredResponse(
-                        existing.status_code, existing.response_body, existing.response_headers
+                        existing.status_code,
+                        existing.response_body,
+                        existing.response_headers,
                     )
                 if existing.locked_at + timedelta(seconds=policy.lock_seconds) > now:
                     raise IdempotencyKeyInFlight()

@@ -91,7 +91,10 @@ def upgrade() -> None:
             sa.Column("position", sa.Integer(), nullable=False),
             sa.Column("name_key", sa.Text(), nullable=False),
             sa.ForeignKeyConstraint(
-                ["book_id"], ["books.id"], name=f"fk_{table}_book_id_books", ondelete="CASCADE"
+                ["book_id"],
+                ["books.id"],
+                name=f"fk_{table}_book_id_books",
+                ondelete="CASCADE",
             ),
             sa.PrimaryKeyConstraint("book_id", "position", name=f"pk_{table}"),
         )
