@@ -1,0 +1,123 @@
+"""The ``bookshelf`` command: serve, migrate, seed."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from bookshelf import migrate as migrations
+from bookshelf.books.seed import seed_books
+from bookshelf.config import ConfigurationError, Settings, load_settings
+from bookshelf.db import create_engine
+
+app = typer.Typer(
+    help="Bookshelf, a book catalog service.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def settings_or_exit() -> Settings:
+    """Settings from the environment, or a one-line error naming the bad setting and exit 2."""
+    try:
+        return load_settings()
+    except ConfigurationError as error:
+        print(f"bookshelf: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+async def _upgrade(settings: Settings, revision: str) -> None:
+    engine = create_engine(settings)
+    try:
+        await migrations.upgrade(engine, revision)
+    finally:
+        await engine.dispose()
+
+
+async def _downgrade(settings: Settings, revision: str) -> None:
+    engine = create_engine(settings)
+    try:
+        await migrations.downgrade(engine, revision)
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Run the HTTP server (uvicorn, with uvloop and httptools)."""
+    settings = settings_or_exit()
+    if settings.should_auto_migrate:
+        # Once here, before any worker starts, rather than racing in every worker's start-up.
+        asyncio.run(_upgrade(settings, "head"))
+    uvicorn.run(
+        "bookshelf.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    downgrade: Annotated[bool, typer.Option(help="Go down to the revision instead.")] = False,
+) -> None:
+    """Apply database migrations (up to the latest by default)."""
+    settings = settings_or_exit()
+    if downgrade:
+        asyncio.run(_downgrade(settings, revision))
+    else:
+        asyncio.run(_upgrade(settings, revision))
+    typer.echo(f"database at revision {revision}")
+
+
+@app.command()
+def seed(
+    books: Annotated[int, typer.Option(min=1, help="How many books to add.")] = 1000,
+    random_seed: Annotated[int, typer.Option("--seed", help="Random seed (reproducible).")] = 42,
+    batch_size: Annotated[int, typer.Option(min=100, max=100_000)] = 5000,
+) -> None:
+    """Add realistic fake books (PostgreSQL loads a million in a few minutes)."""
+    settings = settings_or_exit()
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            await migrations.upgrade(engine)
+            with Progress(
+                TextColumn("seeding books"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+            ) as progress:
+                task = progress.add_task("books", total=books)
+                await seed_books(
+                    engine,
+                    books,
+                    seed=random_seed,
+                    batch_size=batch_size,
+                    on_progress=lambda done: progress.advance(task, done),
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    typer.echo(f"added {books} books")
+
+
+def main() -> None:
+    app()
