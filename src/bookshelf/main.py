@@ -21,6 +21,7 @@ from bookshelf.problems import (
     Problem,
     install_problem_handlers,
 )
+from bookshelf.request_id import RequestIdMiddleware, configure_logging
 
 API_VERSION = "v1"
 API_PREFIX = f"/api/{API_VERSION}"
@@ -44,6 +45,7 @@ logger = logging.getLogger("bookshelf")
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    configure_logging(settings.log_level)
     engine = create_engine(settings)
     if settings.should_auto_migrate:
         await migrate.upgrade(engine)
@@ -90,6 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    # Added last, so it runs first: even a 413 from the body limit carries the request id.
+    app.add_middleware(RequestIdMiddleware)
     install_docs(app)
     app.include_router(books_router, prefix=API_PREFIX)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]

@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from bookshelf.exceptions import DomainError
+from bookshelf.request_id import HEADER as REQUEST_ID_HEADER
+from bookshelf.request_id import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TYPE_PREFIX = "urn:bookshelf:problem:"
@@ -40,6 +42,9 @@ class Problem(BaseModel):
     status: int
     detail: str
     instance: str = Field(description="The path of the request that failed.")
+    request_id: str | None = Field(
+        None, description="The request's id (also in X-Request-ID), to quote to operators."
+    )
     errors: list[FieldError] | None = Field(
         None, description="For 422 validation problems: one entry per bad field."
     )
@@ -71,6 +76,9 @@ def problem_response(
         "detail": detail,
         "instance": instance,
     }
+    request_id = current_request_id.get()
+    if request_id is not None:
+        body["request_id"] = request_id
     if extra:
         body.update(extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
@@ -163,12 +171,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     # The client learns nothing about the failure (no trace, no SQL); the log has it all.
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    request_id = current_request_id.get()
     return problem_response(
         request,
         status=500,
         title="Internal server error",
         detail="The server failed to handle this request; it has been logged.",
         slug="internal-error",
+        # This handler answers from outside the middleware that adds the header to responses.
+        headers={REQUEST_ID_HEADER: request_id} if request_id else None,
     )
 
 
