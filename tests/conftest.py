@@ -68,12 +68,8 @@ def drop_postgres_database(name: str) -> None:
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    return Settings(
-        database_url=database_url,
-        environment="test",
-        auto_migrate=False,
-        **overrides,
-    )
+    values: dict[str, Any] = {"environment": "test", "auto_migrate": False, **overrides}
+    return Settings(database_url=database_url, **values)
 
 
 async def _migrate(url: str) -> None:

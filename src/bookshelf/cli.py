@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Annotated
+from collections.abc import Coroutine
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from bookshelf import migrate as migrations
 from bookshelf.books.seed import seed_books
@@ -30,6 +33,17 @@ def settings_or_exit() -> Settings:
     except ConfigurationError as error:
         print(f"bookshelf: {error}", file=sys.stderr)
         raise typer.Exit(2) from None
+
+
+def run_with_database(work: Coroutine[Any, Any, None], settings: Settings) -> None:
+    """Run ``work``; a database that cannot be reached is a one-line error and exit 1."""
+    try:
+        asyncio.run(work)
+    except (OSError, DBAPIError) as error:
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        print(f"bookshelf: cannot use the database at {where}: {reason}", file=sys.stderr)
+        raise typer.Exit(1) from None
 
 
 async def _upgrade(settings: Settings, revision: str) -> None:
@@ -59,7 +73,7 @@ def serve(
     settings = settings_or_exit()
     if settings.should_auto_migrate:
         # Once here, before any worker starts, rather than racing in every worker's start-up.
-        asyncio.run(_upgrade(settings, "head"))
+        run_with_database(_upgrade(settings, "head"), settings)
     uvicorn.run(
         "bookshelf.main:create_app",
         factory=True,
@@ -79,9 +93,9 @@ def migrate(
     """Apply database migrations (up to the latest by default)."""
     settings = settings_or_exit()
     if downgrade:
-        asyncio.run(_downgrade(settings, revision))
+        run_with_database(_downgrade(settings, revision), settings)
     else:
-        asyncio.run(_upgrade(settings, revision))
+        run_with_database(_upgrade(settings, revision), settings)
     typer.echo(f"database at revision {revision}")
 
 
@@ -115,7 +129,7 @@ def seed(
         finally:
             await engine.dispose()
 
-    asyncio.run(run())
+    run_with_database(run(), settings)
     typer.echo(f"added {books} books")
 
 

@@ -8,6 +8,7 @@ statement and is committed by ``get_connection`` before the response is sent.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -30,6 +31,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
             settings.database_url,
             echo=settings.database_echo,
             connect_args={"timeout": 30},
+            # Unescaped UTF-8, so full-text search sees "Molière", not "Moli\\u00e8re".
+            json_serializer=_json_without_ascii_escapes,
         )
         _tune_sqlite(engine)
         return engine
@@ -41,6 +44,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.database_pool_timeout_seconds,
         pool_pre_ping=False,
     )
+
+
+def _json_without_ascii_escapes(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

@@ -65,6 +65,7 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
             schemas[model.__name__] = model.model_json_schema(
                 ref_template="#/components/schemas/{model}"
             )
+        # Validation errors are problems too; FastAPI's own 422 schemas are never served.
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         app.openapi_schema = schema

@@ -96,6 +96,16 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _malformed_json(request: Request) -> JSONResponse:
+    return problem_response(
+        request,
+        status=400,
+        title="Malformed JSON",
+        detail="The request body is not valid JSON.",
+        slug="malformed-json",
+    )
+
+
 def _field_errors(error: RequestValidationError) -> list[dict[str, Any]]:
     return [
         {
@@ -111,13 +121,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     error = cast(RequestValidationError, exc)
     field_errors = _field_errors(error)
     if any(item["type"] == "json_invalid" for item in field_errors):
-        return problem_response(
-            request,
-            status=400,
-            title="Malformed JSON",
-            detail="The request body is not valid JSON.",
-            slug="malformed-json",
-        )
+        return _malformed_json(request)
     return problem_response(
         request,
         status=422,
@@ -144,8 +148,15 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
+# FastAPI's own 400 for a body it could not decode (invalid UTF-8, JSON nested too deeply);
+# plain JSON syntax errors reach us as validation errors instead.
+_FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     error = cast(StarletteHTTPException, exc)
+    if error.status_code == 400 and error.detail == _FASTAPI_BODY_PARSE_ERROR:
+        return _malformed_json(request)
     headers = dict(error.headers) if error.headers else {}
     if error.status_code == 405:
         headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
@@ -209,5 +220,6 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for status in (*statuses, 500)
+        # Any route with parameters can answer 422; any route can fail with 500.
+        for status in sorted({*statuses, 422, 500})
     }

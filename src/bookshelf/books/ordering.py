@@ -7,9 +7,10 @@ that an index on ``(sort_key, id)`` serves at any depth, unlike OFFSET.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,12 +20,20 @@ from bookshelf.books.models import books
 from bookshelf.books.schemas import BookSort
 from bookshelf.pagination import InvalidCursor, decode_cursor, encode_cursor
 
+# PostgreSQL cannot take NUL characters, and UTF-8 cannot carry lone surrogates.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
 
 def _aware_datetime(value: Any) -> datetime:
-    parsed = datetime.fromisoformat(value)
+    parsed = datetime.fromisoformat(_text(value))
     if parsed.tzinfo is None:
         raise ValueError("naive timestamp")
-    return parsed
+    # Normalised here: an offset that pushes the instant out of range fails now, not in SQL.
+    return parsed.astimezone(UTC)
+
+
+def _date(value: Any) -> date:
+    return date.fromisoformat(_text(value))
 
 
 def _number(value: Any) -> float:
@@ -34,8 +43,8 @@ def _number(value: Any) -> float:
 
 
 def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("not a string")
+    if not isinstance(value, str) or _UNSTORABLE.search(value):
+        raise ValueError("not a storable string")
     return value
 
 
@@ -50,8 +59,8 @@ class _Order:
 _ORDERS = {
     BookSort.TITLE: _Order("sort_title", False, _text),
     BookSort.TITLE_DESC: _Order("sort_title", True, _text),
-    BookSort.PUBLISHED_DATE: _Order("published_sort", False, date.fromisoformat),
-    BookSort.PUBLISHED_DATE_DESC: _Order("published_sort", True, date.fromisoformat),
+    BookSort.PUBLISHED_DATE: _Order("published_sort", False, _date),
+    BookSort.PUBLISHED_DATE_DESC: _Order("published_sort", True, _date),
     BookSort.CREATED_AT: _Order("created_at", False, _aware_datetime),
     BookSort.CREATED_AT_DESC: _Order("created_at", True, _aware_datetime),
     BookSort.RELEVANCE: _Order("rank", True, _number),
@@ -73,7 +82,7 @@ def _parse_cursor(page: PageRequest, order: _Order) -> tuple[Any, UUID] | None:
         if len(key) != 2 or not isinstance(key[1], str):
             raise ValueError("malformed key")
         return order.parse(key[0]), UUID(key[1])
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise InvalidCursor() from None
 
 

@@ -2,7 +2,8 @@
 
 PostgreSQL: a generated ``tsvector`` column (``simple`` configuration: lower-cased, no stemming,
 so it works for every language in the catalog) with a GIN index, queried with
-``websearch_to_tsquery`` (which never fails on user syntax) and ranked with ``ts_rank``.
+``plainto_tsquery`` (every word must match; no operator syntax, so it never fails on user input
+and means the same as on SQLite) and ranked with ``ts_rank``.
 SQLite: an FTS5 table kept in step with ``books`` by triggers, ranked with ``bm25``.
 Both add a ``rank`` column (higher is better) for ``sort=relevance``.
 """
@@ -31,7 +32,7 @@ def fts5_query(text: str) -> str:
 
 def add_text_search(statement: Select[Any], text: str, *, dialect: str) -> Select[Any]:
     if dialect == "postgresql":
-        query = func.websearch_to_tsquery(literal_column("'simple'::regconfig"), text)
+        query = func.plainto_tsquery(literal_column("'simple'::regconfig"), text)
         return statement.where(_SEARCH_VECTOR.op("@@")(query)).add_columns(
             cast(func.ts_rank(_SEARCH_VECTOR, query), Double).label("rank")
         )

@@ -1,0 +1,195 @@
+"""Settings from the environment: defaults, database URL normalisation, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from bookshelf.config import ConfigurationError, Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No BOOKSHELF_* variable and no .env from the developer's machine leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("BOOKSHELF_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_use_embedded_sqlite_and_auto_migrate() -> None:
+    settings = Settings()
+    assert settings.database_url == "sqlite+aiosqlite:///./bookshelf.db"
+    assert settings.is_sqlite is True
+    assert settings.auto_migrate is None
+    assert settings.should_auto_migrate is True
+    assert settings.environment == "development"
+    assert settings.database_pool_size == 10
+    assert settings.database_max_overflow == 5
+    assert settings.log_level == "INFO"
+    assert settings.max_body_bytes == 1024 * 1024
+
+
+def test_postgres_does_not_auto_migrate_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOKSHELF_DATABASE_URL", "postgresql://app@db.internal:5432/books")
+    settings = Settings()
+    assert settings.is_sqlite is False
+    assert settings.should_auto_migrate is False
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("1", True), ("false", False)])
+def test_postgres_auto_migrate_follows_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: bool
+) -> None:
+    monkeypatch.setenv("BOOKSHELF_DATABASE_URL", "postgresql://app@db.internal:5432/books")
+    monkeypatch.setenv("BOOKSHELF_AUTO_MIGRATE", value)
+    assert Settings().should_auto_migrate is expected
+
+
+def test_sqlite_auto_migrate_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOKSHELF_AUTO_MIGRATE", "false")
+    assert Settings().should_auto_migrate is False
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (
+            "postgresql://app:secret@db.internal:5432/books",
+            "postgresql+asyncpg://app:secret@db.internal:5432/books",
+        ),
+        (
+            "postgres://app:secret@db.internal/books",
+            "postgresql+asyncpg://app:secret@db.internal/books",
+        ),
+        (
+            "postgresql+asyncpg://app@db.internal/books",
+            "postgresql+asyncpg://app@db.internal/books",
+        ),
+        ("sqlite:///./catalog.db", "sqlite+aiosqlite:///./catalog.db"),
+        (
+            "sqlite:////var/lib/bookshelf/catalog.db",
+            "sqlite+aiosqlite:////var/lib/bookshelf/catalog.db",
+        ),
+        ("sqlite+aiosqlite:///catalog.db", "sqlite+aiosqlite:///catalog.db"),
+    ],
+)
+def test_database_url_is_rewritten_to_the_async_driver(
+    monkeypatch: pytest.MonkeyPatch, given: str, expected: str
+) -> None:
+    monkeypatch.setenv("BOOKSHELF_DATABASE_URL", given)
+    assert Settings().database_url == expected
+
+
+def test_database_url_keeps_password_with_special_characters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BOOKSHELF_DATABASE_URL", "postgres://app:p%40ss%2Fw0rd@db.internal/books")
+    url = make_url(Settings().database_url)
+    assert url.drivername == "postgresql+asyncpg"
+    assert url.password == "p@ss/w0rd"
+    assert url.database == "books"
+
+
+def test_database_url_given_directly_is_normalised_too() -> None:
+    settings = Settings(database_url="postgres://app@db.internal/books")
+    assert settings.database_url == "postgresql+asyncpg://app@db.internal/books"
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://app@db.internal/books", "mysql+aiomysql://app@db/books", "oracle://x@y/z"]
+)
+def test_unsupported_database_is_an_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("BOOKSHELF_DATABASE_URL", url)
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert message.startswith("invalid configuration: BOOKSHELF_DATABASE_URL: ")
+    assert "unsupported database" in message
+    assert "\n" not in message
+
+
+def test_text_that_is_not_a_url_is_an_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BOOKSHELF_DATABASE_URL", "nonsense")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert str(raised.value).startswith("invalid configuration: BOOKSHELF_DATABASE_URL: ")
+    assert "not a database URL" in str(raised.value)
+
+
+def test_log_level_is_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOKSHELF_LOG_LEVEL", "debug")
+    assert Settings().log_level == "DEBUG"
+
+
+def test_unknown_log_level_is_an_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BOOKSHELF_LOG_LEVEL", "loud")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert str(raised.value).startswith("invalid configuration: BOOKSHELF_LOG_LEVEL: ")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BOOKSHELF_DATABASE_POOL_SIZE", "abc"),
+        ("BOOKSHELF_DATABASE_POOL_SIZE", "0"),
+        ("BOOKSHELF_DATABASE_MAX_OVERFLOW", "-1"),
+        ("BOOKSHELF_MAX_BODY_BYTES", "10"),
+        ("BOOKSHELF_IDEMPOTENCY_TTL_SECONDS", "5"),
+        ("BOOKSHELF_ENVIRONMENT", "staging"),
+        ("BOOKSHELF_AUTO_MIGRATE", "perhaps"),
+    ],
+)
+def test_out_of_range_values_are_errors_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert str(raised.value).startswith(f"invalid configuration: {name}: ")
+    assert "\n" not in str(raised.value)
+
+
+def test_every_bad_variable_is_named_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOKSHELF_DATABASE_URL", "nonsense")
+    monkeypatch.setenv("BOOKSHELF_DATABASE_POOL_SIZE", "abc")
+    monkeypatch.setenv("BOOKSHELF_LOG_LEVEL", "loud")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    message = str(raised.value)
+    assert "\n" not in message
+    for name in ("BOOKSHELF_DATABASE_URL", "BOOKSHELF_DATABASE_POOL_SIZE", "BOOKSHELF_LOG_LEVEL"):
+        assert f"{name}: " in message
+
+
+def test_dotenv_file_in_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "BOOKSHELF_LOG_LEVEL=warning\nBOOKSHELF_DATABASE_URL=postgres://app@db.internal/books\n"
+    )
+    settings = Settings()
+    assert settings.log_level == "WARNING"
+    assert settings.database_url == "postgresql+asyncpg://app@db.internal/books"
+
+
+def test_environment_variable_overrides_dotenv_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("BOOKSHELF_LOG_LEVEL=warning\n")
+    monkeypatch.setenv("BOOKSHELF_LOG_LEVEL", "error")
+    assert Settings().log_level == "ERROR"
+
+
+def test_settings_are_immutable() -> None:
+    settings = Settings()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.log_level = "DEBUG"  # type: ignore[misc]

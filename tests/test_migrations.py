@@ -1,0 +1,189 @@
+"""Alembic migrations: upgrade head, downgrade base and upgrade again leave a working database."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bookshelf import migrate
+from bookshelf.db import create_engine
+from bookshelf.main import create_app
+from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
+from tests.factories import book_payload
+
+pytestmark = pytest.mark.slow
+
+APP_TABLES = {"books", "book_authors", "book_subjects", "idempotency_records"}
+# FTS5 creates the virtual table and its shadow tables.
+SQLITE_SEARCH_TABLES = {
+    "books_fts",
+    "books_fts_config",
+    "books_fts_data",
+    "books_fts_docsize",
+    "books_fts_idx",
+}
+EXPECTED_TABLES = {
+    "sqlite": APP_TABLES | SQLITE_SEARCH_TABLES | {"alembic_version"},
+    "postgresql": APP_TABLES | {"alembic_version"},
+}
+BOOKS_INDEXES = {
+    "ix_books_sort_title_id",
+    "ix_books_published_sort_id",
+    "ix_books_created_at_id",
+    "ix_books_language",
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database that no other test uses."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}"
+        return
+    name = f"bookshelf_migrations_{uuid.uuid4().hex[:12]}"
+    url = create_postgres_database(name)
+    yield url
+    drop_postgres_database(name)
+
+
+@pytest.fixture
+async def fresh_engine(fresh_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(make_settings(fresh_url))
+    yield engine
+    await engine.dispose()
+
+
+def _schema(connection: Connection) -> dict[str, Any]:
+    inspector = inspect(connection)
+    tables = set(inspector.get_table_names())
+    schema: dict[str, Any] = {"tables": tables}
+    if "books" in tables:
+        schema["books_columns"] = {c["name"] for c in inspector.get_columns("books")}
+        schema["books_indexes"] = {i["name"] for i in inspector.get_indexes("books")}
+        schema["books_unique"] = {
+            tuple(u["column_names"]) for u in inspector.get_unique_constraints("books")
+        }
+        schema["author_fks"] = [
+            (fk["referred_table"], fk["options"].get("ondelete"))
+            for fk in inspector.get_foreign_keys("book_authors")
+        ]
+    return schema
+
+
+async def database_schema(engine: AsyncEngine) -> dict[str, Any]:
+    async with engine.connect() as connection:
+        return await connection.run_sync(_schema)
+
+
+async def assert_at_head(engine: AsyncEngine) -> None:
+    schema = await database_schema(engine)
+    assert schema["tables"] == EXPECTED_TABLES[engine.dialect.name]
+    columns = schema["books_columns"]
+    assert {"id", "isbn", "title", "sort_title", "published_sort", "version"} <= columns
+    assert ("search_vector" in columns) is (engine.dialect.name == "postgresql")
+    assert schema["books_indexes"] >= BOOKS_INDEXES
+    assert ("isbn",) in schema["books_unique"]
+    assert schema["author_fks"] == [("books", "CASCADE")]
+    assert await migrate.current_revision(engine) == migrate.head_revision()
+
+
+async def assert_at_base(engine: AsyncEngine) -> None:
+    schema = await database_schema(engine)
+    assert schema["tables"] == {"alembic_version"}
+    assert await migrate.current_revision(engine) is None
+
+
+def test_head_revision_is_the_single_latest_script() -> None:
+    assert migrate.head_revision() == "0001"
+
+
+async def test_fresh_database_has_no_revision(fresh_engine: AsyncEngine) -> None:
+    assert await migrate.current_revision(fresh_engine) is None
+    assert (await database_schema(fresh_engine))["tables"] == set()
+
+
+async def test_upgrade_downgrade_upgrade_round_trip_leaves_a_working_api(
+    fresh_url: str, fresh_engine: AsyncEngine
+) -> None:
+    await migrate.upgrade(fresh_engine)
+    await assert_at_head(fresh_engine)
+
+    await migrate.downgrade(fresh_engine, "base")
+    await assert_at_base(fresh_engine)
+
+    await migrate.upgrade(fresh_engine)
+    await assert_at_head(fresh_engine)
+
+    app = create_app(make_settings(fresh_url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            created = await client.post(
+                "/api/v1/books",
+                json=book_payload(title="The Left Hand of Darkness", subjects=["classics"]),
+            )
+            assert created.status_code == 201, created.text
+            book_id = created.json()["id"]
+
+            found = await client.get("/api/v1/books", params={"q": "darkness left"})
+            assert found.status_code == 200, found.text
+            assert [item["id"] for item in found.json()["items"]] == [book_id]
+            by_subject = await client.get("/api/v1/books", params={"subject": "Classics"})
+            assert [item["id"] for item in by_subject.json()["items"]] == [book_id]
+
+            renamed = await client.patch(
+                f"/api/v1/books/{book_id}", json={"title": "The Dispossessed"}
+            )
+            assert renamed.status_code == 200, renamed.text
+            stale = await client.get("/api/v1/books", params={"q": "darkness"})
+            assert stale.json()["items"] == []
+            fresh = await client.get("/api/v1/books", params={"q": "dispossessed"})
+            assert [item["id"] for item in fresh.json()["items"]] == [book_id]
+
+
+async def test_upgrade_is_idempotent(fresh_engine: AsyncEngine) -> None:
+    await migrate.upgrade(fresh_engine)
+    await migrate.upgrade(fresh_engine)
+    await assert_at_head(fresh_engine)
+
+
+async def test_downgrade_drops_data_and_upgrade_starts_empty(
+    fresh_url: str, fresh_engine: AsyncEngine
+) -> None:
+    await migrate.upgrade(fresh_engine)
+    app = create_app(make_settings(fresh_url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.post("/api/v1/books", json=book_payload())).status_code == 201
+
+    await migrate.downgrade(fresh_engine, "base")
+    await migrate.upgrade(fresh_engine)
+
+    app = create_app(make_settings(fresh_url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            listed = await client.get("/api/v1/books")
+            assert listed.status_code == 200
+            assert listed.json() == {"items": [], "next_cursor": None}
+
+
+async def test_app_with_auto_migrate_upgrades_a_fresh_database(fresh_url: str) -> None:
+    # make_settings pins auto_migrate=False; copy with it turned on.
+    settings = make_settings(fresh_url, auto_migrate=True)
+    assert settings.should_auto_migrate is True
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await assert_at_head(app.state.engine)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.post("/api/v1/books", json=book_payload())).status_code == 201
