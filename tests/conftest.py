@@ -72,7 +72,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(database_url=database_url, **values)
 
 
-async def _migrate(url: str) -> None:
+async def migrate_database(url: str) -> None:
     engine = create_engine(make_settings(url))
     try:
         await migrate.upgrade(engine)
@@ -88,7 +88,7 @@ def _worker() -> str:
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     path: Path = tmp_path_factory.mktemp("sqlite") / f"bookshelf-{_worker()}.db"
     url = f"sqlite+aiosqlite:///{path}"
-    asyncio.run(_migrate(url))
+    asyncio.run(migrate_database(url))
     return url
 
 
@@ -96,7 +96,7 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def postgresql_url() -> Iterator[str]:
     name = f"bookshelf_test_{_worker()}_{uuid.uuid4().hex[:8]}"
     url = create_postgres_database(name)
-    asyncio.run(_migrate(url))
+    asyncio.run(migrate_database(url))
     yield url
     drop_postgres_database(name)
 
@@ -172,3 +172,12 @@ def sql_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     yield counter
     event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No BOOKSHELF_* variable and no .env from the developer's machine leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("BOOKSHELF_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)

@@ -6,6 +6,8 @@ import itertools
 import random
 from typing import Any
 
+import httpx
+
 from bookshelf.books.isbn import isbn13_check_digit
 
 _counter = itertools.count(1)
@@ -32,3 +34,33 @@ def book_payload(**overrides: Any) -> dict[str, Any]:
     }
     payload.update(overrides)
     return payload
+
+
+BOOKS = "/api/v1/books"
+PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
+
+
+async def create_book(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
+    """Create a book through the API (asserting 201) and return its JSON."""
+    response = await client.post(BOOKS, json=book_payload(**overrides))
+    assert response.status_code == 201, response.text
+    book: dict[str, Any] = response.json()
+    return book
+
+
+def assert_problem(
+    response: httpx.Response, status: int, problem_type: str, *, instance: str | None = None
+) -> dict[str, Any]:
+    """Assert an RFC 9457 problem; ``problem_type`` is a Bookshelf slug or a full URI."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = response.json()
+    assert set(problem) >= PROBLEM_KEYS, problem
+    expected = problem_type if ":" in problem_type else f"urn:bookshelf:problem:{problem_type}"
+    assert problem["type"] == expected
+    assert problem["status"] == status
+    assert problem["title"]
+    assert problem["detail"]
+    if instance is not None:
+        assert problem["instance"] == instance
+    return problem

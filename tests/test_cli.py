@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,13 +27,7 @@ APP_TABLES = {"books", "book_authors", "book_subjects", "idempotency_records"}
 BOOK_FIELDS = tuple(BookCreate.model_fields)
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No BOOKSHELF_* variable and no .env from the developer's machine leaks into a test."""
-    for name in list(os.environ):
-        if name.startswith("BOOKSHELF_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -10,14 +9,7 @@ from sqlalchemy.engine import make_url
 
 from bookshelf.config import ConfigurationError, Settings, load_settings
 
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No BOOKSHELF_* variable and no .env from the developer's machine leaks into a test."""
-    for name in list(os.environ):
-        if name.startswith("BOOKSHELF_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def test_defaults_use_embedded_sqlite_and_auto_migrate() -> None:

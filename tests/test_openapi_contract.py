@@ -31,10 +31,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from bookshelf import migrate
-from bookshelf.db import create_engine
 from bookshelf.main import create_app
-from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
+from tests.conftest import (
+    create_postgres_database,
+    drop_postgres_database,
+    make_settings,
+    migrate_database,
+)
 from tests.factories import book_payload
 
 pytestmark = pytest.mark.slow
@@ -50,14 +53,6 @@ _book_id_turns = itertools.count()
 START_TIMEOUT_SECONDS = 15.0
 
 
-async def _migrate(url: str) -> None:
-    engine = create_engine(make_settings(url))
-    try:
-        await migrate.upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def contract_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -66,12 +61,12 @@ def contract_database_url(
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("contract") / "contract.db"
         url = f"sqlite+aiosqlite:///{path}"
-        asyncio.run(_migrate(url))
+        asyncio.run(migrate_database(url))
         yield url
         return
     name = f"bookshelf_contract_{uuid.uuid4().hex[:12]}"
     url = create_postgres_database(name)
-    asyncio.run(_migrate(url))
+    asyncio.run(migrate_database(url))
     yield url
     drop_postgres_database(name)
 

@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books.models import book_authors, books
 from bookshelf.idempotency.models import idempotency_records
-from tests.factories import book_payload, unique_isbn
+from tests.factories import BOOKS, assert_problem, book_payload, unique_isbn
 
-BOOKS = "/api/v1/books"
 PROBLEM = "application/problem+json"
 RACES = 10
 
@@ -32,12 +31,6 @@ async def create(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     book: dict[str, Any] = response.json()
     return book
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-    assert response.json()["type"] == f"urn:bookshelf:problem:{slug}"
 
 
 async def test_concurrent_patches_with_same_if_match_one_wins_one_gets_412(

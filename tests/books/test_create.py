@@ -13,9 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books.models import book_authors, book_subjects, books
-from tests.factories import book_payload
+from tests.factories import BOOKS, book_payload
 
-BOOKS = "/api/v1/books"
 HOBBIT_ISBN13 = "9780261102217"
 UNICODE_TITLE = "Ꮳherokee 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 — ñ 日本語 🙂"  # noqa: RUF001 - look-alike letters on purpose
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 from uuid import UUID
 
 import httpx
@@ -12,16 +11,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books.models import book_authors, book_subjects, books
-from tests.factories import book_payload
-
-BOOKS = "/api/v1/books"
-
-
-async def create_book(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    response = await client.post(BOOKS, json=book_payload(**overrides))
-    assert response.status_code == 201, response.text
-    book: dict[str, Any] = response.json()
-    return book
+from tests.factories import BOOKS, assert_problem, book_payload, create_book
 
 
 async def rows_of(engine: AsyncEngine, table: Table, book_id: str) -> int:
@@ -29,12 +19,6 @@ async def rows_of(engine: AsyncEngine, table: Table, book_id: str) -> int:
     async with engine.connect() as connection:
         statement = select(func.count()).select_from(table).where(column == UUID(book_id))
         return await connection.scalar(statement) or 0
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"] == f"urn:bookshelf:problem:{slug}"
 
 
 async def test_delete_returns_204_with_empty_body(

@@ -17,29 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bookshelf.books.models import books
 from bookshelf.main import create_app
 from tests.conftest import make_settings
-from tests.factories import book_payload
+from tests.factories import BOOKS, book_payload
+from tests.factories import assert_problem as assert_problem_in_full
 
-BOOKS = "/api/v1/books"
 MIB = 1024 * 1024
-PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 
 
 def assert_problem(
     response: httpx.Response, status: int, problem_type: str, instance: str = BOOKS
 ) -> dict[str, Any]:
-    """``problem_type`` is a urn:bookshelf:problem slug, or a full URI such as about:blank."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem: dict[str, Any] = response.json()
-    assert set(problem) >= PROBLEM_KEYS, problem
-    expected_type = problem_type if ":" in problem_type else f"urn:bookshelf:problem:{problem_type}"
-    assert problem["type"] == expected_type
-    assert problem["status"] == status
-    assert problem["instance"] == instance
-    assert isinstance(problem["title"], str)
-    assert isinstance(problem["detail"], str)
-    assert problem["detail"]
-    return problem
+    """Every problem on this page is checked in full, instance included."""
+    return assert_problem_in_full(response, status, problem_type, instance=instance)
 
 
 async def count_books(engine: AsyncEngine) -> int:

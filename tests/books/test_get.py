@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.factories import book_payload
-
-BOOKS = "/api/v1/books"
-
-
-async def create_book(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    response = await client.post(BOOKS, json=book_payload(**overrides))
-    assert response.status_code == 201, response.text
-    book: dict[str, Any] = response.json()
-    return book
+from tests.factories import BOOKS, create_book
 
 
 def assert_book_not_found(response: httpx.Response, path: str) -> None:

@@ -14,9 +14,8 @@ from bookshelf.books.models import books
 from bookshelf.books.schemas import BookCreate
 from bookshelf.idempotency.models import idempotency_records as records
 from bookshelf.idempotency.service import fingerprint
-from tests.factories import book_payload
+from tests.factories import BOOKS, assert_problem, book_payload
 
-BOOKS = "/api/v1/books"
 SCOPE = "POST /books"
 
 
@@ -63,13 +62,6 @@ async def insert_record(
                 expires_at=now + expires_in,
             )
         )
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"] == f"urn:bookshelf:problem:{slug}"
-    assert response.json()["instance"] == BOOKS
 
 
 # --- replay ----------------------------------------------------------------------------------

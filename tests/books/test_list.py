@@ -12,17 +12,9 @@ import httpx
 import pytest
 
 from tests.conftest import StatementCounter
-from tests.factories import book_payload
+from tests.factories import BOOKS, assert_problem, create_book
 
-BOOKS = "/api/v1/books"
 LINK_NEXT = re.compile(r'^<(?P<url>[^>]+)>; rel="next"$')
-
-
-async def create_book(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    response = await client.post(BOOKS, json=book_payload(**overrides))
-    assert response.status_code == 201, response.text
-    book: dict[str, Any] = response.json()
-    return book
 
 
 async def create_books(client: httpx.AsyncClient, count: int, **overrides: Any) -> list[str]:
@@ -62,14 +54,6 @@ async def collect(client: httpx.AsyncClient, **params: Any) -> list[dict[str, An
 
 async def collect_ids(client: httpx.AsyncClient, **params: Any) -> list[str]:
     return [item["id"] for item in await collect(client, **params)]
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    problem: dict[str, Any] = response.json()
-    assert problem["type"] == f"urn:bookshelf:problem:{slug}"
-    return problem
 
 
 def forged_cursor(payload: Any) -> str:

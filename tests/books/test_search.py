@@ -12,16 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books.models import books
-from tests.factories import book_payload
-
-BOOKS = "/api/v1/books"
-
-
-async def create_book(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    response = await client.post(BOOKS, json=book_payload(**overrides))
-    assert response.status_code == 201, response.text
-    book: dict[str, Any] = response.json()
-    return book
+from tests.factories import BOOKS, create_book
 
 
 async def search(client: httpx.AsyncClient, q: str, **params: Any) -> httpx.Response:

@@ -13,17 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books.models import book_subjects, books
-from tests.factories import book_payload
+from tests.factories import BOOKS, assert_problem, create_book
 
-BOOKS = "/api/v1/books"
 MERGE_PATCH = "application/merge-patch+json"
-
-
-async def create_book(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    response = await client.post(BOOKS, json=book_payload(**overrides))
-    assert response.status_code == 201, response.text
-    book: dict[str, Any] = response.json()
-    return book
 
 
 async def patch(
@@ -41,13 +33,6 @@ async def ids_of(client: httpx.AsyncClient, **params: str) -> list[str]:
     response = await client.get(BOOKS, params=params)
     assert response.status_code == 200, response.text
     return [item["id"] for item in response.json()["items"]]
-
-
-def assert_problem(response: httpx.Response, status: int, slug: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["type"] == f"urn:bookshelf:problem:{slug}"
-    assert response.json()["status"] == status
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
