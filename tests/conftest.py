@@ -9,9 +9,11 @@ reached the PostgreSQL half is skipped with the reason, except under CI=true, wh
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf import migrate
+from bookshelf.auth import service as auth_service
+from bookshelf.auth.schemas import Role
+from bookshelf.auth.service import Auth
 from bookshelf.config import Settings
 from bookshelf.db import create_engine
 from bookshelf.main import create_app
@@ -31,7 +36,18 @@ from bookshelf.main import create_app
 BACKENDS = ("sqlite", "postgresql")
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Children before parents, so deletes never trip a foreign key.
-TABLES = ("book_authors", "book_subjects", "books", "idempotency_records")
+TABLES = (
+    "reviews",
+    "book_authors",
+    "book_subjects",
+    "books",
+    "idempotency_records",
+    "refresh_tokens",
+    "auth_sessions",
+    "users",
+)
+# Real Argon2id, at the lowest cost that keeps hundreds of sign-ups per run fast.
+FAST_HASHING = {"password_hash_time_cost": 1, "password_hash_memory_kib": 8 * 1024}
 
 
 def postgres_admin_url() -> str:
@@ -68,7 +84,12 @@ def drop_postgres_database(name: str) -> None:
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"environment": "test", "auto_migrate": False, **overrides}
+    values: dict[str, Any] = {
+        "environment": "test",
+        "auto_migrate": False,
+        **FAST_HASHING,
+        **overrides,
+    }
     return Settings(database_url=database_url, **values)
 
 
@@ -137,10 +158,72 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield application
 
 
+@dataclass(frozen=True)
+class Account:
+    """A user created for a test, with a valid access token."""
+
+    id: uuid.UUID
+    email: str
+    password: str
+    role: Role
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+AccountFactory = Callable[..., Awaitable[Account]]
+
+
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+def make_account(app: FastAPI) -> AccountFactory:
+    """Create an account directly through the service and sign it in (no HTTP round trip)."""
+    counter = itertools.count(1)
+
+    async def make(role: Role = Role.READER, *, display_name: str | None = None) -> Account:
+        number = next(counter)
+        email = f"{role.value}-{number}-{uuid.uuid4().hex[:6]}@example.org"
+        password = f"a long test passphrase {uuid.uuid4().hex}"
+        auth: Auth = app.state.auth
+        engine: AsyncEngine = app.state.engine
+        async with engine.begin() as connection:
+            user = await auth_service.create_user(
+                connection,
+                auth,
+                email=email,
+                password=password,
+                display_name=display_name or f"{role.value.title()} {number}",
+                role=role,
+            )
+            tokens = await auth_service.start_session(connection, auth, user.id)
+        return Account(user.id, email, password, role, tokens.access_token, tokens.refresh_token)
+
+    return make
+
+
+def _http_client(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
+
+
+@pytest.fixture
+async def admin(make_account: AccountFactory) -> Account:
+    return await make_account(Role.ADMIN)
+
+
+@pytest.fixture
+async def client(app: FastAPI, admin: Account) -> AsyncIterator[httpx.AsyncClient]:
+    """A client signed in as an admin, who may do everything: for tests of what the API does
+    (who may do it is tested by the security matrix, with ``anonymous_client``)."""
+    async with _http_client(app, admin.headers) as http:
+        yield http
+
+
+@pytest.fixture
+async def anonymous_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with _http_client(app) as http:
         yield http
 
 

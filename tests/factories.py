@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import itertools
 import random
+import uuid
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bookshelf.auth import service as auth_service
+from bookshelf.auth.schemas import Role
+from bookshelf.auth.service import Auth
 from bookshelf.books.isbn import isbn13_check_digit
 
 _counter = itertools.count(1)
@@ -63,4 +69,81 @@ def assert_problem(
     assert problem["detail"]
     if instance is not None:
         assert problem["instance"] == instance
+    return problem
+
+
+async def sign_in(app: FastAPI, role: Role = Role.ADMIN) -> dict[str, str]:
+    """Create an account with ``role`` in a started app's database (through the service, as
+    ``make_account`` does) and return its ``Authorization`` header."""
+    engine: AsyncEngine = app.state.engine
+    auth: Auth = app.state.auth
+    async with engine.begin() as connection:
+        user = await auth_service.create_user(
+            connection,
+            auth,
+            email=f"{role.value}-{uuid.uuid4().hex[:12]}@example.org",
+            password=f"a long test passphrase {uuid.uuid4().hex}",
+            display_name=f"Signed-in {role.value}",
+            role=role,
+        )
+        tokens = await auth_service.start_session(connection, auth, user.id)
+    return {"Authorization": f"Bearer {tokens.access_token}"}
+
+
+# --- accounts and reviews --------------------------------------------------------------------
+
+REGISTER = "/api/v1/auth/register"
+TOKEN = "/api/v1/auth/token"
+REFRESH = "/api/v1/auth/refresh"
+LOGOUT = "/api/v1/auth/logout"
+ME = "/api/v1/users/me"
+USERS = "/api/v1/users"
+USER_KEYS = {"id", "email", "display_name", "role", "is_active", "created_at", "updated_at"}
+REVIEW_KEYS = {
+    *("id", "book_id", "user_id", "author_name", "rating", "body"),
+    *("created_at", "updated_at"),
+}
+PASSPHRASE = "a perfectly long passphrase"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    """The OAuth2 password grant, sent as a form."""
+    form = {"username": email, "password": password, "grant_type": "password"}
+    return await client.post(TOKEN, data=form)
+
+
+async def register(client: httpx.AsyncClient, **overrides: Any) -> httpx.Response:
+    number = next(_counter)
+    payload = {"email": f"new-{number}-{uuid.uuid4().hex[:6]}@example.org", "password": PASSPHRASE}
+    payload.update(overrides)
+    return await client.post(REGISTER, json=payload)
+
+
+def reviews_path(book_id: str) -> str:
+    return f"{BOOKS}/{book_id}/reviews"
+
+
+async def post_review(
+    client: httpx.AsyncClient, book_id: str, headers: dict[str, str], **fields: Any
+) -> dict[str, Any]:
+    """Create a review (asserting 201) with ``headers``' token and return its JSON."""
+    response = await client.post(
+        reviews_path(book_id), json={"rating": 4, **fields}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    review: dict[str, Any] = response.json()
+    return review
+
+
+def assert_unauthenticated(response: httpx.Response, *, invalid_token: bool) -> dict[str, Any]:
+    """A 401 problem with a Bearer challenge; ``error="invalid_token"`` iff a token was sent."""
+    slug = "invalid-token" if invalid_token else "not-authenticated"
+    problem = assert_problem(response, 401, slug)
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith("Bearer "), challenge
+    assert ('error="invalid_token"' in challenge) is invalid_token, challenge
     return problem

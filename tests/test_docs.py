@@ -15,15 +15,34 @@ from bookshelf.main import create_app
 from tests.conftest import make_settings
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-# Every error each operation can answer with (beyond 500, which every operation can).
+BOOK = "/api/v1/books/{book_id}"
+REVIEWS = "/api/v1/books/{book_id}/reviews"
+REVIEW = "/api/v1/books/{book_id}/reviews/{review_id}"
+# Every error each operation can answer with (beyond 500, which every operation can; 422 is
+# declared everywhere: any parameter, header or body can be invalid). 401 where a token is
+# needed, 403 where a role is needed too.
 ERROR_STATUSES = {
     ("get", "/api/v1/books"): {"422"},
-    ("post", "/api/v1/books"): {"400", "409", "413", "415", "422"},
+    ("post", "/api/v1/books"): {"400", "401", "403", "409", "413", "415", "422"},
     # 422: an If-None-Match / If-Match header longer than 1000 characters.
-    ("get", "/api/v1/books/{book_id}"): {"404", "422"},
-    ("patch", "/api/v1/books/{book_id}"): {"400", "404", "409", "412", "413", "415", "422"},
-    ("delete", "/api/v1/books/{book_id}"): {"404", "412", "422"},
+    ("get", BOOK): {"404", "422"},
+    ("patch", BOOK): {"400", "401", "403", "404", "409", "412", "413", "415", "422"},
+    ("delete", BOOK): {"401", "403", "404", "412", "422"},
+    ("get", REVIEWS): {"404", "422"},
+    ("post", REVIEWS): {"400", "401", "404", "409", "413", "415", "422"},
+    ("get", REVIEW): {"404", "422"},
+    ("patch", REVIEW): {"400", "401", "404", "413", "415", "422"},
+    ("delete", REVIEW): {"401", "404", "422"},
+    ("post", "/api/v1/auth/register"): {"400", "409", "413", "415", "422"},
+    ("post", "/api/v1/auth/token"): {"400", "413", "422"},
+    ("post", "/api/v1/auth/refresh"): {"400", "413", "415", "422"},
+    ("post", "/api/v1/auth/logout"): {"401", "422"},
+    ("get", "/api/v1/users/me"): {"401", "422"},
+    ("patch", "/api/v1/users/me"): {"400", "401", "413", "415", "422"},
+    ("get", "/api/v1/users"): {"401", "403", "422"},
+    ("patch", "/api/v1/users/{user_id}"): {"400", "401", "403", "404", "409", "413", "415", "422"},
 }
+TAGS = ("books", "reviews", "auth", "users")
 ASSET_REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 SCRIPT_SOURCE = re.compile(r"""<script[^>]*\ssrc\s*=\s*["']([^"']+)["']""")
 
@@ -174,17 +193,35 @@ def test_openapi_info_describes_the_service(openapi: dict[str, Any]) -> None:
         "url": "https://bookshelf.invalid/support",
     }
     assert info["license"] == {"name": "MIT", "identifier": "MIT"}
-    assert openapi["tags"] == [
-        {"name": "books", "description": "The catalog: books and their metadata."}
-    ]
+    assert [tag["name"] for tag in openapi["tags"]] == list(TAGS)
+    assert all(tag["description"] for tag in openapi["tags"])
 
 
-def test_openapi_lists_the_books_operations(openapi: dict[str, Any]) -> None:
+def expected_tag(path: str) -> str:
+    if "/reviews" in path:
+        return "reviews"
+    return path.split("/")[3]
+
+
+def test_openapi_lists_every_operation_under_its_tag(openapi: dict[str, Any]) -> None:
     operations = {(method, path) for method, path, _ in iter_operations(openapi)}
     assert operations == set(ERROR_STATUSES)
-    for _, _, operation in iter_operations(openapi):
-        assert operation["tags"] == ["books"]
+    for _, path, operation in iter_operations(openapi):
+        assert operation["tags"] == [expected_tag(path)], path
         assert operation["description"]
+
+
+def test_protected_operations_declare_the_bearer_scheme(openapi: dict[str, Any]) -> None:
+    assert openapi["components"]["securitySchemes"] == {
+        "OAuth2PasswordBearer": {
+            "type": "oauth2",
+            "flows": {"password": {"scopes": {}, "tokenUrl": "/api/v1/auth/token"}},
+        }
+    }
+    for method, path, operation in iter_operations(openapi):
+        protected = "401" in ERROR_STATUSES[(method, path)]
+        expected = [{"OAuth2PasswordBearer": []}] if protected else None
+        assert operation.get("security") == expected, f"{method.upper()} {path}"
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(ERROR_STATUSES))

@@ -17,11 +17,20 @@ from bookshelf import migrate
 from bookshelf.db import create_engine
 from bookshelf.main import create_app
 from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
-from tests.factories import book_payload
+from tests.factories import book_payload, sign_in
 
 pytestmark = pytest.mark.slow
 
-APP_TABLES = {"books", "book_authors", "book_subjects", "idempotency_records"}
+APP_TABLES = {
+    "books",
+    "book_authors",
+    "book_subjects",
+    "idempotency_records",
+    "users",
+    "auth_sessions",
+    "refresh_tokens",
+    "reviews",
+}
 # FTS5 creates the virtual table and its shadow tables.
 SQLITE_SEARCH_TABLES = {
     "books_fts",
@@ -61,6 +70,18 @@ async def fresh_engine(fresh_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+def _foreign_keys(connection: Connection, table: str) -> list[tuple[str, str, str | None]]:
+    """(column, referred table, ON DELETE) of each foreign key. SQLite's inspector drops the
+    ON DELETE of a column added with ALTER TABLE, so SQLite's own pragma is asked there."""
+    if connection.dialect.name == "sqlite":
+        rows = connection.exec_driver_sql(f"PRAGMA foreign_key_list({table})").all()
+        return sorted((row[3], row[2], row[6]) for row in rows)
+    return sorted(
+        (fk["constrained_columns"][0], fk["referred_table"], fk["options"].get("ondelete"))
+        for fk in inspect(connection).get_foreign_keys(table)
+    )
+
+
 def _schema(connection: Connection) -> dict[str, Any]:
     inspector = inspect(connection)
     tables = set(inspector.get_table_names())
@@ -75,6 +96,12 @@ def _schema(connection: Connection) -> dict[str, Any]:
             (fk["referred_table"], fk["options"].get("ondelete"))
             for fk in inspector.get_foreign_keys("book_authors")
         ]
+        schema["books_fks"] = _foreign_keys(connection, "books")
+    if "reviews" in tables:
+        schema["reviews_fks"] = _foreign_keys(connection, "reviews")
+        schema["reviews_unique"] = {
+            tuple(u["column_names"]) for u in inspector.get_unique_constraints("reviews")
+        }
     return schema
 
 
@@ -88,6 +115,16 @@ async def assert_at_head(engine: AsyncEngine) -> None:
     assert schema["tables"] == EXPECTED_TABLES[engine.dialect.name]
     columns = schema["books_columns"]
     assert {"id", "isbn", "title", "sort_title", "published_sort", "version"} <= columns
+    assert {"created_by", "updated_by", "rating_count", "rating_sum"} <= columns
+    assert schema["books_fks"] == [
+        ("created_by", "users", "SET NULL"),
+        ("updated_by", "users", "SET NULL"),
+    ]
+    assert schema["reviews_fks"] == [
+        ("book_id", "books", "CASCADE"),
+        ("user_id", "users", "CASCADE"),
+    ]
+    assert ("book_id", "user_id") in schema["reviews_unique"]
     assert ("search_vector" in columns) is (engine.dialect.name == "postgresql")
     assert schema["books_indexes"] >= BOOKS_INDEXES
     assert ("isbn",) in schema["books_unique"]
@@ -102,7 +139,7 @@ async def assert_at_base(engine: AsyncEngine) -> None:
 
 
 def test_head_revision_is_the_single_latest_script() -> None:
-    assert migrate.head_revision() == "0001"
+    assert migrate.head_revision() == "0002"
 
 
 async def test_fresh_database_has_no_revision(fresh_engine: AsyncEngine) -> None:
@@ -125,7 +162,9 @@ async def test_upgrade_downgrade_upgrade_round_trip_leaves_a_working_api(
     app = create_app(make_settings(fresh_url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=await sign_in(app)
+        ) as client:
             created = await client.post(
                 "/api/v1/books",
                 json=book_payload(title="The Left Hand of Darkness", subjects=["classics"]),
@@ -148,6 +187,11 @@ async def test_upgrade_downgrade_upgrade_round_trip_leaves_a_working_api(
             fresh = await client.get("/api/v1/books", params={"q": "dispossessed"})
             assert [item["id"] for item in fresh.json()["items"]] == [book_id]
 
+            reviewed = await client.post(f"/api/v1/books/{book_id}/reviews", json={"rating": 4})
+            assert reviewed.status_code == 201, reviewed.text
+            book = (await client.get(f"/api/v1/books/{book_id}")).json()
+            assert (book["rating_count"], book["rating_average"]) == (1, 4.0)
+
 
 async def test_upgrade_is_idempotent(fresh_engine: AsyncEngine) -> None:
     await migrate.upgrade(fresh_engine)
@@ -162,7 +206,9 @@ async def test_downgrade_drops_data_and_upgrade_starts_empty(
     app = create_app(make_settings(fresh_url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=await sign_in(app)
+        ) as client:
             assert (await client.post("/api/v1/books", json=book_payload())).status_code == 201
 
     await migrate.downgrade(fresh_engine, "base")
@@ -185,5 +231,55 @@ async def test_app_with_auto_migrate_upgrades_a_fresh_database(fresh_url: str) -
     async with app.router.lifespan_context(app):
         await assert_at_head(app.state.engine)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=await sign_in(app)
+        ) as client:
             assert (await client.post("/api/v1/books", json=book_payload())).status_code == 201
+
+
+async def test_downgrade_to_0001_keeps_the_books_and_their_search(
+    fresh_url: str, fresh_engine: AsyncEngine
+) -> None:
+    await migrate.upgrade(fresh_engine)
+    app = create_app(make_settings(fresh_url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=await sign_in(app)
+        ) as client:
+            kept = await client.post("/api/v1/books", json=book_payload(title="Solaris"))
+            other = await client.post("/api/v1/books", json=book_payload(title="Roadside Picnic"))
+            assert (kept.status_code, other.status_code) == (201, 201)
+            book_id = kept.json()["id"]
+            review = await client.post(f"/api/v1/books/{book_id}/reviews", json={"rating": 5})
+            assert review.status_code == 201, review.text
+
+    await migrate.downgrade(fresh_engine, "0001")
+
+    assert await migrate.current_revision(fresh_engine) == "0001"
+    schema = await database_schema(fresh_engine)
+    assert schema["tables"] & {"users", "auth_sessions", "refresh_tokens", "reviews"} == set()
+    assert schema["books_columns"].isdisjoint(
+        {"created_by", "updated_by", "rating_count", "rating_sum"}
+    )
+    async with fresh_engine.connect() as connection:
+        assert (await connection.exec_driver_sql("SELECT COUNT(*) FROM books")).scalar() == 2
+        if fresh_engine.dialect.name == "sqlite":
+            # The table rebuild must leave the FTS index pointing at the right rows.
+            matched = await connection.exec_driver_sql(
+                "SELECT books.id FROM books_fts JOIN books ON books.rowid = books_fts.rowid "
+                "WHERE books_fts MATCH 'solaris'"
+            )
+            assert [uuid.UUID(row[0]) for row in matched] == [uuid.UUID(book_id)]
+
+    await migrate.upgrade(fresh_engine)
+    await assert_at_head(fresh_engine)
+    app = create_app(make_settings(fresh_url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            found = await client.get("/api/v1/books", params={"q": "solaris"})
+            assert [item["id"] for item in found.json()["items"]] == [book_id]
+            book = found.json()["items"][0]
+            assert (book["rating_count"], book["rating_average"]) == (0, None)
+            assert book["created_by"] is None

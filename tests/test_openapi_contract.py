@@ -3,8 +3,9 @@ against a real uvicorn server on each database.
 
 Checks: no 5xx, every status code is documented, the Content-Type is the documented one, and the
 body conforms to the documented schema. Schemathesis generates valid and invalid requests
-(examples, coverage and fuzzing phases); a quarter of the requests on ``/books/{book_id}`` use the
-id of a book that exists, so the success paths are covered too.
+(examples, coverage and fuzzing phases) for every operation, each sent with an admin's token so
+that writes are really exercised; a quarter of the requests naming a book, review or user use one
+that exists, so the success paths are covered too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from bookshelf.main import create_app
+from bookshelf.auth import service as auth_service
+from bookshelf.auth.schemas import Role
+from bookshelf.db import create_engine
+from bookshelf.main import build_auth, create_app
 from tests.conftest import (
     create_postgres_database,
     drop_postgres_database,
@@ -49,7 +54,8 @@ CHECKS = [
     response_schema_conformance,
 ]
 EXISTING_BOOKS = 12
-_book_id_turns = itertools.count()
+EXISTING_USERS = 4
+_existing_turns = itertools.count()
 START_TIMEOUT_SECONDS = 15.0
 
 
@@ -103,15 +109,74 @@ def server_url(contract_database_url: str) -> Iterator[str]:
         assert not thread.is_alive(), "the uvicorn server did not stop"
 
 
+@dataclass(frozen=True)
+class Seeded:
+    """What the server's database holds before Schemathesis starts."""
+
+    admin_id: uuid.UUID
+    admin_headers: dict[str, str]
+    book_ids: list[str]
+    # (book id, review id): books of their own, so deleting a seeded book spares them.
+    reviews: list[tuple[str, str]]
+    user_ids: list[str]
+
+
+async def create_account(url: str, role: Role) -> tuple[uuid.UUID, str]:
+    """An account made through the service on the server's database, and an access token
+    signed with the same (test) settings as the server's."""
+    settings = make_settings(url)
+    engine = create_engine(settings)
+    auth = build_auth(settings)
+    try:
+        async with engine.begin() as connection:
+            user = await auth_service.create_user(
+                connection,
+                auth,
+                email=f"contract-{role.value}-{uuid.uuid4().hex[:8]}@example.org",
+                password=f"contract passphrase {uuid.uuid4().hex}",
+                display_name=f"Contract {role.value}",
+                role=role,
+            )
+            tokens = await auth_service.start_session(connection, auth, user.id)
+    finally:
+        await engine.dispose()
+    return user.id, tokens.access_token
+
+
+async def new_session(url: str, user_id: uuid.UUID) -> str:
+    settings = make_settings(url)
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            tokens = await auth_service.start_session(connection, build_auth(settings), user_id)
+    finally:
+        await engine.dispose()
+    return tokens.access_token
+
+
 @pytest.fixture(scope="module")
-def existing_book_ids(server_url: str) -> list[str]:
-    ids = []
-    with httpx.Client(base_url=server_url) as client:
-        for number in range(EXISTING_BOOKS):
+def seeded(server_url: str, contract_database_url: str) -> Seeded:
+    admin_id, token = asyncio.run(create_account(contract_database_url, Role.ADMIN))
+    headers = {"Authorization": f"Bearer {token}"}
+    user_ids = [
+        str(asyncio.run(create_account(contract_database_url, Role.READER))[0])
+        for _ in range(EXISTING_USERS)
+    ]
+    book_ids, reviews = [], []
+    with httpx.Client(base_url=server_url, headers=headers) as client:
+        for number in range(EXISTING_BOOKS * 2):
             response = client.post("/api/v1/books", json=book_payload(title=f"Seed {number}"))
             assert response.status_code == 201, response.text
-            ids.append(response.json()["id"])
-    return ids
+            book_id = response.json()["id"]
+            if number % 2:
+                book_ids.append(book_id)
+                continue
+            review = client.post(
+                f"/api/v1/books/{book_id}/reviews", json={"rating": number % 5 + 1}
+            )
+            assert review.status_code == 201, review.text
+            reviews.append((book_id, review.json()["id"]))
+    return Seeded(admin_id, headers, book_ids, reviews, user_ids)
 
 
 @pytest.fixture(scope="module")
@@ -138,11 +203,30 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 )
 @pytest.mark.usefixtures("_schemathesis_node_id")
 def test_api_conforms_to_its_openapi_document(
-    case: schemathesis.Case, existing_book_ids: list[str]
+    case: schemathesis.Case, seeded: Seeded, contract_database_url: str
 ) -> None:
     # (@schema.given cannot be combined with the examples phase, so no Hypothesis draw here.)
-    if case.path_parameters and "book_id" in case.path_parameters:
-        turn = next(_book_id_turns)
-        if turn % 4 == 0:
-            case.path_parameters["book_id"] = existing_book_ids[turn // 4 % len(existing_book_ids)]
-    case.call_and_validate(checks=CHECKS)
+    # Every request is an admin's, so writes get past authentication and authorisation; a
+    # quarter of the requests name a book, review or user that exists.
+    headers = dict(seeded.admin_headers)
+    parameters = case.path_parameters or {}
+    turn = next(_existing_turns)
+    if turn % 4 == 0:
+        pick = turn // 4
+        if "review_id" in parameters:
+            parameters["book_id"], parameters["review_id"] = seeded.reviews[
+                pick % len(seeded.reviews)
+            ]
+        elif "book_id" in parameters:
+            parameters["book_id"] = seeded.book_ids[pick % len(seeded.book_ids)]
+        elif "user_id" in parameters:
+            parameters["user_id"] = seeded.user_ids[pick % len(seeded.user_ids)]
+    if case.operation.path == "/api/v1/auth/logout":
+        # Signing out must not sign out the session every other request uses.
+        token = asyncio.run(new_session(contract_database_url, seeded.admin_id))
+        headers["Authorization"] = f"Bearer {token}"
+    response = case.call_and_validate(checks=CHECKS, headers=headers)
+    # The admin's token stays valid all along: a 401 means it was not sent (Schemathesis drops
+    # it on purpose in some negative cases), never that writes went unexercised.
+    if response.status_code == 401:
+        assert "Authorization" not in response.request.headers, response.text

@@ -14,9 +14,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from bookshelf import migrate as migrations
+from bookshelf.auth import service as auth_service
+from bookshelf.auth.passwords import password_problems
+from bookshelf.auth.schemas import normalise_email
 from bookshelf.books.seed import seed_books
 from bookshelf.config import ConfigurationError, Settings, load_settings
 from bookshelf.db import create_engine
+from bookshelf.main import build_auth
 
 app = typer.Typer(
     help="Bookshelf, a book catalog service.",
@@ -131,6 +135,59 @@ def seed(
 
     run_with_database(run(), settings)
     typer.echo(f"added {books} books")
+
+
+def _read_new_password() -> str:
+    """From an interactive prompt (typed twice, hidden), or one line of piped stdin."""
+    if sys.stdin.isatty():
+        password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="The admin's email (also the login).")],
+    display_name: Annotated[str | None, typer.Option(help="Name shown on reviews.")] = None,
+) -> None:
+    """Create the first admin (password from a prompt, or from stdin when piped).
+
+    If the email already has an account, that account is made an active admin instead and
+    keeps its password.
+    """
+    settings = settings_or_exit()
+    try:
+        normalised = normalise_email(email)
+    except ValueError as error:
+        print(f"bookshelf: --email: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    password = _read_new_password()
+    problems = password_problems(password, email=normalised)
+    if problems:
+        print(f"bookshelf: password {'; '.join(problems)}", file=sys.stderr)
+        raise typer.Exit(2)
+    outcome: list[str] = []
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            if settings.should_auto_migrate:
+                await migrations.upgrade(engine)
+            async with engine.begin() as connection:
+                outcome.append(
+                    await auth_service.create_or_promote_admin(
+                        connection,
+                        build_auth(settings),
+                        email=normalised,
+                        password=password,
+                        display_name=display_name,
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    run_with_database(run(), settings)
+    typer.echo(f"{normalised} is an admin ({outcome[0]})")
 
 
 def main() -> None:

@@ -11,12 +11,15 @@ import functools
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./bookshelf.db"
+# Used only when BOOKSHELF_JWT_SECRET is unset, which production refuses.
+DEVELOPMENT_SECRET = "bookshelf-development-secret-never-use-in-production"  # noqa: S105
+MIN_PRODUCTION_SECRET_LENGTH = 32
 
 # Drivers we accept, and the async driver each URL scheme is rewritten to.
 _ASYNC_DRIVERS = {
@@ -62,6 +65,18 @@ class Settings(BaseSettings):
     idempotency_lock_seconds: Annotated[int, Field(ge=1)] = 60
     log_level: str = "INFO"
 
+    # Tokens. HS256 with a secret from the environment; the first secret signs, the previous
+    # ones (comma-separated) still verify, so a key rotation does not log anyone out.
+    jwt_secret: SecretStr | None = None
+    jwt_previous_secrets: SecretStr | None = None
+    jwt_issuer: str = "bookshelf"
+    jwt_audience: str = "bookshelf-api"
+    access_token_ttl_seconds: Annotated[int, Field(ge=30, le=24 * 3600)] = 15 * 60
+    refresh_token_ttl_seconds: Annotated[int, Field(ge=60)] = 30 * 24 * 3600
+    # Argon2id cost (pwdlib/argon2-cffi defaults); lower only for tests.
+    password_hash_time_cost: Annotated[int, Field(ge=1, le=20)] = 3
+    password_hash_memory_kib: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 64 * 1024
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:
@@ -84,6 +99,25 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @model_validator(mode="after")
+    def _secrets_outside_development(self) -> Settings:
+        if self.environment is Environment.PRODUCTION:
+            if self.jwt_secret is None:
+                raise ValueError("BOOKSHELF_JWT_SECRET is required in production")
+            if len(self.jwt_secret.get_secret_value()) < MIN_PRODUCTION_SECRET_LENGTH:
+                raise ValueError(
+                    f"BOOKSHELF_JWT_SECRET must be at least {MIN_PRODUCTION_SECRET_LENGTH} "
+                    "characters in production"
+                )
+        return self
+
+    @property
+    def jwt_secrets(self) -> list[str]:
+        """Signing secret first, then the previous ones still accepted for verification."""
+        current = self.jwt_secret.get_secret_value() if self.jwt_secret else DEVELOPMENT_SECRET
+        previous = self.jwt_previous_secrets.get_secret_value() if self.jwt_previous_secrets else ""
+        return [current, *(s.strip() for s in previous.split(",") if s.strip())]
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -101,8 +135,11 @@ def describe_settings_error(error: ValidationError) -> str:
     """One line per bad setting, naming its environment variable, with no traceback."""
     problems = []
     for item in error.errors():
-        name = "BOOKSHELF_" + "_".join(str(part) for part in item["loc"]).upper()
-        problems.append(f"{name}: {item['msg']}")
+        if item["loc"]:
+            name = "BOOKSHELF_" + "_".join(str(part) for part in item["loc"]).upper()
+            problems.append(f"{name}: {item['msg']}")
+        else:  # a rule across settings: its message names the variables
+            problems.append(str(item["msg"]).removeprefix("Value error, "))
     return "invalid configuration: " + "; ".join(problems)
 
 

@@ -102,4 +102,3 @@ async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
 # scope="function": the commit runs when the handler returns, before the response is sent, so a
 # client never sees 201 for a write that then failed to commit.
 ConnectionDep = Annotated[AsyncConnection, Depends(get_connection, scope="function")]
-EngineDep = Annotated[AsyncEngine, Depends(get_engine)]

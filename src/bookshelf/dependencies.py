@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from bookshelf.config import Settings
-from bookshelf.db import ConnectionDep, EngineDep
+from bookshelf.db import ConnectionDep
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -17,4 +17,4 @@ def get_app_settings(request: Request) -> Settings:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
-__all__ = ["ConnectionDep", "EngineDep", "SettingsDep"]
+__all__ = ["ConnectionDep", "SettingsDep"]

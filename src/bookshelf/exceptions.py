@@ -44,3 +44,15 @@ class InvalidRequest(DomainError):
     status = 422
     title = "Unprocessable request"
     slug = "invalid-request"
+
+
+class FieldValidationError(InvalidRequest):
+    """A field failed a rule only a service can check; rendered like request validation
+    errors, with an ``errors`` entry naming the field."""
+
+    title = "Invalid request"
+    slug = "validation-error"
+
+    def __init__(self, location: tuple[str, ...], message: str) -> None:
+        super().__init__("1 field(s) failed validation; see errors.")
+        self.errors = [{"loc": list(location), "msg": message, "type": "value_error"}]

@@ -5,11 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
 
 from bookshelf import __version__, migrate
+from bookshelf.auth.passwords import PasswordHasher
+from bookshelf.auth.routes import router as auth_router
+from bookshelf.auth.service import Auth
+from bookshelf.auth.tokens import TokenSigner
 from bookshelf.books.routes import router as books_router
 from bookshelf.config import Settings, get_settings
 from bookshelf.db import create_engine
@@ -22,6 +27,8 @@ from bookshelf.problems import (
     install_problem_handlers,
 )
 from bookshelf.request_id import RequestIdMiddleware, configure_logging
+from bookshelf.reviews.routes import router as reviews_router
+from bookshelf.users.routes import router as users_router
 
 API_VERSION = "v1"
 API_PREFIX = f"/api/{API_VERSION}"
@@ -36,7 +43,14 @@ A book catalog: list, search, create, update and delete books.
 """
 
 TAGS_METADATA = [
-    {"name": "books", "description": "The catalog: books and their metadata."},
+    {"name": "books", "description": "The catalog: anyone reads; editors write; admins delete."},
+    {"name": "reviews", "description": "Ratings and reviews: one per user and book."},
+    {
+        "name": "auth",
+        "description": "Accounts and sign-in: OAuth2 password flow with JWT access tokens "
+        "and rotating refresh tokens. Use **Authorize** to try the protected endpoints.",
+    },
+    {"name": "users", "description": "Your account; admins manage every account."},
 ]
 
 logger = logging.getLogger("bookshelf")
@@ -46,6 +60,8 @@ logger = logging.getLogger("bookshelf")
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     configure_logging(settings.log_level)
+    if settings.jwt_secret is None:
+        logger.warning("BOOKSHELF_JWT_SECRET is not set: tokens use the development secret")
     engine = create_engine(settings)
     if settings.should_auto_migrate:
         await migrate.upgrade(engine)
@@ -72,6 +88,20 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+def build_auth(settings: Settings) -> Auth:
+    return Auth(
+        signer=TokenSigner(
+            settings.jwt_secrets, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        ),
+        hasher=PasswordHasher(
+            time_cost=settings.password_hash_time_cost,
+            memory_kib=settings.password_hash_memory_kib,
+        ),
+        access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; with no settings, they are read from the environment."""
     settings = settings or get_settings()
@@ -91,12 +121,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.auth = build_auth(settings)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     # Added last, so it runs first: even a 413 from the body limit carries the request id.
     app.add_middleware(RequestIdMiddleware)
     install_docs(app)
-    app.include_router(books_router, prefix=API_PREFIX)
+    for router in (books_router, reviews_router, auth_router, users_router):
+        app.include_router(router, prefix=API_PREFIX)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app
 

@@ -1,7 +1,9 @@
 """Imports every feature's tables so ``metadata`` is complete (for Alembic and the tests)."""
 
+from bookshelf.auth import models as auth_models
 from bookshelf.books import models as books_models
 from bookshelf.idempotency import models as idempotency_models
 from bookshelf.metadata import metadata
+from bookshelf.reviews import models as reviews_models
 
-__all__ = ["books_models", "idempotency_models", "metadata"]
+__all__ = ["auth_models", "books_models", "idempotency_models", "metadata", "reviews_models"]

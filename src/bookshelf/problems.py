@@ -86,6 +86,7 @@ def problem_response(
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     error = cast(DomainError, exc)
+    field_errors = getattr(error, "errors", None)
     return problem_response(
         request,
         status=error.status,
@@ -93,6 +94,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         detail=error.detail,
         slug=error.slug,
         headers=error.headers,
+        extra={"errors": field_errors} if field_errors else None,
     )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books.models import book_authors, book_subjects, books
+from tests.conftest import Account
 from tests.factories import BOOKS, book_payload
 
 HOBBIT_ISBN13 = "9780261102217"
@@ -48,7 +49,7 @@ async def count_books(engine: AsyncEngine) -> int:
 
 
 async def test_create_returns_201_with_location_etag_and_the_book(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, admin: Account
 ) -> None:
     payload = book_payload(title="Dune", subtitle="A novel", subjects=["sf", "classics"])
 
@@ -63,7 +64,13 @@ async def test_create_returns_201_with_location_etag_and_the_book(
     assert body["version"] == 1
     fields = {key: value for key, value in body.items() if key in payload}
     assert fields == payload
-    assert set(body) == {*payload, "id", "version", "created_at", "updated_at"}
+    assert set(body) == {
+        *payload,
+        *("id", "version", "created_at", "updated_at", "created_by", "updated_by"),
+        *("rating_count", "rating_average"),
+    }
+    assert body["created_by"] == body["updated_by"] == str(admin.id)
+    assert (body["rating_count"], body["rating_average"]) == (0, None)
 
 
 async def test_create_then_get_round_trips(client: httpx.AsyncClient) -> None:

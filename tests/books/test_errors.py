@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bookshelf.books.models import books
 from bookshelf.main import create_app
 from tests.conftest import make_settings
-from tests.factories import BOOKS, book_payload
+from tests.factories import BOOKS, book_payload, sign_in
 from tests.factories import assert_problem as assert_problem_in_full
 
 MIB = 1024 * 1024
@@ -56,7 +56,9 @@ async def client_for(
         configure(app)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers=await sign_in(app)
+        ) as http:
             yield http
 
 

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bookshelf.auth.schemas import Role
 from bookshelf.books.models import books
 from bookshelf.books.schemas import BookCreate
 from bookshelf.idempotency.models import idempotency_records as records
 from bookshelf.idempotency.service import fingerprint
+from tests.conftest import Account, AccountFactory
 from tests.factories import BOOKS, assert_problem, book_payload
-
-SCOPE = "POST /books"
 
 
 async def post(client: httpx.AsyncClient, payload: dict[str, Any], key: str) -> httpx.Response:
@@ -28,9 +28,16 @@ async def count_books(engine: AsyncEngine) -> int:
         return await connection.scalar(select(func.count()).select_from(books)) or 0
 
 
-async def stored_record(engine: AsyncEngine, key: str) -> Any:
+def scope_of(account: Account) -> str:
+    """Keys are per user: the scope names the user who sent the request."""
+    return f"POST /books by {account.id}"
+
+
+async def stored_record(engine: AsyncEngine, key: str, account: Account) -> Any:
     async with engine.connect() as connection:
-        statement = select(records).where(records.c.scope == SCOPE, records.c.key == key)
+        statement = select(records).where(
+            records.c.scope == scope_of(account), records.c.key == key
+        )
         return (await connection.execute(statement)).first()
 
 
@@ -40,6 +47,7 @@ def fingerprint_of(payload: dict[str, Any]) -> str:
 
 async def insert_record(
     engine: AsyncEngine,
+    account: Account,
     key: str,
     payload: dict[str, Any],
     *,
@@ -52,7 +60,7 @@ async def insert_record(
     async with engine.begin() as connection:
         await connection.execute(
             insert(records).values(
-                scope=SCOPE,
+                scope=scope_of(account),
                 key=key,
                 fingerprint=fingerprint_of(payload),
                 status_code=201 if completed else None,
@@ -89,14 +97,14 @@ async def test_same_key_and_body_replays_the_first_response(
 
 
 async def test_replay_stores_the_response_with_the_key(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account
 ) -> None:
     payload = book_payload()
     before = datetime.now(UTC)
 
     response = await post(client, payload, "stored")
 
-    record = await stored_record(engine, "stored")
+    record = await stored_record(engine, "stored", admin)
     assert record.status_code == 201
     assert record.fingerprint == fingerprint_of(payload)
     assert record.response_body == response.content
@@ -155,14 +163,14 @@ async def test_empty_or_overlong_key_returns_422(
 
 
 async def test_failed_request_does_not_burn_the_key(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account
 ) -> None:
     taken = (await client.post(BOOKS, json=book_payload(isbn="9780261102217"))).json()
     payload = book_payload(isbn="0-261-10221-4", title="Retry Me")
 
     conflict = await post(client, payload, "retry")
     assert_problem(conflict, 409, "isbn-conflict")
-    assert await stored_record(engine, "retry") is None
+    assert await stored_record(engine, "retry", admin) is None
     assert (await client.delete(f"{BOOKS}/{taken['id']}")).status_code == 204
 
     retried = await post(client, payload, "retry")
@@ -190,22 +198,22 @@ async def test_invalid_body_does_not_claim_the_key(
 
 
 async def test_key_in_flight_returns_409_and_writes_nothing(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account
 ) -> None:
     payload = book_payload()
-    await insert_record(engine, "busy", payload)
+    await insert_record(engine, admin, "busy", payload)
 
     response = await post(client, payload, "busy")
 
     assert_problem(response, 409, "idempotency-key-in-flight")
     assert await count_books(engine) == 0
-    assert (await stored_record(engine, "busy")).status_code is None
+    assert (await stored_record(engine, "busy", admin)).status_code is None
 
 
 async def test_key_in_flight_with_another_body_returns_422(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account
 ) -> None:
-    await insert_record(engine, "busy", book_payload(title="Theirs"))
+    await insert_record(engine, admin, "busy", book_payload(title="Theirs"))
 
     response = await post(client, book_payload(title="Mine"), "busy")
 
@@ -213,17 +221,17 @@ async def test_key_in_flight_with_another_body_returns_422(
 
 
 async def test_stale_in_flight_key_is_taken_over(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account
 ) -> None:
     payload = book_payload(title="Taken Over")
-    await insert_record(engine, "stale", payload, locked_ago=timedelta(seconds=61))
+    await insert_record(engine, admin, "stale", payload, locked_ago=timedelta(seconds=61))
 
     response = await post(client, payload, "stale")
 
     assert response.status_code == 201, response.text
     assert "idempotent-replayed" not in response.headers
     assert response.json()["title"] == "Taken Over"
-    assert (await stored_record(engine, "stale")).status_code == 201
+    assert (await stored_record(engine, "stale", admin)).status_code == 201
     replay = await post(client, payload, "stale")
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == response.json()
@@ -231,22 +239,23 @@ async def test_stale_in_flight_key_is_taken_over(
 
 
 async def test_in_flight_key_within_the_lock_timeout_is_not_taken_over(
-    client: httpx.AsyncClient, engine: AsyncEngine
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account
 ) -> None:
     payload = book_payload()
-    await insert_record(engine, "young", payload, locked_ago=timedelta(seconds=50))
+    await insert_record(engine, admin, "young", payload, locked_ago=timedelta(seconds=50))
 
     assert_problem(await post(client, payload, "young"), 409, "idempotency-key-in-flight")
 
 
 @pytest.mark.parametrize("same_body", [True, False])
 async def test_expired_record_is_replaced(
-    client: httpx.AsyncClient, engine: AsyncEngine, same_body: bool
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, same_body: bool
 ) -> None:
     payload = book_payload(title="Fresh")
     old_payload = payload if same_body else book_payload(title="Long ago")
     await insert_record(
         engine,
+        admin,
         "old",
         old_payload,
         locked_ago=timedelta(days=2),
@@ -259,8 +268,44 @@ async def test_expired_record_is_replaced(
     assert response.status_code == 201, response.text
     assert "idempotent-replayed" not in response.headers
     assert response.json()["title"] == "Fresh"
-    record = await stored_record(engine, "old")
+    record = await stored_record(engine, "old", admin)
     assert record.fingerprint == fingerprint_of(payload)
     assert record.response_body == response.content
     assert record.expires_at > datetime.now(UTC)
+    assert await count_books(engine) == 1
+
+
+# --- keys are per user -----------------------------------------------------------------------
+
+
+async def test_same_key_from_two_users_creates_two_books(
+    client: httpx.AsyncClient, engine: AsyncEngine, admin: Account, make_account: AccountFactory
+) -> None:
+    editor = await make_account(Role.EDITOR)
+    payload = book_payload(isbn=None)
+
+    mine = await post(client, payload, "shared-key")
+    theirs = await client.post(
+        BOOKS, json=payload, headers={**editor.headers, "Idempotency-Key": "shared-key"}
+    )
+
+    assert (mine.status_code, theirs.status_code) == (201, 201)
+    assert "idempotent-replayed" not in theirs.headers
+    assert mine.json()["id"] != theirs.json()["id"]
+    assert theirs.json()["created_by"] == str(editor.id)
+    assert (await stored_record(engine, "shared-key", admin)).response_body == mine.content
+    assert (await stored_record(engine, "shared-key", editor)).response_body == theirs.content
+    assert await count_books(engine) == 2
+
+
+async def test_another_users_in_flight_key_does_not_block(
+    client: httpx.AsyncClient, engine: AsyncEngine, make_account: AccountFactory
+) -> None:
+    editor = await make_account(Role.EDITOR)
+    payload = book_payload()
+    await insert_record(engine, editor, "busy", payload)
+
+    response = await post(client, payload, "busy")
+
+    assert response.status_code == 201, response.text
     assert await count_books(engine) == 1

@@ -54,6 +54,11 @@ books = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("created_by", Uuid, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("updated_by", Uuid, ForeignKey("users.id", ondelete="SET NULL")),
+    # Maintained by the reviews service in the same transaction as each review write.
+    Column("rating_count", Integer, nullable=False, server_default="0"),
+    Column("rating_sum", Integer, nullable=False, server_default="0"),
     Index("ix_books_sort_title_id", "sort_title", "id"),
     Index("ix_books_published_sort_id", "published_sort", "id"),
     Index("ix_books_created_at_id", "created_at", "id"),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
+from bookshelf.auth.dependencies import AdminUser, EditorUser
 from bookshelf.books import service
-from bookshelf.books.exceptions import BookNotFound
+from bookshelf.books.dependencies import BookId
 from bookshelf.books.schemas import (
     Book,
     BookCreate,
@@ -16,7 +16,7 @@ from bookshelf.books.schemas import (
     BookPage,
     BookUpdate,
 )
-from bookshelf.dependencies import ConnectionDep, EngineDep, SettingsDep
+from bookshelf.dependencies import ConnectionDep, SettingsDep
 from bookshelf.http import (
     etag,
     if_none_match_hits,
@@ -29,7 +29,8 @@ from bookshelf.problems import problem_responses
 
 router = APIRouter(prefix="/books", tags=["books"])
 
-_CREATE_SCOPE = "POST /books"
+# Idempotency keys are per user: two users' keys never collide.
+_CREATE_SCOPE = "POST /books by {user_id}"
 
 IfMatch = Annotated[
     str | None,
@@ -51,17 +52,6 @@ IdempotencyKey = Annotated[
         description="Makes a retry safe: the same key and body replay the first response.",
     ),
 ]
-
-
-def parse_book_id(book_id: str) -> UUID:
-    """Book ids are UUIDs; anything else names no book, so it is a 404, not a 422."""
-    try:
-        return UUID(book_id)
-    except ValueError:
-        raise BookNotFound(book_id) from None
-
-
-BookId = Annotated[UUID, Depends(parse_book_id)]
 
 
 def _book_headers(request: Request, book: Book) -> dict[str, str]:
@@ -90,20 +80,20 @@ async def list_books(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=Book,
-    responses=problem_responses(400, 409, 413, 415, 422),
+    responses=problem_responses(400, 401, 403, 409, 413, 415),
     dependencies=[Depends(require_json_body)],
 )
 async def create_book(
     request: Request,
     payload: BookCreate,
+    editor: EditorUser,
     connection: ConnectionDep,
-    engine: EngineDep,
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Add a book to the catalog. Send an `Idempotency-Key` to make retries safe."""
+    """Add a book to the catalog (editors). Send an `Idempotency-Key` to make retries safe."""
     if idempotency_key is None:
-        book = await service.create_book(connection, payload)
+        book = await service.create_book(connection, payload, actor=editor.id)
         return json_response(book, status_code=201, headers=_book_headers(request, book))
 
     policy = idempotency.IdempotencyPolicy(
@@ -111,8 +101,9 @@ async def create_book(
         lock_seconds=settings.idempotency_lock_seconds,
     )
     request_fingerprint = idempotency.fingerprint(payload.model_dump_json().encode())
+    scope = _CREATE_SCOPE.format(user_id=editor.id)
     replay = await idempotency.claim(
-        engine, _CREATE_SCOPE, idempotency_key, request_fingerprint, policy
+        connection, scope, idempotency_key, request_fingerprint, policy
     )
     if replay is not None:
         return Response(
@@ -122,18 +113,16 @@ async def create_book(
             media_type="application/json",
         )
     try:
-        book = await service.create_book(connection, payload)
+        book = await service.create_book(connection, payload, actor=editor.id)
         response = json_response(book, status_code=201, headers=_book_headers(request, book))
         await idempotency.complete(
             connection,
-            _CREATE_SCOPE,
+            scope,
             idempotency_key,
             idempotency.StoredResponse(201, bytes(response.body), _book_headers(request, book)),
         )
     except BaseException:
-        # Give up our write lock first: on SQLite, release() needs it.
-        await connection.rollback()
-        await idempotency.release(engine, _CREATE_SCOPE, idempotency_key)
+        await idempotency.release(connection, scope, idempotency_key)
         raise
     return response
 
@@ -162,7 +151,7 @@ async def get_book(
 @router.patch(
     "/{book_id}",
     response_model=Book,
-    responses=problem_responses(400, 404, 409, 412, 413, 415, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 412, 413, 415),
     dependencies=[Depends(require_json_body)],
     openapi_extra={
         "requestBody": {
@@ -177,12 +166,13 @@ async def get_book(
 async def update_book(
     book_id: BookId,
     patch: BookUpdate,
+    editor: EditorUser,
     connection: ConnectionDep,
     if_match: IfMatch = None,
 ) -> Response:
-    """Change a book with a JSON merge patch; `null` clears an optional field."""
+    """Change a book with a JSON merge patch (editors); `null` clears an optional field."""
     book = await service.update_book(
-        connection, book_id, patch, if_versions=versions_in_if_match(if_match)
+        connection, book_id, patch, actor=editor.id, if_versions=versions_in_if_match(if_match)
     )
     return json_response(book, headers={"ETag": etag(book.version)})
 
@@ -191,13 +181,14 @@ async def update_book(
     "/{book_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(404, 412),
+    responses=problem_responses(401, 403, 404, 412),
 )
 async def delete_book(
     book_id: BookId,
+    _admin: AdminUser,
     connection: ConnectionDep,
     if_match: IfMatch = None,
 ) -> Response:
-    """Remove a book from the catalog."""
+    """Remove a book from the catalog (admins)."""
     await service.delete_book(connection, book_id, if_versions=versions_in_if_match(if_match))
     return Response(status_code=204)

@@ -113,9 +113,15 @@ class Book(BaseModel):
     language: str | None
     subjects: list[str]
     description: str | None
-    version: int = Field(description="Increases on every change; the ETag is this, quoted.")
+    version: int = Field(
+        description="Increases on every change (reviews included); the ETag is this, quoted."
+    )
     created_at: datetime
     updated_at: datetime
+    created_by: UUID | None = Field(description="The editor who added the book.")
+    updated_by: UUID | None = Field(description="The editor who last changed the book.")
+    rating_count: int = Field(description="Number of reviews.")
+    rating_average: float | None = Field(description="Mean review rating (1-5), 2 decimals.")
 
 
 class BookPage(BaseModel):

@@ -8,10 +8,11 @@ Reads are single statements; list queries are keyset-paginated and served by the
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import ColumnElement, delete, insert, select, update
+from sqlalchemy import ColumnElement, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -47,7 +48,24 @@ BOOK_COLUMNS = (
     books.c.version,
     books.c.created_at,
     books.c.updated_at,
+    books.c.created_by,
+    books.c.updated_by,
+    books.c.rating_count,
+    books.c.rating_sum,
 )
+
+
+_CENTS = Decimal("0.01")
+
+
+def book_from_row(row: Row[*tuple[Any, ...]]) -> Book:
+    """A Book from a row of BOOK_COLUMNS (extra columns, such as sort keys, are ignored)."""
+    values = row._asdict()
+    count, total = values["rating_count"], values.pop("rating_sum")
+    values["rating_average"] = (
+        float((Decimal(total) / count).quantize(_CENTS, rounding=ROUND_HALF_UP)) if count else None
+    )
+    return Book.model_validate(values)
 
 
 def fold(text: str) -> str:
@@ -94,8 +112,8 @@ def _is_isbn_conflict(error: IntegrityError) -> bool:
     return "isbn" in str(error.orig).lower()
 
 
-async def create_book(connection: AsyncConnection, data: BookCreate) -> Book:
-    """Insert a book; a duplicate ISBN raises ``IsbnAlreadyExists``."""
+async def create_book(connection: AsyncConnection, data: BookCreate, *, actor: UUID) -> Book:
+    """Insert a book on behalf of ``actor``; a duplicate ISBN raises ``IsbnAlreadyExists``."""
     now = utc_now()
     fields = data.model_dump()
     book_id = uuid4()
@@ -106,6 +124,8 @@ async def create_book(connection: AsyncConnection, data: BookCreate) -> Book:
         "version": 1,
         "created_at": now,
         "updated_at": now,
+        "created_by": actor,
+        "updated_by": actor,
     }
     try:
         await connection.execute(insert(books).values(row))
@@ -114,14 +134,24 @@ async def create_book(connection: AsyncConnection, data: BookCreate) -> Book:
             raise IsbnAlreadyExists(data.isbn) from None
         raise
     await _write_name_keys(connection, book_id, authors=data.authors, subjects=data.subjects)
-    return Book(**fields, id=book_id, version=1, created_at=now, updated_at=now)
+    return Book(
+        **fields,
+        id=book_id,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        created_by=actor,
+        updated_by=actor,
+        rating_count=0,
+        rating_average=None,
+    )
 
 
 async def get_book(connection: AsyncConnection, book_id: UUID) -> Book:
     row = (await connection.execute(select(*BOOK_COLUMNS).where(books.c.id == book_id))).first()
     if row is None:
         raise BookNotFound(book_id)
-    return Book.model_validate(row, from_attributes=True)
+    return book_from_row(row)
 
 
 async def _missing_or_changed(connection: AsyncConnection, book_id: UUID) -> Exception:
@@ -135,6 +165,7 @@ async def update_book(
     book_id: UUID,
     patch: BookUpdate,
     *,
+    actor: UUID,
     if_versions: Collection[int] | None = None,
 ) -> Book:
     """Apply a merge patch; with ``if_versions``, only if the book is at one of those versions."""
@@ -152,6 +183,7 @@ async def update_book(
         **_derived_columns(changes),
         version=books.c.version + 1,
         updated_at=utc_now(),
+        updated_by=actor,
     ).returning(*BOOK_COLUMNS)
     try:
         row = (await connection.execute(statement)).first()
@@ -167,7 +199,7 @@ async def update_book(
         authors=changes.get("authors"),
         subjects=changes.get("subjects"),
     )
-    return Book.model_validate(row, from_attributes=True)
+    return book_from_row(row)
 
 
 async def delete_book(
@@ -220,6 +252,6 @@ async def list_books(
         statement = search.add_text_search(statement, query.q, dialect=dialect)
     page = PageRequest(sort=query.effective_sort, cursor=query.cursor, limit=query.limit)
     rows = (await connection.execute(apply_order(statement, page))).all()
-    items = [Book.model_validate(row, from_attributes=True) for row in rows[: page.limit]]
+    items = [book_from_row(row) for row in rows[: page.limit]]
     cursor = next_key(page, rows) if len(rows) > page.limit else None
     return items, cursor

@@ -1,10 +1,12 @@
 """The idempotency protocol of ``POST`` (the ``Idempotency-Key`` header).
 
-1. ``claim`` records the key as in flight in its own, immediately committed transaction, so a
-   concurrent retry sees it and gets 409 instead of writing a second row.
-2. The request does its work on its own connection; ``complete`` stores the response in that
-   same transaction, so the write and its replayable response commit together or not at all.
-3. If the request fails, ``release`` deletes the claim so a retry runs afresh.
+1. ``claim`` records the key as in flight and commits at once (on the request's own connection:
+   a second connection could deadlock with the request's write lock on SQLite), so a concurrent
+   retry sees it and gets 409 instead of writing a second row.
+2. The request then does its work in a new transaction; ``complete`` stores the response in it,
+   so the write and its replayable response commit together or not at all.
+3. If the request fails, ``release`` rolls its work back and deletes the claim, so a retry runs
+   afresh.
 
 A claim whose request died without releasing it is taken over after ``lock_seconds``.
 """
@@ -17,9 +19,8 @@ from datetime import timedelta
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bookshelf.db import connect
 from bookshelf.exceptions import Conflict, InvalidRequest
 from bookshelf.idempotency.models import idempotency_records as records
 from bookshelf.types import utc_now
@@ -63,52 +64,48 @@ def fingerprint(body: bytes) -> str:
 
 
 async def claim(
-    engine: AsyncEngine,
+    connection: AsyncConnection,
     scope: str,
     key: str,
     request_fingerprint: str,
     policy: IdempotencyPolicy,
 ) -> StoredResponse | None:
-    """Claim ``key`` for a new request, or return the response to replay.
+    """Claim ``key`` for a new request (committed), or return the response to replay.
 
     Raises ``IdempotencyKeyReused`` if the key came with another request, and
     ``IdempotencyKeyInFlight`` while the first request with it is still running.
     """
     now = utc_now()
-    connection = await connect(engine, write=True)
-    try:
-        async with connection.begin():
-            existing = (
-                await connection.execute(
-                    select(records).where(records.c.scope == scope, records.c.key == key)
-                )
-            ).first()
-            if existing is not None and existing.expires_at > now:
-                if existing.fingerprint != request_fingerprint:
-                    raise IdempotencyKeyReused()
-                if existing.status_code is not None:
-                    return StoredResponse(
-                        existing.status_code,
-                        existing.response_body,
-                        existing.response_headers,
-                    )
-                if existing.locked_at + timedelta(seconds=policy.lock_seconds) > now:
-                    raise IdempotencyKeyInFlight()
-                # The first request died holding the key: take it over, unless another retry
-                # got there first.
-                taken = await connection.execute(
-                    update(records)
-                    .where(
-                        records.c.scope == scope,
-                        records.c.key == key,
-                        records.c.locked_at == existing.locked_at,
-                    )
-                    .values(locked_at=now)
-                )
-                if taken.rowcount != 1:
-                    raise IdempotencyKeyInFlight()
-                return None
-            await connection.execute(delete(records).where(records.c.expires_at <= now))
+    existing = (
+        await connection.execute(
+            select(records).where(records.c.scope == scope, records.c.key == key)
+        )
+    ).first()
+    if existing is not None and existing.expires_at > now:
+        if existing.fingerprint != request_fingerprint:
+            raise IdempotencyKeyReused()
+        if existing.status_code is not None:
+            return StoredResponse(
+                existing.status_code, existing.response_body, existing.response_headers
+            )
+        if existing.locked_at + timedelta(seconds=policy.lock_seconds) > now:
+            raise IdempotencyKeyInFlight()
+        # The first request died holding the key: take it over, unless another retry got
+        # there first.
+        taken = await connection.execute(
+            update(records)
+            .where(
+                records.c.scope == scope,
+                records.c.key == key,
+                records.c.locked_at == existing.locked_at,
+            )
+            .values(locked_at=now)
+        )
+        if taken.rowcount != 1:
+            raise IdempotencyKeyInFlight()
+    else:
+        await connection.execute(delete(records).where(records.c.expires_at <= now))
+        try:
             await connection.execute(
                 insert(records).values(
                     scope=scope,
@@ -118,11 +115,11 @@ async def claim(
                     expires_at=now + timedelta(seconds=policy.ttl_seconds),
                 )
             )
-    except IntegrityError:
-        # A concurrent request inserted the same key between our read and our insert.
-        raise IdempotencyKeyInFlight() from None
-    finally:
-        await connection.close()
+        except IntegrityError:
+            # A concurrent request inserted the same key between our read and our insert.
+            await connection.rollback()
+            raise IdempotencyKeyInFlight() from None
+    await connection.commit()
     return None
 
 
@@ -141,17 +138,14 @@ async def complete(
     )
 
 
-async def release(engine: AsyncEngine, scope: str, key: str) -> None:
-    """Forget an in-flight claim whose request failed, so a retry starts afresh."""
-    connection = await connect(engine, write=True)
-    try:
-        async with connection.begin():
-            await connection.execute(
-                delete(records).where(
-                    records.c.scope == scope,
-                    records.c.key == key,
-                    records.c.status_code.is_(None),
-                )
-            )
-    finally:
-        await connection.close()
+async def release(connection: AsyncConnection, scope: str, key: str) -> None:
+    """Roll back a failed request's work and forget its claim, so a retry starts afresh."""
+    await connection.rollback()
+    await connection.execute(
+        delete(records).where(
+            records.c.scope == scope,
+            records.c.key == key,
+            records.c.status_code.is_(None),
+        )
+    )
+    await connection.commit()

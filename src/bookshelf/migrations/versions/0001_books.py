@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from bookshelf.migrations.sqlite_fts import BOOKS_FTS_TABLE, BOOKS_FTS_TRIGGERS
 from bookshelf.types import UtcDateTime
 
 revision: str = "0001"
@@ -19,32 +20,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _JSON_LIST = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-# SQLite: an FTS5 index over books' rowids, kept in step by triggers. (VACUUM may renumber the
-# rowids of a table without an INTEGER PRIMARY KEY; after one, rebuild the index with
-# INSERT INTO books_fts(books_fts) VALUES('rebuild').)
-_SQLITE_FTS = [
-    """CREATE VIRTUAL TABLE books_fts USING fts5(
-        title, subtitle, authors,
-        content='books', content_rowid='rowid',
-        tokenize='unicode61 remove_diacritics 2'
-    )""",
-    """CREATE TRIGGER books_fts_after_insert AFTER INSERT ON books BEGIN
-        INSERT INTO books_fts(rowid, title, subtitle, authors)
-        VALUES (new.rowid, new.title, new.subtitle, new.authors);
-    END""",
-    """CREATE TRIGGER books_fts_after_delete AFTER DELETE ON books BEGIN
-        INSERT INTO books_fts(books_fts, rowid, title, subtitle, authors)
-        VALUES ('delete', old.rowid, old.title, old.subtitle, old.authors);
-    END""",
-    """CREATE TRIGGER books_fts_after_update AFTER UPDATE OF title, subtitle, authors ON books
-    BEGIN
-        INSERT INTO books_fts(books_fts, rowid, title, subtitle, authors)
-        VALUES ('delete', old.rowid, old.title, old.subtitle, old.authors);
-        INSERT INTO books_fts(rowid, title, subtitle, authors)
-        VALUES (new.rowid, new.title, new.subtitle, new.authors);
-    END""",
-]
 
 # PostgreSQL: a generated tsvector (title and authors weigh more than the subtitle) with a GIN
 # index. The 'simple' configuration lower-cases without stemming, whatever the book's language.
@@ -114,7 +89,9 @@ def upgrade() -> None:
     op.create_index("ix_idempotency_records_expires_at", "idempotency_records", ["expires_at"])
 
     dialect = op.get_bind().dialect.name
-    for statement in _POSTGRES_SEARCH if dialect == "postgresql" else _SQLITE_FTS:
+    for statement in (
+        _POSTGRES_SEARCH if dialect == "postgresql" else [BOOKS_FTS_TABLE, *BOOKS_FTS_TRIGGERS]
+    ):
         op.execute(statement)
 
 

@@ -1,0 +1,1 @@
+"""Identity: accounts, password login, access and refresh tokens, roles."""

@@ -1,0 +1,63 @@
+"""The one way in for authentication: ``CurrentUser`` and the role-gated aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from bookshelf.auth import service
+from bookshelf.auth.exceptions import InsufficientRole, InvalidAccessToken, NotAuthenticated
+from bookshelf.auth.schemas import Role
+from bookshelf.auth.service import Auth, Principal
+from bookshelf.auth.tokens import InvalidToken
+from bookshelf.db import ConnectionDep
+
+TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
+
+# auto_error=False: a missing token is reported by us, as a problem with WWW-Authenticate.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+
+_RANK = {Role.READER: 0, Role.EDITOR: 1, Role.ADMIN: 2}
+
+
+def get_auth(request: Request) -> Auth:
+    auth: Auth = request.app.state.auth
+    return auth
+
+
+AuthDep = Annotated[Auth, Depends(get_auth)]
+
+
+async def get_current_user(
+    connection: ConnectionDep,
+    auth: AuthDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal:
+    if token is None:
+        raise NotAuthenticated()
+    try:
+        claims = auth.signer.verify(token)
+    except InvalidToken as error:
+        raise InvalidAccessToken(str(error)) from None
+    return await service.load_principal(connection, claims)
+
+
+CurrentUser = Annotated[Principal, Depends(get_current_user)]
+
+
+def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets through users with ``role`` or a higher one."""
+
+    async def check(principal: CurrentUser) -> Principal:
+        if _RANK[principal.role] < _RANK[role]:
+            raise InsufficientRole(role.value)
+        return principal
+
+    return check
+
+
+EditorUser = Annotated[Principal, Depends(require_role(Role.EDITOR))]
+AdminUser = Annotated[Principal, Depends(require_role(Role.ADMIN))]

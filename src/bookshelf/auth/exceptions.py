@@ -1,0 +1,78 @@
+"""Errors of authentication and authorisation."""
+
+from __future__ import annotations
+
+from bookshelf.exceptions import Conflict, DomainError, FieldValidationError
+
+
+class NotAuthenticated(DomainError):
+    """401: no usable credentials. ``WWW-Authenticate`` tells the client what to send."""
+
+    status = 401
+    title = "Not authenticated"
+    slug = "not-authenticated"
+
+    def __init__(
+        self, detail: str = "Sign in and send the access token as a Bearer token."
+    ) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="bookshelf"'})
+
+
+class InvalidAccessToken(DomainError):
+    status = 401
+    title = "Invalid access token"
+    slug = "invalid-token"
+
+    def __init__(self, reason: str) -> None:
+        quoted = reason.replace('"', "'")
+        super().__init__(
+            reason.capitalize() + ".",
+            headers={
+                "WWW-Authenticate": (
+                    f'Bearer realm="bookshelf", error="invalid_token", error_description="{quoted}"'
+                )
+            },
+        )
+
+
+class InsufficientRole(DomainError):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+    def __init__(self, needed: str) -> None:
+        super().__init__(f"This needs the {needed} role.")
+
+
+class InvalidGrant(DomainError):
+    """The token endpoint's refusal (RFC 6749 5.2): same answer for every cause, so a client
+    cannot learn whether an email is registered or a token was ever valid."""
+
+    status = 400
+    title = "Invalid grant"
+    slug = "invalid-grant"
+
+    def __init__(self, detail: str = "The email or password is wrong.") -> None:
+        super().__init__(detail)
+
+
+class EmailAlreadyRegistered(Conflict):
+    title = "Email already registered"
+    slug = "email-taken"
+
+    def __init__(self) -> None:
+        super().__init__("This email address cannot be used to register.")
+
+
+class WrongCurrentPassword(DomainError):
+    status = 422
+    title = "Wrong current password"
+    slug = "wrong-current-password"
+
+    def __init__(self) -> None:
+        super().__init__("current_password does not match; the password was not changed.")
+
+
+class WeakPassword(FieldValidationError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(("body", "password"), "Value error, password " + "; ".join(problems))

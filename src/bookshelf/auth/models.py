@@ -1,0 +1,60 @@
+"""Tables of accounts and sign-in sessions.
+
+A session is one sign-in (one refresh-token family). Access tokens name their session (``sid``),
+so revoking a session — logout, refresh-token reuse, password change, deactivation — stops its
+access tokens at once, on every instance, without a token denylist.
+"""
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Uuid,
+)
+
+from bookshelf.metadata import metadata
+from bookshelf.types import UtcDateTime
+
+ROLES = ("reader", "editor", "admin")
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("display_name", String(100)),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("is_active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint("role IN ('reader', 'editor', 'admin')", name="role_known"),
+)
+
+auth_sessions = Table(
+    "auth_sessions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+    Index("ix_auth_sessions_user_id", "user_id"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    # Only a SHA-256 of the token is stored: a database leak yields no usable refresh token.
+    Column("token_hash", String(64), primary_key=True),
+    Column("session_id", Uuid, ForeignKey("auth_sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    # Set when the token is exchanged; presenting it again is reuse (the family is revoked).
+    Column("used_at", UtcDateTime),
+    Index("ix_refresh_tokens_session_id", "session_id"),
+)

@@ -1,0 +1,79 @@
+"""Sign-up, sign-in (OAuth2 password flow), token refresh and sign-out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request, Response, status
+
+from bookshelf.auth import service
+from bookshelf.auth.dependencies import AuthDep, CurrentUser
+from bookshelf.auth.exceptions import InvalidGrant
+from bookshelf.auth.schemas import RefreshRequest, Registration, TokenPair, User
+from bookshelf.db import ConnectionDep
+from bookshelf.http import json_response, require_json_body
+from bookshelf.problems import problem_responses
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+# Token responses must never be cached (RFC 6749 5.1).
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=User,
+    responses=problem_responses(400, 409, 413, 415),
+    dependencies=[Depends(require_json_body)],
+)
+async def register(
+    request: Request, payload: Registration, connection: ConnectionDep, auth: AuthDep
+) -> Response:
+    """Create an account (role `reader`). Passwords: 12+ characters, not a common one."""
+    user = await service.register(connection, auth, payload)
+    return json_response(
+        user, status_code=201, headers={"Location": str(request.url_for("read_me").path)}
+    )
+
+
+@router.post("/token", response_model=TokenPair, responses=problem_responses(400, 413))
+async def issue_token(
+    connection: ConnectionDep,
+    auth: AuthDep,
+    username: Annotated[str, Form(max_length=320, description="The account's email.")],
+    password: Annotated[str, Form(max_length=1024)],
+    grant_type: Annotated[str, Form(pattern="^password$")] = "password",
+) -> Response:
+    """OAuth2 password flow: exchange email and password for an access and a refresh token."""
+    credentials = await service.find_credentials(connection, username)
+    # End the read before the deliberately slow hash check: on SQLite this request's
+    # transaction holds the database's write lock, which no one should wait on for that long.
+    await connection.commit()
+    user_id = await service.check_password(auth, credentials, password)
+    tokens = await service.start_session(connection, auth, user_id)
+    return json_response(tokens, headers=_NO_STORE)
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    responses=problem_responses(400, 413, 415),
+    dependencies=[Depends(require_json_body)],
+)
+async def refresh(payload: RefreshRequest, connection: ConnectionDep, auth: AuthDep) -> Response:
+    """Exchange a refresh token for a new pair. Each refresh token works once; presenting a
+    used one again signs out the whole session."""
+    outcome = await service.rotate_refresh_token(connection, auth, payload.refresh_token)
+    if isinstance(outcome, service.RefreshTokenReused):
+        # The revocation must stick even though the request fails.
+        await connection.commit()
+        raise InvalidGrant("The refresh token was already used; the session is now signed out.")
+    return json_response(outcome, headers=_NO_STORE)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401))
+async def logout(principal: CurrentUser, connection: ConnectionDep) -> Response:
+    """Sign out: the session's refresh and access tokens stop working at once."""
+    await service.revoke_session(connection, principal.session_id)
+    return Response(status_code=204)

@@ -1,0 +1,335 @@
+"""Accounts, sign-in, token rotation and revocation (no web framework here)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bookshelf.auth.exceptions import (
+    EmailAlreadyRegistered,
+    InvalidAccessToken,
+    InvalidGrant,
+    WeakPassword,
+    WrongCurrentPassword,
+)
+from bookshelf.auth.models import auth_sessions, refresh_tokens, users
+from bookshelf.auth.passwords import PasswordHasher, password_problems
+from bookshelf.auth.schemas import (
+    ProfileUpdate,
+    Registration,
+    Role,
+    TokenPair,
+    User,
+    normalise_email,
+)
+from bookshelf.auth.tokens import AccessClaims, TokenSigner, hash_refresh_token, new_refresh_token
+from bookshelf.types import utc_now
+
+USER_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.display_name,
+    users.c.role,
+    users.c.is_active,
+    users.c.created_at,
+    users.c.updated_at,
+)
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Everything sign-in needs, built once per process from settings."""
+
+    signer: TokenSigner
+    hasher: PasswordHasher
+    access_ttl: timedelta
+    refresh_ttl: timedelta
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user of a request, and the sign-in session their token belongs to."""
+
+    user: User
+    session_id: uuid.UUID
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.user.id
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+
+@dataclass(frozen=True)
+class RefreshTokenReused:
+    """A rotated refresh token came back: its session has been revoked (commit that)."""
+
+
+async def create_user(
+    connection: AsyncConnection,
+    auth: Auth,
+    *,
+    email: str,
+    password: str,
+    display_name: str | None,
+    role: Role = Role.READER,
+) -> User:
+    now = utc_now()
+    row = {
+        "id": uuid.uuid4(),
+        "email": email,
+        "display_name": display_name,
+        "password_hash": await auth.hasher.hash(password),
+        "role": role.value,
+        "is_active": True,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        await connection.execute(insert(users).values(row))
+    except IntegrityError:
+        raise EmailAlreadyRegistered() from None
+    return User.model_validate(row)
+
+
+async def create_or_promote_admin(
+    connection: AsyncConnection,
+    auth: Auth,
+    *,
+    email: str,
+    password: str,
+    display_name: str | None,
+) -> str:
+    """Bootstrap an admin: create the account, or make an existing one an active admin.
+    Returns ``"created"`` or ``"promoted"``."""
+    promoted = await connection.execute(
+        update(users)
+        .where(users.c.email == email)
+        .values(role=Role.ADMIN.value, is_active=True, updated_at=utc_now())
+    )
+    if promoted.rowcount:
+        return "promoted"
+    await create_user(
+        connection,
+        auth,
+        email=email,
+        password=password,
+        display_name=display_name,
+        role=Role.ADMIN,
+    )
+    return "created"
+
+
+async def register(connection: AsyncConnection, auth: Auth, data: Registration) -> User:
+    """A new reader account (roles are granted by admins, never chosen at registration)."""
+    return await create_user(
+        connection, auth, email=data.email, password=data.password, display_name=data.display_name
+    )
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What sign-in needs to know about an account (None fields: no such account)."""
+
+    user_id: uuid.UUID | None
+    password_hash: str | None
+    is_active: bool
+
+
+async def find_credentials(connection: AsyncConnection, email: str) -> Credentials:
+    try:
+        normalised = normalise_email(email)
+    except ValueError:
+        return Credentials(None, None, is_active=False)
+    row = (
+        await connection.execute(
+            select(users.c.id, users.c.password_hash, users.c.is_active).where(
+                users.c.email == normalised
+            )
+        )
+    ).first()
+    if row is None:
+        return Credentials(None, None, is_active=False)
+    return Credentials(row.id, row.password_hash, row.is_active)
+
+
+async def check_password(auth: Auth, credentials: Credentials, password: str) -> uuid.UUID:
+    """The account id if ``password`` is right and the account active, else ``InvalidGrant``.
+
+    Unknown email, wrong password and deactivated account take the same path and the same time
+    (one Argon2 verification each) and give the same answer.
+    """
+    matches = await auth.hasher.verify(password, credentials.password_hash)
+    if credentials.user_id is None or not matches or not credentials.is_active:
+        raise InvalidGrant()
+    return credentials.user_id
+
+
+async def _issue_refresh_token(
+    connection: AsyncConnection, auth: Auth, session_id: uuid.UUID, now: datetime
+) -> str:
+    token = new_refresh_token()
+    await connection.execute(
+        insert(refresh_tokens).values(
+            token_hash=hash_refresh_token(token),
+            session_id=session_id,
+            created_at=now,
+            expires_at=now + auth.refresh_ttl,
+        )
+    )
+    return token
+
+
+def _token_pair(
+    auth: Auth, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime, refresh: str
+) -> TokenPair:
+    access = auth.signer.issue(user_id=user_id, session_id=session_id, now=now, ttl=auth.access_ttl)
+    return TokenPair(
+        access_token=access,
+        expires_in=int(auth.access_ttl.total_seconds()),
+        refresh_token=refresh,
+    )
+
+
+async def start_session(connection: AsyncConnection, auth: Auth, user_id: uuid.UUID) -> TokenPair:
+    """Sign in: a new session (refresh-token family) and its first pair of tokens."""
+    now = utc_now()
+    session_id = uuid.uuid4()
+    await connection.execute(
+        insert(auth_sessions).values(
+            id=session_id, user_id=user_id, created_at=now, expires_at=now + auth.refresh_ttl
+        )
+    )
+    refresh = await _issue_refresh_token(connection, auth, session_id, now)
+    return _token_pair(auth, user_id, session_id, now, refresh)
+
+
+async def rotate_refresh_token(
+    connection: AsyncConnection, auth: Auth, token: str
+) -> TokenPair | RefreshTokenReused:
+    """Exchange a refresh token for a new pair; the old one can never be used again.
+
+    Marking the token used is a single conditional UPDATE, so of two concurrent exchanges of
+    the same token exactly one wins. A token that was already exchanged is reuse — it was
+    stolen, or the client is broken — and revokes the whole session (RFC 9700 4.14.2).
+    """
+    now = utc_now()
+    token_hash = hash_refresh_token(token)
+    claimed = (
+        await connection.execute(
+            update(refresh_tokens)
+            .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None))
+            .values(used_at=now)
+            .returning(refresh_tokens.c.session_id, refresh_tokens.c.expires_at)
+        )
+    ).first()
+    if claimed is None:
+        session_id = await connection.scalar(
+            select(refresh_tokens.c.session_id).where(refresh_tokens.c.token_hash == token_hash)
+        )
+        if session_id is None:
+            raise InvalidGrant("The refresh token is not valid.")
+        await revoke_session(connection, session_id)
+        return RefreshTokenReused()
+    session = (
+        await connection.execute(
+            select(
+                auth_sessions.c.user_id,
+                auth_sessions.c.revoked_at,
+                auth_sessions.c.expires_at,
+                users.c.is_active,
+            )
+            .join(users, users.c.id == auth_sessions.c.user_id)
+            .where(auth_sessions.c.id == claimed.session_id)
+        )
+    ).one()
+    if (
+        claimed.expires_at <= now
+        or session.expires_at <= now  # a session has a fixed lifetime, however often refreshed
+        or session.revoked_at is not None
+        or not session.is_active
+    ):
+        raise InvalidGrant("The refresh token is not valid.")
+    refresh = await _issue_refresh_token(connection, auth, claimed.session_id, now)
+    return _token_pair(auth, session.user_id, claimed.session_id, now, refresh)
+
+
+async def revoke_session(connection: AsyncConnection, session_id: uuid.UUID) -> None:
+    await connection.execute(
+        update(auth_sessions)
+        .where(auth_sessions.c.id == session_id, auth_sessions.c.revoked_at.is_(None))
+        .values(revoked_at=utc_now())
+    )
+
+
+async def revoke_user_sessions(
+    connection: AsyncConnection, user_id: uuid.UUID, *, keep: uuid.UUID | None = None
+) -> None:
+    """Sign a user out everywhere (except, optionally, the session ``keep``)."""
+    statement = update(auth_sessions).where(
+        auth_sessions.c.user_id == user_id, auth_sessions.c.revoked_at.is_(None)
+    )
+    if keep is not None:
+        statement = statement.where(auth_sessions.c.id != keep)
+    await connection.execute(statement.values(revoked_at=utc_now()))
+
+
+async def load_principal(connection: AsyncConnection, claims: AccessClaims) -> Principal:
+    """The user behind a verified access token, checked live against the database, so a
+    deactivated account or a revoked session is refused at once, by every instance."""
+    row = (
+        await connection.execute(
+            select(*USER_COLUMNS, auth_sessions.c.revoked_at, auth_sessions.c.expires_at)
+            .join(auth_sessions, auth_sessions.c.user_id == users.c.id)
+            .where(users.c.id == claims.user_id, auth_sessions.c.id == claims.session_id)
+        )
+    ).first()
+    if row is None:
+        raise InvalidAccessToken("the access token names no current account")
+    if not row.is_active:
+        raise InvalidAccessToken("the account is deactivated")
+    if row.revoked_at is not None:
+        raise InvalidAccessToken("the session of this access token was signed out")
+    if row.expires_at <= utc_now():
+        raise InvalidAccessToken("the session of this access token has expired")
+    return Principal(
+        user=User.model_validate(row, from_attributes=True), session_id=claims.session_id
+    )
+
+
+async def update_profile(
+    connection: AsyncConnection, auth: Auth, principal: Principal, changes: ProfileUpdate
+) -> User:
+    """Change one's display name and/or password; a password change signs out other sessions."""
+    values: dict[str, object] = {}
+    if "display_name" in changes.model_fields_set:
+        values["display_name"] = changes.display_name
+    if changes.password is not None and changes.current_password is not None:
+        problems = password_problems(changes.password, email=principal.user.email)
+        if problems:
+            raise WeakPassword(problems)
+        current_hash = await connection.scalar(
+            select(users.c.password_hash).where(users.c.id == principal.id)
+        )
+        if not await auth.hasher.verify(changes.current_password, current_hash):
+            raise WrongCurrentPassword()
+        values["password_hash"] = await auth.hasher.hash(changes.password)
+        await revoke_user_sessions(connection, principal.id, keep=principal.session_id)
+    if not values:
+        return principal.user
+    row = (
+        await connection.execute(
+            update(users)
+            .where(users.c.id == principal.id)
+            .values(**values, updated_at=utc_now())
+            .returning(*USER_COLUMNS)
+        )
+    ).one()
+    return User.model_validate(row, from_attributes=True)

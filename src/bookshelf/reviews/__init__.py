@@ -1,0 +1,1 @@
+"""Reviews: one per reader per book, owned by their author."""

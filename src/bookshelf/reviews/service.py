@@ -1,0 +1,201 @@
+"""Reviews and the book rating totals they drive.
+
+Every review write changes the book's ``rating_count``/``rating_sum`` (and its version, since
+the book's representation changes) with a relative UPDATE in the same transaction. The book row
+is locked by that UPDATE, so concurrent reviews of one book serialise and the totals always
+equal the reviews.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bookshelf.auth.models import users
+from bookshelf.auth.schemas import Role
+from bookshelf.auth.service import Principal
+from bookshelf.books.exceptions import BookNotFound
+from bookshelf.books.models import books
+from bookshelf.pagination import InvalidCursor, decode_cursor, encode_cursor
+from bookshelf.reviews.exceptions import ReviewAlreadyExists, ReviewNotFound
+from bookshelf.reviews.models import reviews
+from bookshelf.reviews.schemas import Review, ReviewCreate, ReviewUpdate
+from bookshelf.types import utc_now
+
+_SORT = "-created_at"
+
+
+def _select_reviews() -> Select[Any]:
+    return select(
+        reviews.c.id,
+        reviews.c.book_id,
+        reviews.c.user_id,
+        users.c.display_name.label("author_name"),
+        reviews.c.rating,
+        reviews.c.body,
+        reviews.c.created_at,
+        reviews.c.updated_at,
+    ).join(users, users.c.id == reviews.c.user_id)
+
+
+async def _lock_book(connection: AsyncConnection, book_id: uuid.UUID) -> None:
+    """Lock the book row first in every review write, so all of them take their locks in the
+    same order (book, then review) and cannot deadlock each other."""
+    found = await connection.scalar(
+        select(books.c.id).where(books.c.id == book_id).with_for_update()
+    )
+    if found is None:
+        raise BookNotFound(book_id)
+
+
+async def _change_totals(
+    connection: AsyncConnection, book_id: uuid.UUID, *, count: int, rating: int
+) -> None:
+    changed = await connection.execute(
+        update(books)
+        .where(books.c.id == book_id)
+        .values(
+            rating_count=books.c.rating_count + count,
+            rating_sum=books.c.rating_sum + rating,
+            version=books.c.version + 1,
+        )
+        .returning(books.c.id)
+    )
+    if changed.first() is None:
+        raise BookNotFound(book_id)
+
+
+async def create_review(
+    connection: AsyncConnection, book_id: uuid.UUID, author: Principal, data: ReviewCreate
+) -> Review:
+    """Add the signed-in user's review of a book; a second one is ``ReviewAlreadyExists``."""
+    await _change_totals(connection, book_id, count=1, rating=data.rating)
+    now = utc_now()
+    review_id = uuid.uuid4()
+    try:
+        await connection.execute(
+            insert(reviews).values(
+                id=review_id,
+                book_id=book_id,
+                user_id=author.id,
+                rating=data.rating,
+                body=data.body,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    except IntegrityError:
+        raise ReviewAlreadyExists() from None
+    return Review(
+        id=review_id,
+        book_id=book_id,
+        user_id=author.id,
+        author_name=author.user.display_name,
+        rating=data.rating,
+        body=data.body,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def get_review(
+    connection: AsyncConnection, book_id: uuid.UUID, review_id: uuid.UUID
+) -> Review:
+    row = (
+        await connection.execute(
+            _select_reviews().where(reviews.c.id == review_id, reviews.c.book_id == book_id)
+        )
+    ).first()
+    if row is None:
+        raise ReviewNotFound(review_id)
+    return Review.model_validate(row, from_attributes=True)
+
+
+async def update_review(
+    connection: AsyncConnection,
+    book_id: uuid.UUID,
+    review_id: uuid.UUID,
+    author: Principal,
+    changes: ReviewUpdate,
+) -> Review:
+    """Change one's own review; anyone else's is ``ReviewNotFound``."""
+    mine = (reviews.c.id == review_id, reviews.c.book_id == book_id, reviews.c.user_id == author.id)
+    await _lock_book(connection, book_id)
+    old_rating = await connection.scalar(select(reviews.c.rating).where(*mine).with_for_update())
+    if old_rating is None:
+        raise ReviewNotFound(review_id)
+    values = changes.model_dump(exclude_unset=True)
+    if values:
+        await connection.execute(
+            update(reviews).where(*mine).values(**values, updated_at=utc_now())
+        )
+    new_rating = values.get("rating", old_rating)
+    if new_rating != old_rating:
+        await _change_totals(connection, book_id, count=0, rating=new_rating - old_rating)
+    return await get_review(connection, book_id, review_id)
+
+
+async def delete_review(
+    connection: AsyncConnection, book_id: uuid.UUID, review_id: uuid.UUID, actor: Principal
+) -> None:
+    """Delete a review: its author may, and so may admins (moderation)."""
+    await _lock_book(connection, book_id)
+    statement = delete(reviews).where(reviews.c.id == review_id, reviews.c.book_id == book_id)
+    if actor.role is not Role.ADMIN:
+        statement = statement.where(reviews.c.user_id == actor.id)
+    rating = await connection.scalar(statement.returning(reviews.c.rating))
+    if rating is None:
+        raise ReviewNotFound(review_id)
+    await _change_totals(connection, book_id, count=-1, rating=-rating)
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    key = decode_cursor(cursor, sort=_SORT)
+    try:
+        if len(key) != 2 or not all(isinstance(part, str) for part in key):
+            raise ValueError("malformed key")
+        created_at = datetime.fromisoformat(key[0])
+        if created_at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return created_at, uuid.UUID(key[1])
+    except (ValueError, OverflowError):
+        raise InvalidCursor() from None
+
+
+async def list_reviews(
+    connection: AsyncConnection, book_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> tuple[Sequence[Review], str | None]:
+    """A book's reviews, newest first, keyset-paginated on (created_at, id)."""
+    statement = (
+        _select_reviews()
+        .where(reviews.c.book_id == book_id)
+        .order_by(reviews.c.created_at.desc(), reviews.c.id.desc())
+        .limit(limit + 1)
+    )
+    if cursor is not None:
+        created_at, last_id = _parse_cursor(cursor)
+        statement = statement.where(
+            tuple_(reviews.c.created_at, reviews.c.id)
+            < tuple_(
+                bindparam(None, created_at, type_=reviews.c.created_at.type),
+                bindparam(None, last_id, type_=reviews.c.id.type),
+            )
+        )
+    rows = (await connection.execute(statement)).all()
+    if not rows and cursor is None:
+        # An empty first page: tell "no reviews yet" from "no such book".
+        exists = await connection.scalar(select(books.c.id).where(books.c.id == book_id))
+        if exists is None:
+            raise BookNotFound(book_id)
+    items = [Review.model_validate(row, from_attributes=True) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = items[-1]
+        next_cursor = encode_cursor(_SORT, [last.created_at.isoformat(), str(last.id)])
+    return items, next_cursor

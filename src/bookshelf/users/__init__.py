@@ -1,0 +1,1 @@
+"""Account management: one's own profile, and admin control of every account."""

@@ -1,0 +1,80 @@
+"""``/users``: one's own account, and (admins) everyone's."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from bookshelf.auth import service as auth_service
+from bookshelf.auth.dependencies import AdminUser, AuthDep, CurrentUser
+from bookshelf.auth.schemas import ProfileUpdate, User, UserAdminUpdate, UserPage
+from bookshelf.db import ConnectionDep
+from bookshelf.http import json_response, require_json_body
+from bookshelf.problems import problem_responses
+from bookshelf.users import service
+from bookshelf.users.exceptions import UserNotFound
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+def parse_user_id(user_id: str) -> UUID:
+    try:
+        return UUID(user_id)
+    except ValueError:
+        raise UserNotFound(user_id) from None
+
+
+UserId = Annotated[UUID, Depends(parse_user_id)]
+
+
+@router.get("/me", response_model=User, responses=problem_responses(401))
+async def read_me(principal: CurrentUser) -> Response:
+    """The signed-in account."""
+    return json_response(principal.user)
+
+
+@router.patch(
+    "/me",
+    response_model=User,
+    responses=problem_responses(400, 401, 413, 415),
+    dependencies=[Depends(require_json_body)],
+)
+async def update_me(
+    changes: ProfileUpdate, principal: CurrentUser, connection: ConnectionDep, auth: AuthDep
+) -> Response:
+    """Change your display name or password (with `current_password`); a new password signs
+    out your other sessions."""
+    user = await auth_service.update_profile(connection, auth, principal, changes)
+    return json_response(user)
+
+
+@router.get("", response_model=UserPage, responses=problem_responses(401, 403))
+async def list_users(
+    request: Request,
+    _admin: AdminUser,
+    connection: ConnectionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """Every account, by email (admins only)."""
+    items, next_cursor = await service.list_users(connection, limit=limit, cursor=cursor)
+    headers = {}
+    if next_cursor is not None:
+        headers["Link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
+    return json_response(UserPage(items=list(items), next_cursor=next_cursor), headers=headers)
+
+
+@router.patch(
+    "/{user_id}",
+    response_model=User,
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415),
+    dependencies=[Depends(require_json_body)],
+)
+async def update_user(
+    user_id: UserId, changes: UserAdminUpdate, admin: AdminUser, connection: ConnectionDep
+) -> Response:
+    """Change an account's role or deactivate it (admins only); takes effect at once."""
+    user = await service.update_user(connection, admin, user_id, changes)
+    return json_response(user)

@@ -1,0 +1,53 @@
+"""Admin management of accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bookshelf.auth.models import users
+from bookshelf.auth.schemas import User, UserAdminUpdate
+from bookshelf.auth.service import USER_COLUMNS, Principal, revoke_user_sessions
+from bookshelf.pagination import InvalidCursor, decode_cursor, encode_cursor
+from bookshelf.types import utc_now
+from bookshelf.users.exceptions import CannotChangeOwnAccess, UserNotFound
+
+_SORT = "email"
+
+
+async def list_users(
+    connection: AsyncConnection, *, limit: int, cursor: str | None
+) -> tuple[Sequence[User], str | None]:
+    """Accounts by email, keyset-paginated (emails are unique, so the order is total)."""
+    statement = select(*USER_COLUMNS).order_by(users.c.email).limit(limit + 1)
+    if cursor is not None:
+        key = decode_cursor(cursor, sort=_SORT)
+        if len(key) != 1 or not isinstance(key[0], str):
+            raise InvalidCursor()
+        statement = statement.where(users.c.email > key[0])
+    rows = (await connection.execute(statement)).all()
+    items = [User.model_validate(row, from_attributes=True) for row in rows[:limit]]
+    next_cursor = encode_cursor(_SORT, [items[-1].email]) if len(rows) > limit else None
+    return items, next_cursor
+
+
+async def update_user(
+    connection: AsyncConnection, admin: Principal, user_id: UUID, changes: UserAdminUpdate
+) -> User:
+    """Change an account's role or active flag. Deactivation signs the user out everywhere
+    (and every request re-checks the flag, so their access tokens stop at once)."""
+    values = changes.model_dump(exclude_unset=True, exclude_none=True)
+    if user_id == admin.id and (
+        values.get("is_active") is False or values.get("role", "admin") != "admin"
+    ):
+        raise CannotChangeOwnAccess()
+    statement = update(users).where(users.c.id == user_id).returning(*USER_COLUMNS)
+    row = (await connection.execute(statement.values(**values, updated_at=utc_now()))).first()
+    if row is None:
+        raise UserNotFound(user_id)
+    if values.get("is_active") is False:
+        await revoke_user_sessions(connection, user_id)
+    return User.model_validate(row, from_attributes=True)

@@ -1,0 +1,281 @@
+"""POST /api/v1/auth/register: the account, email rules, password policy, mass assignment."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bookshelf.auth.models import users
+from bookshelf.auth.passwords import password_problems
+from tests.conftest import AccountFactory
+from tests.factories import (
+    ME,
+    PASSPHRASE,
+    REGISTER,
+    USER_KEYS,
+    assert_problem,
+    bearer,
+    login,
+    register,
+)
+
+COMMON_PASSWORDS = ["password1234", "qwerty123456", "Password1234"]
+
+
+async def stored_user(engine: AsyncEngine, email: str) -> Any:
+    async with engine.connect() as connection:
+        return (await connection.execute(select(users).where(users.c.email == email))).first()
+
+
+async def count_users(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return await connection.scalar(select(func.count()).select_from(users)) or 0
+
+
+def assert_names_password(response: httpx.Response) -> str:
+    """A 422 whose single error is about the password; returns its message."""
+    problem = assert_problem(response, 422, "validation-error")
+    assert len(problem["errors"]) == 1, problem["errors"]
+    error = problem["errors"][0]
+    assert "password" in error["loc"] or "password" in error["msg"], error
+    message: str = error["msg"]
+    return message
+
+
+# --- success ---------------------------------------------------------------------------------
+
+
+async def test_register_returns_201_with_location_and_a_reader_account(
+    anonymous_client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    response = await register(
+        anonymous_client, email="grace@example.org", password=PASSPHRASE, display_name="Grace"
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.headers["location"] == ME
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == USER_KEYS
+    assert body["email"] == "grace@example.org"
+    assert body["display_name"] == "Grace"
+    assert body["role"] == "reader"
+    assert body["is_active"] is True
+    assert body["created_at"] == body["updated_at"]
+    text = response.text.lower()
+    assert "password" not in text
+    assert "argon2" not in text
+    assert PASSPHRASE not in response.text
+    row = await stored_user(engine, "grace@example.org")
+    assert str(row.id) == body["id"]
+    assert row.role == "reader"
+
+
+async def test_the_password_is_stored_as_an_argon2id_hash(
+    anonymous_client: httpx.AsyncClient, engine: AsyncEngine, app: FastAPI
+) -> None:
+    await register(anonymous_client, email="hash@example.org", password=PASSPHRASE)
+
+    stored = (await stored_user(engine, "hash@example.org")).password_hash
+
+    assert stored.startswith("$argon2id$")
+    assert PASSPHRASE not in stored
+    assert await app.state.auth.hasher.verify(PASSPHRASE, stored) is True
+    assert await app.state.auth.hasher.verify(PASSPHRASE + "x", stored) is False
+
+
+async def test_a_registered_account_signs_in_and_reads_itself(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    created = (await register(anonymous_client, email="lin@example.org")).json()
+
+    tokens = await login(anonymous_client, "lin@example.org", PASSPHRASE)
+    me = await anonymous_client.get(ME, headers=bearer(tokens.json()["access_token"]))
+
+    assert tokens.status_code == 200, tokens.text
+    assert me.status_code == 200
+    assert me.json() == created
+
+
+async def test_display_name_is_optional_and_trimmed(anonymous_client: httpx.AsyncClient) -> None:
+    without = await register(anonymous_client)
+    trimmed = await register(anonymous_client, display_name="  Ada  ")
+
+    assert without.json()["display_name"] is None
+    assert trimmed.json()["display_name"] == "Ada"
+
+
+async def test_display_name_up_to_the_documented_length_is_accepted(
+    anonymous_client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """The OpenAPI document promises names up to maxLength; one more character is a 422."""
+    schema = app.openapi()["components"]["schemas"]["Registration"]["properties"]["display_name"]
+    limit = next(option["maxLength"] for option in schema["anyOf"] if "maxLength" in option)
+
+    longest = await register(anonymous_client, display_name="n" * limit)
+    too_long = await register(anonymous_client, display_name="n" * (limit + 1))
+
+    assert longest.status_code == 201, longest.text
+    assert longest.json()["display_name"] == "n" * limit
+    assert_problem(too_long, 422, "validation-error")
+
+
+# --- email -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", [" Ada@Example.ORG ", "Ada@Example.ORG", "ADA@EXAMPLE.ORG"])
+async def test_email_is_normalised(
+    anonymous_client: httpx.AsyncClient, engine: AsyncEngine, typed: str
+) -> None:
+    response = await register(anonymous_client, email=typed)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["email"] == "ada@example.org"
+    assert (await stored_user(engine, "ada@example.org")) is not None
+    assert (await login(anonymous_client, "Ada@EXAMPLE.org", PASSPHRASE)).status_code == 200
+
+
+@pytest.mark.parametrize("again", ["ada@example.org", "ADA@example.org", "Ada@Example.Org"])
+async def test_duplicate_email_in_any_case_returns_409_without_the_user_id(
+    anonymous_client: httpx.AsyncClient, engine: AsyncEngine, again: str
+) -> None:
+    first = await register(anonymous_client, email="ada@example.org")
+
+    response = await register(anonymous_client, email=again, password="another long passphrase")
+
+    problem = assert_problem(response, 409, "email-taken", instance=REGISTER)
+    assert first.json()["id"] not in response.text
+    assert set(problem) <= {"type", "title", "status", "detail", "instance", "request_id"}
+    assert await count_users(engine) == 1
+    assert (await login(anonymous_client, "ada@example.org", PASSPHRASE)).status_code == 200
+
+
+async def test_concurrent_registrations_of_one_email_create_one_account(
+    anonymous_client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    responses = await asyncio.gather(
+        *(register(anonymous_client, email=email) for email in ("twin@example.org",) * 3)
+    )
+
+    assert sorted(response.status_code for response in responses) == [201, 409, 409]
+    assert await count_users(engine) == 1
+
+
+@pytest.mark.parametrize(
+    "email", ["not-an-email", "ada@example", "@example.org", "ada@", "ada@@example.org", ""]
+)
+async def test_invalid_email_returns_422(
+    anonymous_client: httpx.AsyncClient, engine: AsyncEngine, email: str
+) -> None:
+    response = await register(anonymous_client, email=email)
+
+    problem = assert_problem(response, 422, "validation-error")
+    assert [error["loc"] for error in problem["errors"]] == [["body", "email"]]
+    assert await count_users(engine) == 0
+
+
+# --- password policy -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("password", COMMON_PASSWORDS)
+def test_the_common_passwords_used_here_are_in_the_breach_list(password: str) -> None:
+    assert password_problems(password) == ["is one of the most common passwords; choose another"]
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("elevenchars", "at least 12 characters"),
+        ("", "at least"),
+        *[(common, "common") for common in COMMON_PASSWORDS],
+        ("x" * 1025, "1024"),
+        ("é" * 600, "1024 bytes"),  # 600 characters, 1200 bytes
+    ],
+)
+async def test_weak_password_returns_422_naming_the_password(
+    anonymous_client: httpx.AsyncClient, engine: AsyncEngine, password: str, reason: str
+) -> None:
+    response = await register(anonymous_client, password=password)
+
+    assert reason in assert_names_password(response)
+    assert await count_users(engine) == 0
+
+
+@pytest.mark.parametrize("password", ["carol.smith@example.org", "CAROL.SMITH@EXAMPLE.ORG"])
+async def test_password_equal_to_the_email_returns_422(
+    anonymous_client: httpx.AsyncClient, engine: AsyncEngine, password: str
+) -> None:
+    response = await register(anonymous_client, email="carol.smith@example.org", password=password)
+
+    assert "email" in assert_names_password(response)
+    assert await stored_user(engine, "carol.smith@example.org") is None
+
+
+async def test_a_1024_byte_password_is_accepted(anonymous_client: httpx.AsyncClient) -> None:
+    password = "pass phrase " * 85 + "abcd"  # 1024 bytes
+    assert len(password.encode()) == 1024
+
+    response = await register(anonymous_client, email="long@example.org", password=password)
+
+    assert response.status_code == 201, response.text
+    assert (await login(anonymous_client, "long@example.org", password)).status_code == 200
+
+
+# --- mass assignment and malformed requests --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"role": "admin"},
+        {"role": "editor"},
+        {"is_active": False},
+        {"id": "00000000-0000-4000-8000-000000000000"},
+        {"password_hash": "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA"},
+    ],
+)
+async def test_fields_the_client_may_not_set_return_422_and_create_nothing(
+    anonymous_client: httpx.AsyncClient, engine: AsyncEngine, extra: dict[str, Any]
+) -> None:
+    response = await register(anonymous_client, email="mallory@example.org", **extra)
+
+    problem = assert_problem(response, 422, "validation-error")
+    assert [error["loc"] for error in problem["errors"]] == [["body", next(iter(extra))]]
+    assert await stored_user(engine, "mallory@example.org") is None
+
+
+async def test_missing_fields_return_422(
+    anonymous_client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    response = await anonymous_client.post(REGISTER, json={})
+
+    problem = assert_problem(response, 422, "validation-error")
+    assert sorted(error["loc"] for error in problem["errors"]) == [
+        ["body", "email"],
+        ["body", "password"],
+    ]
+    assert await count_users(engine) == 0
+
+
+async def test_form_body_returns_415(anonymous_client: httpx.AsyncClient) -> None:
+    response = await anonymous_client.post(
+        REGISTER, data={"email": "form@example.org", "password": PASSPHRASE}
+    )
+
+    assert_problem(response, 415, "unsupported-media-type", instance=REGISTER)
+
+
+async def test_registering_while_signed_in_still_creates_a_reader(
+    client: httpx.AsyncClient, make_account: AccountFactory
+) -> None:
+    """An admin's token on the request grants nothing to the new account."""
+    response = await register(client, email="fresh@example.org")
+
+    assert response.status_code == 201, response.text
+    assert response.json()["role"] == "reader"

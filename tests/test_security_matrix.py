@@ -1,0 +1,414 @@
+"""The security matrix: every operation of the OpenAPI document, for every kind of caller.
+
+The operations come from the app's own schema, and ``POLICY`` says who may call each one; a route
+added without a policy entry (or an entry left behind by a removed route) fails the suite. Each
+(operation, identity) pair is its own test, on SQLite and on PostgreSQL.
+
+Every request gets fresh state: a new sign-in session for the caller (so a logout does not sign
+out later tests), a new book for ``{book_id}`` and a new review for ``{review_id}`` (written by
+the caller when the caller is a real user, so "your own review" paths succeed). That makes the
+allowed calls deterministic, so they are checked for their exact success status.
+
+The app runs in a private event loop for the whole module (one database per backend), like
+tests/books/test_pagination_properties.py, so accounts are created once per backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bookshelf.auth import service as auth_service
+from bookshelf.auth.models import users
+from bookshelf.auth.schemas import Role
+from bookshelf.auth.tokens import key_id
+from bookshelf.main import create_app
+from tests.conftest import (
+    BACKENDS,
+    create_postgres_database,
+    drop_postgres_database,
+    make_settings,
+    migrate_database,
+)
+from tests.factories import BOOKS, assert_problem, book_payload
+
+API = "/api/v1"
+HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
+
+# Who may call what. "token_endpoint": sign-up and sign-in, which need no bearer token.
+POLICY: dict[tuple[str, str], str] = {
+    ("GET", f"{API}/books"): "public",
+    ("POST", f"{API}/books"): "editor",
+    ("GET", f"{API}/books/{{book_id}}"): "public",
+    ("PATCH", f"{API}/books/{{book_id}}"): "editor",
+    ("DELETE", f"{API}/books/{{book_id}}"): "admin",
+    ("GET", f"{API}/books/{{book_id}}/reviews"): "public",
+    ("POST", f"{API}/books/{{book_id}}/reviews"): "signed_in",
+    ("GET", f"{API}/books/{{book_id}}/reviews/{{review_id}}"): "public",
+    ("PATCH", f"{API}/books/{{book_id}}/reviews/{{review_id}}"): "signed_in",
+    ("DELETE", f"{API}/books/{{book_id}}/reviews/{{review_id}}"): "signed_in",
+    ("POST", f"{API}/auth/register"): "token_endpoint",
+    ("POST", f"{API}/auth/token"): "token_endpoint",
+    ("POST", f"{API}/auth/refresh"): "token_endpoint",
+    ("POST", f"{API}/auth/logout"): "signed_in",
+    ("GET", f"{API}/users/me"): "signed_in",
+    ("PATCH", f"{API}/users/me"): "signed_in",
+    ("GET", f"{API}/users"): "admin",
+    ("PATCH", f"{API}/users/{{user_id}}"): "admin",
+}
+UNPROTECTED = {"public", "token_endpoint"}
+REQUIRED_RANK = {"signed_in": 0, "editor": 1, "admin": 2}
+RANK = {"reader": 0, "editor": 1, "admin": 2}
+
+# The status of an allowed call (with the fresh state each request gets).
+SUCCESS: dict[tuple[str, str], int] = {
+    operation: 201 if operation[0] == "POST" else 204 if operation[0] == "DELETE" else 200
+    for operation in POLICY
+}
+SUCCESS[("POST", f"{API}/auth/token")] = 200
+SUCCESS[("POST", f"{API}/auth/refresh")] = 200
+SUCCESS[("POST", f"{API}/auth/logout")] = 204
+
+IDENTITIES = ("anonymous", "reader", "editor", "admin", "deactivated", "expired", "tampered")
+# Why each bad token is refused (in WWW-Authenticate's error_description).
+BAD_TOKEN_REASONS = {
+    "deactivated": "the account is deactivated",
+    "expired": "the access token has expired",
+    "tampered": "the access token is malformed or its signature is wrong",
+}
+
+
+# openapi() needs no database: the parameter list is built at import time.
+SCHEMA: dict[str, Any] = create_app(make_settings("sqlite+aiosqlite:///:memory:")).openapi()
+OPERATIONS = [
+    (method.upper(), path)
+    for path, item in SCHEMA["paths"].items()
+    for method in item
+    if method in HTTP_METHODS
+]
+BODY_OPERATIONS = {
+    (method.upper(), path)
+    for path, item in SCHEMA["paths"].items()
+    for method, spec in item.items()
+    if method in HTTP_METHODS and "requestBody" in spec
+}
+
+
+ACCOUNTS = (
+    ("reader", Role.READER),
+    ("editor", Role.EDITOR),
+    ("admin", Role.ADMIN),
+    ("deactivated", Role.ADMIN),  # even an admin is nobody once deactivated
+    ("curator", Role.ADMIN),  # creates the books and reviews that requests act on
+    ("author", Role.READER),  # writes the reviews of callers who are not users
+    ("target", Role.READER),  # the account that /users/{user_id} and sign-in act on
+)
+
+
+@dataclass(frozen=True)
+class User:
+    id: uuid.UUID
+    email: str
+    password: str
+
+
+class World:
+    """One backend's running app, its accounts, and helpers that await in its private loop."""
+
+    def __init__(self, app: FastAPI, loop: asyncio.AbstractEventLoop) -> None:
+        self.app = app
+        self.loop = loop
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        self.client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        self.users: dict[str, User] = {}
+
+    def run(self, awaitable: Any) -> Any:
+        return self.loop.run_until_complete(awaitable)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        engine: AsyncEngine = self.app.state.engine
+        return engine
+
+    async def setup(self) -> None:
+        async with self.engine.begin() as connection:
+            for name, role in ACCOUNTS:
+                email = f"{name}-{uuid.uuid4().hex[:8]}@example.org"
+                password = f"a long matrix passphrase {uuid.uuid4().hex}"
+                user = await auth_service.create_user(
+                    connection,
+                    self.app.state.auth,
+                    email=email,
+                    password=password,
+                    display_name=name.title(),
+                    role=role,
+                )
+                self.users[name] = User(user.id, email, password)
+            deactivated = self.users["deactivated"].id
+            await connection.execute(
+                update(users).where(users.c.id == deactivated).values(is_active=False)
+            )
+
+    def session(self, name: str) -> tuple[str, str, uuid.UUID]:
+        """A fresh sign-in of ``name``: (access token, refresh token, session id)."""
+
+        async def start() -> tuple[str, str, uuid.UUID]:
+            async with self.engine.begin() as connection:
+                tokens = await auth_service.start_session(
+                    connection, self.app.state.auth, self.users[name].id
+                )
+            session_id = self.app.state.auth.signer.verify(tokens.access_token).session_id
+            return tokens.access_token, tokens.refresh_token, session_id
+
+        result: tuple[str, str, uuid.UUID] = self.run(start())
+        return result
+
+    def handmade_token(self, name: str, *, expires_in: timedelta) -> str:
+        """An access token signed like the app's own, for a real user and session."""
+        settings = self.app.state.settings
+        secret = settings.jwt_secrets[0]
+        _, _, session_id = self.session(name)
+        now = datetime.now(UTC)
+        claims = {
+            "sub": str(self.users[name].id),
+            "sid": str(session_id),
+            "jti": uuid.uuid4().hex,
+            "iss": settings.jwt_issuer,
+            "aud": settings.jwt_audience,
+            "iat": int((now + expires_in - timedelta(minutes=15)).timestamp()),
+            "exp": int((now + expires_in).timestamp()),
+        }
+        return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": key_id(secret)})
+
+    def token_for(self, identity: str) -> str | None:
+        if identity == "anonymous":
+            return None
+        if identity == "expired":
+            return self.handmade_token("reader", expires_in=-timedelta(minutes=1))
+        if identity == "tampered":
+            return tampered(self.session("reader")[0])
+        return self.session(identity)[0]
+
+    def headers_of(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.session(name)[0]}"}
+
+    def new_book(self) -> str:
+        response = self.run(
+            self.client.post(BOOKS, json=book_payload(), headers=self.headers_of("curator"))
+        )
+        assert response.status_code == 201, response.text
+        book_id: str = response.json()["id"]
+        return book_id
+
+    def new_review(self, book_id: str, author: str) -> str:
+        response = self.run(
+            self.client.post(
+                f"{BOOKS}/{book_id}/reviews", json={"rating": 3}, headers=self.headers_of(author)
+            )
+        )
+        assert response.status_code == 201, response.text
+        review_id: str = response.json()["id"]
+        return review_id
+
+
+def tampered(token: str) -> str:
+    """The token with the first character of its signature changed (every bit of it counts,
+    unlike the last one's padding bits)."""
+    header, payload, signature = token.split(".")
+    first = "B" if signature[0] == "A" else "A"
+    return f"{header}.{payload}.{first}{signature[1:]}"
+
+
+def _new_account() -> dict[str, Any]:
+    return {
+        "json": {
+            "email": f"new-{uuid.uuid4().hex[:8]}@example.org",
+            "password": f"another long passphrase {uuid.uuid4().hex}",
+        }
+    }
+
+
+def _sign_in(world: World) -> dict[str, Any]:
+    target = world.users["target"]
+    return {"data": {"username": target.email, "password": target.password}}
+
+
+# The body of a valid call, as httpx keyword arguments, for each operation that takes one.
+BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
+    ("POST", f"{API}/books"): lambda _: {"json": book_payload()},
+    ("PATCH", f"{API}/books/{{book_id}}"): lambda _: {"json": {"description": "Changed."}},
+    ("POST", f"{API}/books/{{book_id}}/reviews"): lambda _: {"json": {"rating": 4}},
+    ("PATCH", f"{API}/books/{{book_id}}/reviews/{{review_id}}"): lambda _: {"json": {"rating": 2}},
+    ("POST", f"{API}/auth/register"): lambda _: _new_account(),
+    ("POST", f"{API}/auth/token"): _sign_in,
+    ("POST", f"{API}/auth/refresh"): lambda world: {
+        "json": {"refresh_token": world.session("target")[1]}
+    },
+    ("PATCH", f"{API}/users/me"): lambda _: {"json": {"display_name": "Renamed"}},
+    ("PATCH", f"{API}/users/{{user_id}}"): lambda _: {"json": {"role": "reader"}},
+}
+
+
+def url_for(world: World, path: str, identity: str) -> str:
+    """``path`` with its parameters filled with things that exist (created for this request)."""
+    values: dict[str, str] = {}
+    if "{book_id}" in path:
+        values["book_id"] = world.new_book()
+    if "{review_id}" in path:
+        author = identity if identity in RANK else "author"
+        values["review_id"] = world.new_review(values["book_id"], author)
+    if "{user_id}" in path:
+        values["user_id"] = str(world.users["target"].id)
+    return path.format(**values)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The app on a migrated database of its own, started in a private event loop."""
+    database = None
+    if request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("matrix") / "matrix.db"
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        database = f"bookshelf_matrix_{uuid.uuid4().hex[:12]}"
+        url = create_postgres_database(database)
+    asyncio.run(migrate_database(url))
+    loop = asyncio.new_event_loop()
+    app = create_app(make_settings(url))
+    lifespan = app.router.lifespan_context(app)
+    loop.run_until_complete(lifespan.__aenter__())
+    state = World(app, loop)
+    try:
+        state.run(state.setup())
+        yield state
+    finally:
+        try:
+            loop.run_until_complete(state.client.aclose())
+            loop.run_until_complete(lifespan.__aexit__(None, None, None))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
+            if database is not None:
+                drop_postgres_database(database)
+
+
+def test_every_operation_has_a_policy_and_every_policy_an_operation() -> None:
+    assert sorted(set(OPERATIONS) - set(POLICY)) == [], "operations without a policy entry"
+    assert sorted(set(POLICY) - set(OPERATIONS)) == [], "policy entries without an operation"
+    assert len(OPERATIONS) == len(set(OPERATIONS))
+    assert set(POLICY.values()) <= {"public", "token_endpoint", *REQUIRED_RANK}
+
+
+def test_every_operation_with_a_request_body_gets_one() -> None:
+    assert set(BODIES) == BODY_OPERATIONS
+
+
+def test_the_documented_security_matches_the_policy() -> None:
+    """Swagger UI's padlock and the documented 401/403 answers follow the policy."""
+    for method, path in OPERATIONS:
+        spec = SCHEMA["paths"][path][method.lower()]
+        policy = POLICY[(method, path)]
+        secured = spec.get("security") == [{"OAuth2PasswordBearer": []}]
+        assert secured == (policy not in UNPROTECTED), (method, path)
+        if policy not in UNPROTECTED:
+            assert "401" in spec["responses"], (method, path)
+        if policy in {"editor", "admin"}:
+            assert "403" in spec["responses"], (method, path)
+
+
+def _expect_bad_token(response: httpx.Response, identity: str) -> None:
+    assert_problem(response, 401, "invalid-token")
+    challenge = response.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'error="invalid_token"' in challenge
+    assert f'error_description="{BAD_TOKEN_REASONS[identity]}"' in challenge
+
+
+@pytest.mark.parametrize("identity", IDENTITIES)
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+def test_access(world: World, operation: tuple[str, str], identity: str) -> None:
+    method, path = operation
+    policy = POLICY.get(operation)
+    if policy is None:
+        pytest.fail(f"{method} {path} has no entry in POLICY")
+    url = url_for(world, path, identity)
+    token = world.token_for(identity)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = BODIES[operation](world) if operation in BODIES else {}
+    response = world.run(world.client.request(method, url, headers=headers, **body))
+    success = SUCCESS[operation]
+
+    if policy in UNPROTECTED:
+        if identity in BAD_TOKEN_REASONS and response.status_code == 401:
+            _expect_bad_token(response, identity)  # refusing a bad token is allowed too
+        else:
+            assert response.status_code == success, response.text
+        return
+    if identity == "anonymous":
+        assert_problem(response, 401, "not-authenticated")
+        challenge = response.headers["WWW-Authenticate"]
+        assert challenge.startswith("Bearer ")
+        assert "error=" not in challenge  # no credentials is not an error (RFC 6750 3.1)
+        return
+    if identity in BAD_TOKEN_REASONS:
+        _expect_bad_token(response, identity)
+        return
+    if RANK[identity] < REQUIRED_RANK[policy]:
+        problem = assert_problem(response, 403, "forbidden")
+        assert problem["detail"] == f"This needs the {policy} role."
+        assert "WWW-Authenticate" not in response.headers
+        return
+    assert response.status_code == success, response.text
+
+
+def test_a_handmade_token_is_accepted_until_it_expires(world: World) -> None:
+    """The "expired" identity is refused for its expiry alone: the same token, still valid,
+    works."""
+    valid = world.handmade_token("reader", expires_in=timedelta(minutes=5))
+    response = world.run(
+        world.client.get(f"{API}/users/me", headers={"Authorization": f"Bearer {valid}"})
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == str(world.users["reader"].id)
+
+
+def test_the_untampered_token_works(world: World) -> None:
+    token = world.session("reader")[0]
+    assert tampered(token) != token
+    for sent, status in ((token, 200), (tampered(token), 401)):
+        response = world.run(
+            world.client.get(f"{API}/users/me", headers={"Authorization": f"Bearer {sent}"})
+        )
+        assert response.status_code == status, response.text
+
+
+def test_posting_a_book_needs_the_editor_role(world: World) -> None:
+    """Done when: no token is 401, a reader is 403, an editor is 201 (and the book is theirs)."""
+    anonymous = world.run(world.client.post(BOOKS, json=book_payload()))
+    assert_problem(anonymous, 401, "not-authenticated")
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+
+    reader = world.run(
+        world.client.post(BOOKS, json=book_payload(), headers=world.headers_of("reader"))
+    )
+    assert_problem(reader, 403, "forbidden")
+
+    editor = world.run(
+        world.client.post(BOOKS, json=book_payload(), headers=world.headers_of("editor"))
+    )
+    assert editor.status_code == 201, editor.text
+    assert editor.json()["created_by"] == str(world.users["editor"].id)
