@@ -15,16 +15,12 @@ import json
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, expect, sync_playwright
 from sqlalchemy import select
@@ -36,6 +32,7 @@ from bookshelf.db import create_engine
 from bookshelf.main import build_auth, create_app
 from tests.conftest import make_settings, migrate_database
 from tests.factories import book_payload
+from tests.servers import running_server
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +45,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
-START_TIMEOUT_SECONDS = 15.0
 UI_TIMEOUT_MS = 5_000
 # Swagger UI's id of an operation's block: operations-{tag}-{operationId}.
 CREATE_BOOK_BLOCK = "#operations-books-create_book_api_v1_books_post"
@@ -108,31 +104,8 @@ def editor(database_file_url: str) -> Editor:
 @pytest.fixture
 def server_url(database_file_url: str) -> Iterator[str]:
     """A real uvicorn server on a free port of 127.0.0.1, in a background thread."""
-    config = uvicorn.Config(
-        app=create_app(make_settings(database_file_url)), lifespan="on", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [listener]}, name="uvicorn", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("the uvicorn server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=START_TIMEOUT_SECONDS)
-        listener.close()
-        assert not thread.is_alive(), "the uvicorn server did not stop"
+    with running_server(create_app(make_settings(database_file_url))) as url:
+        yield url
 
 
 async def _books_titled(url: str, title: str) -> list[tuple[str, uuid.UUID | None]]:

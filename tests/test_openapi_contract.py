@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -44,6 +40,7 @@ from tests.conftest import (
     migrate_database,
 )
 from tests.factories import book_payload
+from tests.servers import running_server
 
 pytestmark = pytest.mark.slow
 
@@ -56,7 +53,6 @@ CHECKS = [
 EXISTING_BOOKS = 12
 EXISTING_USERS = 4
 _existing_turns = itertools.count()
-START_TIMEOUT_SECONDS = 15.0
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -80,33 +76,8 @@ def contract_database_url(
 @pytest.fixture(scope="module")
 def server_url(contract_database_url: str) -> Iterator[str]:
     """A real uvicorn server on a free port of 127.0.0.1, in a background thread."""
-    config = uvicorn.Config(
-        app=create_app(make_settings(contract_database_url)),
-        lifespan="on",
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [listener]}, name="uvicorn", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("the uvicorn server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=START_TIMEOUT_SECONDS)
-        listener.close()
-        assert not thread.is_alive(), "the uvicorn server did not stop"
+    with running_server(create_app(make_settings(contract_database_url))) as url:
+        yield url
 
 
 @dataclass(frozen=True)

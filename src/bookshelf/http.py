@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, Request, Response
 from pydantic import BaseModel
@@ -52,6 +54,21 @@ def if_none_match_hits(header: str | None, current: str) -> bool:
         return False
     tags = _tag_list(header)
     return "*" in tags or any(tag.removeprefix("W/") == current for tag in tags)
+
+
+def next_page_headers(request: Request, next_cursor: str | None) -> dict[str, str]:
+    """The ``Link: rel="next"`` header of a keyset-paginated list (none on the last page)."""
+    if next_cursor is None:
+        return {}
+    return {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+
+
+def uuid_or_not_found(raw: str, not_found: Callable[[str], Exception]) -> UUID:
+    """Ids are UUIDs; anything else names nothing, so it is a 404 rather than a 422."""
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise not_found(raw) from None
 
 
 def json_response(

@@ -8,14 +8,11 @@ from uuid import UUID
 from fastapi import Depends
 
 from bookshelf.books.exceptions import BookNotFound
+from bookshelf.http import uuid_or_not_found
 
 
 def parse_book_id(book_id: str) -> UUID:
-    """Book ids are UUIDs; anything else names no book, so it is a 404, not a 422."""
-    try:
-        return UUID(book_id)
-    except ValueError:
-        raise BookNotFound(book_id) from None
+    return uuid_or_not_found(book_id, BookNotFound)
 
 
 BookId = Annotated[UUID, Depends(parse_book_id)]

@@ -21,6 +21,7 @@ from bookshelf.http import (
     etag,
     if_none_match_hits,
     json_response,
+    next_page_headers,
     require_json_body,
     versions_in_if_match,
 )
@@ -69,11 +70,8 @@ async def list_books(
 ) -> Response:
     """List books, filtered, searched and sorted, one page at a time (keyset pagination)."""
     items, next_cursor = await service.list_books(connection, query)
-    headers = {}
-    if next_cursor is not None:
-        next_url = request.url.include_query_params(cursor=next_cursor)
-        headers["Link"] = f'<{next_url}>; rel="next"'
-    return json_response(BookPage(items=list(items), next_cursor=next_cursor), headers=headers)
+    page = BookPage(items=list(items), next_cursor=next_cursor)
+    return json_response(page, headers=next_page_headers(request, next_cursor))
 
 
 @router.post(

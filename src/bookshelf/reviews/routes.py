@@ -10,7 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from bookshelf.auth.dependencies import CurrentUser
 from bookshelf.books.dependencies import BookId
 from bookshelf.db import ConnectionDep
-from bookshelf.http import json_response, require_json_body
+from bookshelf.http import (
+    json_response,
+    next_page_headers,
+    require_json_body,
+    uuid_or_not_found,
+)
 from bookshelf.problems import problem_responses
 from bookshelf.reviews import service
 from bookshelf.reviews.exceptions import ReviewNotFound
@@ -20,10 +25,7 @@ router = APIRouter(prefix="/books/{book_id}/reviews", tags=["reviews"])
 
 
 def parse_review_id(review_id: str) -> UUID:
-    try:
-        return UUID(review_id)
-    except ValueError:
-        raise ReviewNotFound(review_id) from None
+    return uuid_or_not_found(review_id, ReviewNotFound)
 
 
 ReviewId = Annotated[UUID, Depends(parse_review_id)]
@@ -39,10 +41,8 @@ async def list_reviews(
 ) -> Response:
     """A book's reviews, newest first (keyset pagination)."""
     items, next_cursor = await service.list_reviews(connection, book_id, limit=limit, cursor=cursor)
-    headers = {}
-    if next_cursor is not None:
-        headers["Link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
-    return json_response(ReviewPage(items=list(items), next_cursor=next_cursor), headers=headers)
+    page = ReviewPage(items=list(items), next_cursor=next_cursor)
+    return json_response(page, headers=next_page_headers(request, next_cursor))
 
 
 @router.post(

@@ -11,7 +11,12 @@ from bookshelf.auth import service as auth_service
 from bookshelf.auth.dependencies import AdminUser, AuthDep, CurrentUser
 from bookshelf.auth.schemas import ProfileUpdate, User, UserAdminUpdate, UserPage
 from bookshelf.db import ConnectionDep
-from bookshelf.http import json_response, require_json_body
+from bookshelf.http import (
+    json_response,
+    next_page_headers,
+    require_json_body,
+    uuid_or_not_found,
+)
 from bookshelf.problems import problem_responses
 from bookshelf.users import service
 from bookshelf.users.exceptions import UserNotFound
@@ -20,10 +25,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 
 def parse_user_id(user_id: str) -> UUID:
-    try:
-        return UUID(user_id)
-    except ValueError:
-        raise UserNotFound(user_id) from None
+    return uuid_or_not_found(user_id, UserNotFound)
 
 
 UserId = Annotated[UUID, Depends(parse_user_id)]
@@ -60,10 +62,8 @@ async def list_users(
 ) -> Response:
     """Every account, by email (admins only)."""
     items, next_cursor = await service.list_users(connection, limit=limit, cursor=cursor)
-    headers = {}
-    if next_cursor is not None:
-        headers["Link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
-    return json_response(UserPage(items=list(items), next_cursor=next_cursor), headers=headers)
+    page = UserPage(items=list(items), next_cursor=next_cursor)
+    return json_response(page, headers=next_page_headers(request, next_cursor))
 
 
 @router.patch(
