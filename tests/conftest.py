@@ -88,6 +88,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "environment": "test",
         "auto_migrate": False,
         **FAST_HASHING,
+        # Tests send hundreds of requests from one address; rate limits have their own tests.
+        "rate_limit_enabled": False,
         **overrides,
     }
     return Settings(database_url=database_url, **values)

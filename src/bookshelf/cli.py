@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 from collections.abc import Coroutine
 from typing import Annotated, Any
 
@@ -21,6 +23,7 @@ from bookshelf.books.seed import seed_books
 from bookshelf.config import ConfigurationError, Settings, load_settings
 from bookshelf.db import create_engine
 from bookshelf.main import build_auth
+from bookshelf.ops.metrics import MULTIPROCESS_ENV
 
 app = typer.Typer(
     help="Bookshelf, a book catalog service.",
@@ -78,6 +81,9 @@ def serve(
     if settings.should_auto_migrate:
         # Once here, before any worker starts, rather than racing in every worker's start-up.
         run_with_database(_upgrade(settings, "head"), settings)
+    if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
+        # Workers are separate processes: they share metrics through files in this folder.
+        os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="bookshelf-metrics-")
     uvicorn.run(
         "bookshelf.main:create_app",
         factory=True,
@@ -85,7 +91,15 @@ def serve(
         port=port,
         workers=None if reload else workers,
         reload=reload,
+        loop="uvloop",
+        http="httptools",
+        # Logging is configured by the app (structlog), not by uvicorn.
+        log_config=None,
         log_level=settings.log_level.lower(),
+        # Proxy headers are handled by the app, from BOOKSHELF_TRUSTED_PROXIES.
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
     )
 
 

@@ -11,6 +11,7 @@ import functools
 from enum import StrEnum
 from typing import Annotated
 
+from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -77,6 +78,34 @@ class Settings(BaseSettings):
     password_hash_time_cost: Annotated[int, Field(ge=1, le=20)] = 3
     password_hash_memory_kib: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 64 * 1024
 
+    # --- Operating (see the README's "Operating" section) ---
+    # JSON log lines; unset means JSON in production and readable lines elsewhere.
+    json_logs: bool | None = None
+    # Where Prometheus scrapes; empty disables the endpoint. Keep it off the public ingress.
+    metrics_path: str = "/metrics"
+    # Redis for state shared by all instances (rate-limit counters). Unset: in-process memory.
+    redis_url: str | None = None
+    rate_limit_enabled: bool = True
+    # limits' notation: "600/minute", "10/second;1000/hour" ...
+    rate_limit_default: str = "600/minute"
+    # Stricter, per client address, for sign-in, registration and token refresh.
+    rate_limit_auth: str = "10/minute"
+    # Comma-separated proxy addresses/networks whose X-Forwarded-For/-Proto are believed.
+    trusted_proxies: str = ""
+    # Comma-separated browser origins allowed by CORS (never "*" together with credentials).
+    cors_origins: str = ""
+    cors_allow_credentials: bool = False
+    # Comma-separated Host header values served ("*" = any); others get 400.
+    allowed_hosts: str = "*"
+    https_redirect: bool = False
+    request_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    # PostgreSQL statement_timeout for every query, in milliseconds (0 = none).
+    database_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
+    # asyncpg's prepared-statement cache; turn off behind PgBouncer in transaction mode.
+    database_statement_cache: bool = True
+    # How long SIGTERM waits for in-flight requests before the process exits.
+    graceful_shutdown_seconds: Annotated[int, Field(ge=1, le=600)] = 25
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:
@@ -98,6 +127,44 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @model_validator(mode="after")
+    def _cors_never_wildcard_with_credentials(self) -> Settings:
+        if self.cors_allow_credentials and "*" in self.cors_origin_list:
+            raise ValueError(
+                "BOOKSHELF_CORS_ORIGINS cannot be * when BOOKSHELF_CORS_ALLOW_CREDENTIALS is "
+                "true; list the origins"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _rate_limits_parse(self) -> Settings:
+        for name in ("rate_limit_default", "rate_limit_auth"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                raise ValueError(
+                    f"BOOKSHELF_{name.upper()} is not a rate limit such as '600/minute'"
+                ) from None
+        return self
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return _split(self.cors_origins)
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return _split(self.allowed_hosts) or ["*"]
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _split(self.trusted_proxies)
+
+    @property
+    def use_json_logs(self) -> bool:
+        return (
+            self.environment is Environment.PRODUCTION if self.json_logs is None else self.json_logs
+        )
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:
@@ -125,6 +192,10 @@ class Settings(BaseSettings):
     @property
     def should_auto_migrate(self) -> bool:
         return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 class ConfigurationError(Exception):

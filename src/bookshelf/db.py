@@ -9,12 +9,13 @@ statement and is committed by ``get_connection`` before the response is sent.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bookshelf.config import Settings
@@ -36,14 +37,33 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         _tune_sqlite(engine)
         return engine
+    connect_args: dict[str, Any] = {}
+    if settings.database_statement_timeout_ms:
+        # A runaway query is cancelled by the server instead of holding a connection forever.
+        connect_args["server_settings"] = {
+            "statement_timeout": str(settings.database_statement_timeout_ms)
+        }
+    url = make_url(settings.database_url)
+    if not settings.database_statement_cache:
+        # PgBouncer in transaction mode hands each transaction to any server connection, so
+        # prepared statements must be neither cached nor reused under a fixed name.
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = _unique_statement_name
+        url = url.update_query_dict({"prepared_statement_cache_size": "0"})
     return create_async_engine(
-        settings.database_url,
+        url,
         echo=settings.database_echo,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout_seconds,
-        pool_pre_ping=False,
+        # Connections broken by a database restart are noticed and replaced on checkout.
+        pool_pre_ping=True,
+        connect_args=connect_args,
     )
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
 def _json_without_ascii_escapes(value: Any) -> str:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.httpsredirect import HTTPSRedirectMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bookshelf import __version__, migrate
 from bookshelf.auth.passwords import PasswordHasher
@@ -20,13 +27,18 @@ from bookshelf.config import Settings, get_settings
 from bookshelf.db import create_engine
 from bookshelf.docs import install_docs
 from bookshelf.middleware import BodySizeLimit
+from bookshelf.ops.health import router as health_router
+from bookshelf.ops.logging import configure_logging
+from bookshelf.ops.metrics import install_metrics
+from bookshelf.ops.observability import RequestObservability
+from bookshelf.ops.ratelimit import RateLimitMiddleware, RateLimits
+from bookshelf.ops.security import RequestTimeout, SecurityHeaders
 from bookshelf.problems import (
     PROBLEM_MEDIA_TYPE,
     FieldError,
     Problem,
     install_problem_handlers,
 )
-from bookshelf.request_id import RequestIdMiddleware, configure_logging
 from bookshelf.reviews.routes import router as reviews_router
 from bookshelf.users.routes import router as users_router
 
@@ -56,10 +68,27 @@ TAGS_METADATA = [
 logger = logging.getLogger("bookshelf")
 
 
+def _drain_on_sigterm(app: FastAPI) -> None:
+    """Chain onto the server's SIGTERM handler: readiness turns 503 the moment draining
+    starts, while the server finishes the requests in flight."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers belong to the main thread (a server run by a test is not)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        app.state.draining = True
+        logger.info("SIGTERM: draining in-flight requests")
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    configure_logging(settings.log_level)
+    app.state.draining = False
+    _drain_on_sigterm(app)
     if settings.jwt_secret is None:
         logger.warning("BOOKSHELF_JWT_SECRET is not set: tokens use the development secret")
     engine = create_engine(settings)
@@ -102,6 +131,54 @@ def build_auth(settings: Settings) -> Auth:
     )
 
 
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """Pure ASGI middleware; the last added runs first, so read this list bottom-up."""
+    app.add_middleware(RequestTimeout, seconds=settings.request_timeout_seconds)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    if app.state.rate_limits is not None:
+        app.add_middleware(
+            RateLimitMiddleware,
+            limits=app.state.rate_limits,
+            signer=app.state.auth.signer,
+            api_prefix=API_PREFIX,
+        )
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "Link",
+                "Retry-After",
+                "X-Request-ID",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
+        )
+    app.add_middleware(SecurityHeaders)
+    if settings.https_redirect:
+        app.add_middleware(HTTPSRedirectMiddleware)
+    if settings.allowed_host_list != ["*"]:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_host_list)
+    # Outside everything else, so 413s, 429s and timeouts are logged and counted too.
+    app.add_middleware(RequestObservability, api_prefix=API_PREFIX)
+    if settings.trusted_proxy_list:
+        # Rewrites the client address and scheme from X-Forwarded-* sent by trusted proxies.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; with no settings, they are read from the environment."""
     settings = settings or get_settings()
@@ -120,13 +197,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    configure_logging(settings.log_level, json=settings.use_json_logs)
     app.state.settings = settings
     app.state.auth = build_auth(settings)
+    app.state.draining = False
+    app.state.rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
-    # Added last, so it runs first: even a 413 from the body limit carries the request id.
-    app.add_middleware(RequestIdMiddleware)
+    _add_middleware(app, settings)
     install_docs(app)
+    app.include_router(health_router)
+    if settings.metrics_path:
+        install_metrics(app, settings.metrics_path)
     for router in (books_router, reviews_router, auth_router, users_router):
         app.include_router(router, prefix=API_PREFIX)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]

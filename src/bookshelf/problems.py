@@ -15,12 +15,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from bookshelf.exceptions import DomainError
-from bookshelf.request_id import HEADER as REQUEST_ID_HEADER
-from bookshelf.request_id import current_request_id
+from bookshelf.ops.request_id import HEADER as REQUEST_ID_HEADER
+from bookshelf.ops.request_id import current_request_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _TYPE_PREFIX = "urn:bookshelf:problem:"
@@ -196,10 +198,35 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Connection refused or lost, pool exhausted, statement timeout: the request may succeed
+    # later. Nothing about the database goes to the client; the log has the details.
+    logger.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        exc_info=True,
+    )
+    return problem_response(
+        request,
+        status=503,
+        title="Service unavailable",
+        detail="The database is not answering; retry shortly.",
+        slug="database-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, ConnectionError)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for error_class in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error_class, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
@@ -209,6 +236,8 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state.",
     412: "If-Match did not match the current version.",
     413: "Request body too large.",
+    429: "Rate limit exceeded; see Retry-After and the RateLimit-* headers.",
+    503: "Temporarily unavailable (database down, request timed out); see Retry-After.",
     415: "Unsupported content type.",
     422: "Validation failed; `errors` lists each bad field.",
     500: "Unexpected server error (no details are disclosed).",
@@ -222,6 +251,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        # Any route with parameters can answer 422; any route can fail with 500.
-        for status in sorted({*statuses, 422, 500})
+        # Any route with parameters can answer 422; any route can be rate-limited, time out or
+        # lose its database (429, 503), or fail (500).
+        for status in sorted({*statuses, 422, 429, 500, 503})
     }

@@ -3,7 +3,7 @@ and log lines."""
 
 from __future__ import annotations
 
-import logging
+import json
 
 import httpx
 import pytest
@@ -11,7 +11,6 @@ from fastapi import FastAPI
 
 from bookshelf.config import Settings
 from bookshelf.main import create_app
-from bookshelf.request_id import RequestIdLogFilter, configure_logging
 
 
 async def test_well_formed_request_id_is_echoed(client: httpx.AsyncClient) -> None:
@@ -42,9 +41,9 @@ async def test_problem_body_carries_the_request_id(client: httpx.AsyncClient) ->
 
 
 async def test_unexpected_error_is_logged_with_the_request_id(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    app: FastAPI = create_app(settings)
+    app: FastAPI = create_app(settings.model_copy(update={"json_logs": True}))
 
     async def explode() -> None:
         raise RuntimeError("boom: select secret from credentials")
@@ -60,16 +59,9 @@ async def test_unexpected_error_is_logged_with_the_request_id(
     assert body["request_id"] == "trace-00000500"
     assert "select" not in response.text
     assert "Traceback" not in response.text
-    records = [r for r in caplog.records if r.name == "bookshelf.errors"]
-    assert len(records) == 1
-    assert records[0].request_id == "trace-00000500"  # type: ignore[attr-defined]
-    assert records[0].exc_info is not None
-
-
-def test_configure_logging_adds_one_handler_however_often_it_runs() -> None:
-    configure_logging("INFO")
-    configure_logging("DEBUG")
-    logger = logging.getLogger("bookshelf")
-    ours = [h for h in logger.handlers if any(isinstance(f, RequestIdLogFilter) for f in h.filters)]
-    assert len(ours) == 1
-    assert logger.level == logging.DEBUG
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    errors = [e for e in events if e.get("logger") == "bookshelf.errors"]
+    assert len(errors) == 1
+    assert errors[0]["request_id"] == "trace-00000500"
+    assert errors[0]["level"] == "error"
+    assert "RuntimeError" in errors[0]["exception"]

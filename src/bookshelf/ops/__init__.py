@@ -1,0 +1,1 @@
+"""Running Bookshelf in production: logging, metrics, health, rate limits, HTTP hardening."""

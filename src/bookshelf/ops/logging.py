@@ -1,0 +1,100 @@
+"""Logging: structlog, configured once per process; JSON lines in production, readable lines in
+development. The standard library's loggers (uvicorn, SQLAlchemy, Alembic) are routed through
+the same formatter, so every line has the same shape and carries the request id.
+
+Secrets never reach a line: values under sensitive keys are masked, and anything that looks
+like a bearer token or a JWT is masked wherever it appears.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|cookie|api[_-]?key", re.I)
+_TOKEN_LIKE = re.compile(
+    r"(?i)bearer\s+[\w.~+/=-]+|eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*|\$argon2id?\$[^\s\"']+"
+)
+MASK = "[redacted]"
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return _TOKEN_LIKE.sub(MASK, value)
+    if isinstance(value, dict):
+        return {
+            key: MASK if _SENSITIVE_KEY.search(str(key)) else _redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(item) for item in value]
+    return value
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask secrets in every field of the event."""
+    for key in list(event):
+        event[key] = MASK if _SENSITIVE_KEY.search(key) else _redact(event[key])
+    return event
+
+
+class _BookshelfHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the handler this module installed, so configuring again replaces only it."""
+
+
+def configure_logging(level: str, *, json: bool) -> None:
+    """Install one handler on the root logger (replacing ours from a previous call, leaving
+    any other, such as pytest's capture, alone)."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if json else _keep,
+            redact_secrets,
+            renderer,
+        ],
+    )
+    handler = _BookshelfHandler()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _BookshelfHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Our access log replaces uvicorn's; its other loggers go through the root handler.
+    for name in ("uvicorn", "uvicorn.error", "sqlalchemy.engine", "alembic"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+    # Alembic narrates every migration context (the readiness probe opens one each time).
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _keep(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    return event

@@ -1,0 +1,69 @@
+"""Prometheus metrics, served at ``/metrics`` (path configurable; outside the API prefix).
+
+Labels are the route *template* (``/api/v1/books/{book_id}``) and the status class, never raw
+paths, so cardinality stays bounded. With several worker processes (``bookshelf serve
+--workers N`` sets ``PROMETHEUS_MULTIPROC_DIR``), every worker writes its samples to that
+directory and a scrape of any worker aggregates all of them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter(
+    "bookshelf_http_requests",
+    "HTTP requests handled.",
+    ["method", "route", "status_class"],
+)
+LATENCY = Histogram(
+    "bookshelf_http_request_duration_seconds",
+    "Time from the request's arrival to the end of its response.",
+    ["method", "route", "status_class"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+IN_FLIGHT = Gauge(
+    "bookshelf_http_requests_in_flight",
+    "Requests being handled now.",
+    multiprocess_mode="livesum",
+)
+POOL_SIZE = Gauge(
+    "bookshelf_db_pool_size", "Connections the pool keeps open.", multiprocess_mode="livesum"
+)
+POOL_CHECKED_OUT = Gauge(
+    "bookshelf_db_pool_checked_out",
+    "Pooled connections in use by requests.",
+    multiprocess_mode="livesum",
+)
+RATE_LIMITED = Counter(
+    "bookshelf_rate_limit_rejections",
+    "Requests refused with 429, by limit.",
+    ["limit"],
+)
+
+
+def _exposition() -> bytes:
+    if os.environ.get(MULTIPROCESS_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+def install_metrics(app: FastAPI, path: str) -> None:
+    @app.get(path, include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(_exposition(), media_type=CONTENT_TYPE_LATEST)
