@@ -32,6 +32,7 @@ AuthDep = Annotated[Auth, Depends(get_auth)]
 
 
 async def get_current_user(
+    request: Request,
     connection: ConnectionDep,
     auth: AuthDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
@@ -42,7 +43,10 @@ async def get_current_user(
         claims = auth.signer.verify(token)
     except InvalidToken as error:
         raise InvalidAccessToken(str(error)) from None
-    return await service.load_principal(connection, claims)
+    principal = await service.load_principal(connection, claims)
+    # For the access log, which runs outside the route.
+    request.state.user_id = principal.id
+    return principal
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
