@@ -83,7 +83,7 @@ def lock(arguments: list[str]) -> None:
     common = ["export", "--quiet", "--no-emit-project", "--format", "requirements-txt"]
     run(*tool, "lock", *arguments)
     run(*tool, *common, "--no-dev", "-o", "requirements.lock")
-    run(*tool, *common, "--all-groups", "-o", "requirements-dev.lock")
+    run(*tool, *common, "--all-groups", "--all-extras", "-o", "requirements-dev.lock")
 
 
 TASKS = {"serve": serve, "test": test, "check": check, "lock": lock}

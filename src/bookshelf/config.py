@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     database_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
     # asyncpg's prepared-statement cache; turn off behind PgBouncer in transaction mode.
     database_statement_cache: bool = True
+    # OpenTelemetry spans for requests and SQL (needs the `otel` extra; OTEL_* configures export).
+    tracing: bool = False
+    tracing_service_name: str = "bookshelf"
     # How long SIGTERM waits for in-flight requests before the process exits.
     graceful_shutdown_seconds: Annotated[int, Field(ge=1, le=600)] = 25
 

@@ -23,7 +23,7 @@ from bookshelf.auth.routes import router as auth_router
 from bookshelf.auth.service import Auth
 from bookshelf.auth.tokens import TokenSigner
 from bookshelf.books.routes import router as books_router
-from bookshelf.config import Settings, get_settings
+from bookshelf.config import ConfigurationError, Settings, get_settings
 from bookshelf.db import create_engine
 from bookshelf.docs import install_docs
 from bookshelf.middleware import BodySizeLimit
@@ -33,6 +33,7 @@ from bookshelf.ops.metrics import install_metrics
 from bookshelf.ops.observability import RequestObservability
 from bookshelf.ops.ratelimit import RateLimitMiddleware, RateLimits
 from bookshelf.ops.security import RequestTimeout, SecurityHeaders
+from bookshelf.ops.tracing import install_tracing, instrument_engine, tracing_available
 from bookshelf.problems import (
     PROBLEM_MEDIA_TYPE,
     FieldError,
@@ -94,6 +95,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings)
     if settings.should_auto_migrate:
         await migrate.upgrade(engine)
+    if app.state.tracer_provider is not None:
+        instrument_engine(engine, app.state.tracer_provider)
     app.state.engine = engine
     try:
         yield
@@ -208,6 +211,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     if settings.metrics_path:
         install_metrics(app, settings.metrics_path)
+    app.state.tracer_provider = None
+    if settings.tracing:
+        if not tracing_available():
+            raise ConfigurationError(
+                "BOOKSHELF_TRACING is on but the otel extra is not installed "
+                "(pip install 'bookshelf[otel]')"
+            )
+        app.state.tracer_provider = install_tracing(app, settings.tracing_service_name)
     for router in (books_router, reviews_router, auth_router, users_router):
         app.include_router(router, prefix=API_PREFIX)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
