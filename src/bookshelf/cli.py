@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Coroutine
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -69,6 +71,10 @@ async def _downgrade(settings: Settings, revision: str) -> None:
         await engine.dispose()
 
 
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -84,6 +90,10 @@ def serve(
     if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
         # Workers are separate processes: they share metrics through files in this folder.
         os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="bookshelf-metrics-")
+    # uvicorn restores the SIGTERM handler it found and re-raises the signal once it has shut
+    # down gracefully; with Python's default that kills the process (exit 143). This one makes
+    # a drained shutdown exit 0, as orchestrators expect.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "bookshelf.main:create_app",
         factory=True,

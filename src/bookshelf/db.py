@@ -9,6 +9,7 @@ statement and is committed by ``get_connection`` before the response is sent.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -27,10 +28,14 @@ _WRITE_INTENT = "bookshelf_write_intent"
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """Create the process's engine with the pool and per-dialect tuning from settings."""
+    if settings.database_echo:
+        # Through the application's log handler (not SQLAlchemy's own echo handler), so the
+        # lines are formatted and redacted like every other.
+        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     if settings.is_sqlite:
         engine = create_async_engine(
             settings.database_url,
-            echo=settings.database_echo,
+            hide_parameters=True,
             connect_args={"timeout": 30},
             # Unescaped UTF-8, so full-text search sees "Molière", not "Moli\\u00e8re".
             json_serializer=_json_without_ascii_escapes,
@@ -38,7 +43,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         _tune_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
-    if settings.database_statement_timeout_ms:
+    # Sent as a startup parameter, which PgBouncer refuses: behind it (statement cache off),
+    # set statement_timeout on the database role instead (see the README).
+    if settings.database_statement_timeout_ms and settings.database_statement_cache:
         # A runaway query is cancelled by the server instead of holding a connection forever.
         connect_args["server_settings"] = {
             "statement_timeout": str(settings.database_statement_timeout_ms)
@@ -52,7 +59,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url = url.update_query_dict({"prepared_statement_cache_size": "0"})
     return create_async_engine(
         url,
-        echo=settings.database_echo,
+        # Statement parameters are user data (emails, password hashes): never in a log line
+        # or an error message.
+        hide_parameters=True,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout_seconds,

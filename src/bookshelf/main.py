@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.httpsredirect import HTTPSRedirectMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bookshelf import __version__, migrate
@@ -32,7 +31,7 @@ from bookshelf.ops.logging import configure_logging
 from bookshelf.ops.metrics import install_metrics
 from bookshelf.ops.observability import RequestObservability
 from bookshelf.ops.ratelimit import RateLimitMiddleware, RateLimits
-from bookshelf.ops.security import RequestTimeout, SecurityHeaders
+from bookshelf.ops.security import RequestTimeout, SecurityHeaders, TrustedHostsExceptProbes
 from bookshelf.ops.tracing import install_tracing, instrument_engine, tracing_available
 from bookshelf.problems import (
     PROBLEM_MEDIA_TYPE,
@@ -174,7 +173,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     if settings.https_redirect:
         app.add_middleware(HTTPSRedirectMiddleware)
     if settings.allowed_host_list != ["*"]:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_host_list)
+        app.add_middleware(TrustedHostsExceptProbes, allowed_hosts=settings.allowed_host_list)
     # Outside everything else, so 413s, 429s and timeouts are logged and counted too.
     app.add_middleware(RequestObservability, api_prefix=API_PREFIX)
     if settings.trusted_proxy_list:

@@ -1,0 +1,78 @@
+"""Fixtures for the operating tests: the shared Redis, and root logging put back after a test
+that configured it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+
+import coredis
+import pytest
+
+from tests.conftest import empty_tables
+from tests.ops.support import random_address
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@dataclass
+class SharedRedis:
+    """The test Redis. Other tests may use it too: each test takes fresh client addresses from
+    ``address()`` and only the rate-limit keys naming those addresses are deleted afterwards."""
+
+    url: str
+    client: coredis.Redis  # type: ignore[type-arg]
+    addresses: list[str] = field(default_factory=list)
+
+    def address(self) -> str:
+        address = random_address()
+        self.addresses.append(address)
+        return address
+
+    async def keys_for(self, address: str) -> list[str]:
+        return [
+            key.decode() if isinstance(key, bytes) else str(key)
+            async for key in self.client.scan_iter(match=f"LIMITS*address:{address}/*")
+        ]
+
+
+@pytest.fixture
+async def shared_redis() -> AsyncIterator[SharedRedis]:
+    url = os.environ.get("BOOKSHELF_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    client = coredis.Redis.from_url(url)
+    try:
+        async with asyncio.timeout(3):
+            await client.ping()
+    except (OSError, TimeoutError, coredis.exceptions.RedisError) as error:
+        reason = f"Redis at {url} is not reachable: {error!r}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + " (CI=true: Redis tests must run)")
+        pytest.skip(reason)
+    redis = SharedRedis(url, client)
+    yield redis
+    for address in redis.addresses:
+        keys = await redis.keys_for(address)
+        if keys:
+            await client.delete(keys)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """``create_app`` installs a handler on the root logger writing to the stderr of the moment
+    (capsys's, in these tests); SQLAlchemy's echo adds one on stdout. Put both back."""
+    watched = [logging.getLogger(), logging.getLogger("sqlalchemy.engine.Engine")]
+    saved = [(logger, list(logger.handlers), logger.level) for logger in watched]
+    yield
+    for logger, handlers, level in saved:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+
+
+@pytest.fixture
+def pg_url(postgresql_url: str) -> Iterator[str]:
+    """The worker's PostgreSQL database, for PostgreSQL-only tests; emptied afterwards."""
+    yield postgresql_url
+    asyncio.run(empty_tables(postgresql_url))

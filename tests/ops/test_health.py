@@ -1,0 +1,151 @@
+"""Liveness and readiness: each failing check is named in the 503 problem."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bookshelf import migrate
+from bookshelf.config import Settings
+from bookshelf.db import create_engine
+from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
+from tests.factories import assert_problem
+from tests.ops.conftest import SharedRedis
+from tests.ops.support import http, random_address, started
+
+READY = "/health/ready"
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+
+
+async def test_live_answers_ok(anonymous_client: httpx.AsyncClient) -> None:
+    response = await anonymous_client.get("/health/live")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_when_database_answers_and_is_at_head(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    response = await anonymous_client.get(READY)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+
+
+async def test_health_is_not_part_of_the_api_description(
+    anonymous_client: httpx.AsyncClient,
+) -> None:
+    paths = (await anonymous_client.get("/openapi.json")).json()["paths"]
+    assert [path for path in paths if "health" in path] == []
+
+
+@pytest.fixture
+def behind_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A database of its own (never the shared one): migrated, then taken back to 0001."""
+    name = f"bookshelf_behind_{uuid.uuid4().hex[:12]}"
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'behind.db'}"
+    else:
+        url = create_postgres_database(name)
+    try:
+        yield url
+    finally:
+        if backend == "postgresql":
+            drop_postgres_database(name)
+
+
+async def test_not_ready_while_migrations_are_behind(behind_database_url: str) -> None:
+    settings = make_settings(behind_database_url)  # auto_migrate off, as in production
+    engine = create_engine(settings)
+    try:
+        await migrate.upgrade(engine)
+        await migrate.downgrade(engine, "0001")
+        assert await migrate.current_revision(engine) == "0001"
+    finally:
+        await engine.dispose()
+    async with started(settings) as app, http(app) as client:
+        response = await client.get(READY)
+        live = await client.get("/health/live")
+    problem = assert_problem(response, 503, "not-ready", instance=READY)
+    assert problem["checks"] == {"database": "ok", "migrations": "at 0001, not at head"}
+    assert "migrations" in problem["detail"]
+    assert "database" not in problem["detail"]
+    assert response.headers["retry-after"] == "5"
+    assert live.status_code == 200  # alive, just not ready: no restart loop
+
+
+async def test_unreachable_redis_fails_readiness_but_not_requests(settings: Settings) -> None:
+    limited = settings.model_copy(
+        update={
+            "redis_url": UNREACHABLE_REDIS,
+            "rate_limit_enabled": True,
+            "rate_limit_default": "2/hour",
+            "json_logs": True,
+        }
+    )
+    async with started(limited) as app, http(app, address=random_address()) as client:
+        started_at = time.monotonic()
+        response = await client.get(READY)
+        ready_seconds = time.monotonic() - started_at
+        # The limiter fails open: more requests than the limit, all served.
+        books = [await client.get("/api/v1/books") for _ in range(4)]
+    problem = assert_problem(response, 503, "not-ready")
+    assert set(problem["checks"]) == {"database", "migrations", "redis"}
+    assert problem["checks"]["database"] == "ok"
+    assert problem["checks"]["migrations"] == "ok"
+    assert problem["checks"]["redis"] != "ok"
+    assert "redis" in problem["detail"]
+    assert ready_seconds < 3  # the probe's own timeout is 2 s
+    assert [r.status_code for r in books] == [200] * 4
+    assert all("ratelimit-limit" not in r.headers for r in books)
+
+
+async def test_reachable_redis_is_a_passing_check(
+    settings: Settings, shared_redis: SharedRedis
+) -> None:
+    limited = settings.model_copy(
+        update={"redis_url": shared_redis.url, "rate_limit_enabled": True}
+    )
+    async with started(limited) as app, http(app) as client:
+        response = await client.get(READY)
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok"}
+
+
+async def test_memory_rate_limits_add_no_redis_check(settings: Settings) -> None:
+    limited = settings.model_copy(update={"rate_limit_enabled": True})
+    async with started(limited) as app, http(app) as client:
+        response = await client.get(READY)
+    assert response.status_code == 200, response.text
+    assert set(response.json()["checks"]) == {"database", "migrations"}
+
+
+async def test_draining_instance_is_not_ready(settings: Settings) -> None:
+    async with started(settings) as app, http(app) as client:
+        assert (await client.get(READY)).status_code == 200
+        app.state.draining = True
+        response = await client.get(READY)
+        live = await client.get("/health/live")
+        books = await client.get("/api/v1/books")  # requests in flight still get answers
+    problem = assert_problem(response, 503, "not-ready")
+    assert problem["checks"] == {
+        "database": "ok",
+        "migrations": "ok",
+        "draining": "shutting down",
+    }
+    assert "draining" in problem["detail"]
+    assert live.status_code == 200
+    assert books.status_code == 200
+
+
+async def test_health_probes_are_never_rate_limited(settings: Settings) -> None:
+    limited = settings.model_copy(
+        update={"rate_limit_enabled": True, "rate_limit_default": "1/hour"}
+    )
+    async with started(limited) as app, http(app) as client:
+        statuses = {(await client.get(path)).status_code for path in [READY, "/health/live"] * 10}
+    assert statuses == {200}

@@ -1,0 +1,288 @@
+"""Logs: one access event per request, the standard library's loggers through the same JSON
+handler, readable lines in development, and no secret in any line."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from sqlalchemy import select, text
+
+from bookshelf.auth.models import users
+from bookshelf.auth.schemas import Role
+from bookshelf.config import Settings
+from bookshelf.db import ConnectionDep
+from bookshelf.main import create_app
+from bookshelf.ops.logging import MASK, redact_secrets
+from tests.conftest import _asyncpg_dsn, make_settings
+from tests.factories import book_payload
+from tests.ops.support import http, signed_in, started
+
+pytestmark = pytest.mark.usefixtures("restore_logging")
+
+
+def json_events(text_: str) -> list[dict[str, Any]]:
+    """Every line must be one JSON object."""
+    return [json.loads(line) for line in text_.splitlines() if line.strip()]
+
+
+def access_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e.get("logger") == "bookshelf.access"]
+
+
+async def test_every_request_logs_one_access_event(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with started(settings.model_copy(update={"json_logs": True})) as app:
+        editor_id, editor = await signed_in(app, Role.EDITOR)
+        async with http(app) as client:
+            created = await client.post("/api/v1/books", json=book_payload(), headers=editor)
+            book = f"/api/v1/books/{created.json()['id']}"
+            # (path, headers, route template, status, user_id)
+            cases = [
+                ("/api/v1/books", {}, "/api/v1/books", 200, None),
+                (book, {}, "/api/v1/books/{book_id}", 200, None),
+                (f"/api/v1/books/{uuid.uuid4()}", {}, "/api/v1/books/{book_id}", 404, None),
+                ("/api/v1/users/me", editor, "/api/v1/users/me", 200, str(editor_id)),
+                ("/api/v1/users/me", {}, "/api/v1/users/me", 401, None),
+                ("/no/such/page", {}, "<unmatched>", 404, None),
+                ("/api/v1/no-such-resource/42", {}, "<unmatched>", 404, None),
+            ]
+            sent = [(created, "POST", "/api/v1/books", 201, str(editor_id))]
+            for number, (path, headers, route, status, user_id) in enumerate(cases):
+                headers = {**headers, "X-Request-ID": f"ops-access-{number:04d}"}
+                response = await client.get(path, headers=headers)
+                sent.append((response, "GET", route, status, user_id))
+    access = access_events(json_events(capsys.readouterr().err))
+    assert len(access) == len(sent)
+    for response, method, route, status, user_id in sent:
+        assert response.status_code == status, response.text
+        request_id = response.headers["x-request-id"]
+        [event] = [e for e in access if e["request_id"] == request_id]
+        assert event["event"] == "request"
+        assert event["level"] == "info"
+        assert (event["method"], event["route"], event["status"]) == (method, route, status)
+        assert event["user_id"] == user_id
+        assert isinstance(event["duration_ms"], float | int)
+        assert 0 < event["duration_ms"] < 10_000
+    # The sent ids were kept; the POST, which sent none, got a generated one.
+    assert [e["request_id"] for e in access[1:]] == [f"ops-access-{n:04d}" for n in range(7)]
+    assert len(access[0]["request_id"]) == 32
+
+
+@contextlib.contextmanager
+def served_like_the_cli(app: FastAPI) -> Iterator[str]:
+    """uvicorn as ``bookshelf serve`` runs it (log_config=None: the app owns logging)."""
+    config = uvicorn.Config(app=app, lifespan="on", log_config=None, log_level="info")
+    server = uvicorn.Server(config)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive(), "uvicorn died"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        listener.close()
+    assert not thread.is_alive()
+
+
+async def test_uvicorn_and_sqlalchemy_logs_are_json_lines(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = create_app(settings.model_copy(update={"json_logs": True, "database_echo": True}))
+    with served_like_the_cli(app) as base_url:
+        async with httpx.AsyncClient(base_url=base_url) as client:
+            response = await client.get("/api/v1/books", headers={"X-Request-ID": "ops-sql-0001"})
+    assert response.status_code == 200
+    captured = capsys.readouterr()
+    events = json_events(captured.err)
+    uvicorn_messages = [e["event"] for e in events if e["logger"] == "uvicorn.error"]
+    assert "Application startup complete." in uvicorn_messages
+    assert "Application shutdown complete." in uvicorn_messages
+    assert not [e for e in events if e["logger"] == "uvicorn.access"]
+    sql = [e for e in events if e["logger"].startswith("sqlalchemy.engine")]
+    in_request = [e for e in sql if e.get("request_id") == "ops-sql-0001"]
+    assert any("FROM books" in e["event"] for e in in_request), in_request
+    assert {e["level"] for e in sql} == {"info"}
+    assert len(access_events(events)) == 1
+    # One handler for everything: nothing printed around it, by SQLAlchemy's echo or anyone.
+    assert captured.out == ""
+
+
+async def test_no_secret_reaches_a_log_line(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jwt_secret = f"ops-jwt-secret-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+    settings = make_settings(
+        database_url, json_logs=True, database_echo=True, jwt_secret=jwt_secret
+    )
+    email = f"secret-{uuid.uuid4().hex[:8]}@example.org"
+    first, second = (f"a long secret passphrase {uuid.uuid4().hex}" for _ in range(2))
+    app = create_app(settings)
+
+    async def explode(request: Request, connection: ConnectionDep) -> None:
+        # An error whose message carries the token and the stored hash (as SQL parameters).
+        stored = await connection.scalar(select(users.c.password_hash).limit(1))
+        token = request.headers["authorization"]
+        await connection.execute(
+            text("SELECT :t, :h FROM no_such_table"), {"t": token, "h": stored}
+        )
+
+    app.add_api_route("/explode", explode)
+    secrets = [jwt_secret, first, second]
+    async with app.router.lifespan_context(app), http(app) as client:
+        registered = await client.post(
+            "/api/v1/auth/register", json={"email": email, "password": first}
+        )
+        assert registered.status_code == 201, registered.text
+        form = {"username": email, "password": first, "grant_type": "password"}
+        signed = (await client.post("/api/v1/auth/token", data=form)).json()
+        refreshed = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": signed["refresh_token"]}
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        bearer = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+        assert (await client.get("/api/v1/users/me", headers=bearer)).status_code == 200
+        old_hash = await _stored_hash(app, email)
+        change = {"current_password": first, "password": second}
+        changed = await client.patch("/api/v1/users/me", json=change, headers=bearer)
+        assert changed.status_code == 200, changed.text
+        wrong = {**form, "password": second + "-wrong"}
+        assert (await client.post("/api/v1/auth/token", data=wrong)).status_code == 400
+        again = (await client.post("/api/v1/auth/token", data={**form, "password": second})).json()
+        # 500, or 503 on SQLite, where a missing table is an OperationalError.
+        assert (await client.get("/explode", headers=bearer)).status_code in {500, 503}
+        secrets += [old_hash, await _stored_hash(app, email)]
+        secrets += [signed["access_token"], signed["refresh_token"], again["access_token"]]
+        secrets += [refreshed.json()["access_token"], refreshed.json()["refresh_token"]]
+    captured = capsys.readouterr()
+    events = json_events(captured.err)
+    assert any(e["logger"] == "bookshelf.errors" and "exception" in e for e in events)
+    assert any(e["logger"].startswith("sqlalchemy.engine") for e in events)
+    leaked = {
+        stream: [s[:24] for s in secrets if s in output]
+        for stream, output in (("stderr", captured.err), ("stdout", captured.out))
+    }
+    assert leaked == {"stderr": [], "stdout": []}
+    assert "$argon2id$" not in captured.err + captured.out
+
+
+async def _stored_hash(app: FastAPI, email: str) -> str:
+    async with app.state.engine.connect() as connection:
+        value = await connection.scalar(select(users.c.password_hash).where(users.c.email == email))
+    assert isinstance(value, str)
+    assert value.startswith("$argon2id$")
+    return value
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("json_logs", [True, False], ids=["json", "console"])
+async def test_database_error_during_password_change_logs_no_secret(
+    pg_url: str, capsys: pytest.CaptureFixture[str], json_logs: bool
+) -> None:
+    """A realistic failure in a frame that holds passwords: the UPDATE waits on a row lock
+    until the statement timeout cancels it, and the error is logged with its traceback."""
+    settings = make_settings(pg_url, json_logs=json_logs, database_statement_timeout_ms=300)
+    old, new = (f"a long secret passphrase {uuid.uuid4().hex}" for _ in range(2))
+    async with started(settings) as app, http(app) as client:
+        email = f"locked-{uuid.uuid4().hex[:8]}@example.org"
+        await client.post("/api/v1/auth/register", json={"email": email, "password": old})
+        form = {"username": email, "password": old, "grant_type": "password"}
+        token = (await client.post("/api/v1/auth/token", data=form)).json()["access_token"]
+        stored = await _stored_hash(app, email)
+        blocker = await asyncpg.connect(_asyncpg_dsn(pg_url))
+        try:
+            async with blocker.transaction():
+                await blocker.execute("SELECT 1 FROM users WHERE email = $1 FOR UPDATE", email)
+                response = await client.patch(
+                    "/api/v1/users/me",
+                    json={"current_password": old, "password": new},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+        finally:
+            await blocker.close()
+    assert response.status_code in {500, 503}, response.text
+    output = capsys.readouterr()
+    logged = output.err + output.out
+    assert "statement timeout" in logged
+    # Console tracebacks wrap long values across lines: look for short fragments of each.
+    markers = {
+        "current password": old.split()[-1][:12],
+        "new password": new.split()[-1][:12],
+        "password hash": "$argon2id$",
+        "hash digest": stored.rsplit("$", 1)[1][:12],
+        "token signature": token.rsplit(".", 1)[1][:12],
+    }
+    assert [name for name, marker in markers.items() if marker in logged] == []
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ({"password": "hunter2-hunter2"}, {"password": MASK}),
+        ({"current_password": "x", "new_pass": "y"}, {"current_password": MASK, "new_pass": MASK}),
+        ({"refresh_token": "abc", "jwt_secret": "s"}, {"refresh_token": MASK, "jwt_secret": MASK}),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": MASK}),
+        ({"cookie": "session=1", "api_key": "k", "X-Api-Key": "k"}, None),
+        (
+            {"headers": {"authorization": "Bearer abc.def.ghi", "accept": "*/*"}},
+            {"headers": {"authorization": MASK, "accept": "*/*"}},
+        ),
+        ({"event": "sent Bearer abcdef.ghijkl.mnop to x"}, {"event": f"sent {MASK} to x"}),
+        (
+            {"event": "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl here"},
+            {"event": f"token {MASK} here"},
+        ),
+        (
+            {"event": "params ('$argon2id$v=19$m=8192,t=1,p=4$c2FsdA$aGFzaA', 'x')"},
+            {"event": f"params ('{MASK}', 'x')"},
+        ),
+        (
+            {"args": ["Bearer tok.en.value", {"password": "p"}, ("ok", 1)]},
+            {"args": [MASK, {"password": MASK}, ["ok", 1]]},
+        ),
+        (
+            {"event": "request", "authors": ["Le Guin"], "route": "/api/v1/books", "status": 200},
+            {"event": "request", "authors": ["Le Guin"], "route": "/api/v1/books", "status": 200},
+        ),
+    ],
+)
+def test_redact_secrets(event: dict[str, Any], expected: dict[str, Any] | None) -> None:
+    result = redact_secrets(None, "info", dict(event))
+    assert result == (expected if expected is not None else dict.fromkeys(event, MASK))
+
+
+async def test_console_lines_are_readable_not_json(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings.model_copy(update={"json_logs": False})
+    async with started(settings) as app, http(app) as client:
+        response = await client.get("/api/v1/books", headers={"X-Request-ID": "ops-console-1"})
+    assert response.status_code == 200
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    [access] = [line for line in lines if "bookshelf.access" in line]
+    for fragment in ("request", "method=GET", "route=/api/v1/books", "status=200"):
+        assert fragment in access
+    assert "request_id=ops-console-1" in access
+    assert "\x1b[" not in access  # no colour codes in a log file
+    for line in lines:
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(line)
