@@ -73,8 +73,15 @@ def assert_problem(
 
 
 async def sign_in(app: FastAPI, role: Role = Role.ADMIN) -> dict[str, str]:
-    """Create an account with ``role`` in a started app's database (through the service, as
-    ``make_account`` does) and return its ``Authorization`` header."""
+    """Create an account with ``role`` in a started app's database and return its
+    ``Authorization`` header."""
+    _, headers = await signed_in_user(app, role)
+    return headers
+
+
+async def signed_in_user(app: FastAPI, role: Role) -> tuple[uuid.UUID, dict[str, str]]:
+    """A new account in a started app's database (through the service, as ``make_account``
+    does): its id and ``Authorization`` header."""
     engine: AsyncEngine = app.state.engine
     auth: Auth = app.state.auth
     async with engine.begin() as connection:
@@ -87,7 +94,7 @@ async def sign_in(app: FastAPI, role: Role = Role.ADMIN) -> dict[str, str]:
             role=role,
         )
         tokens = await auth_service.start_session(connection, auth, user.id)
-    return {"Authorization": f"Bearer {tokens.access_token}"}
+    return user.id, {"Authorization": f"Bearer {tokens.access_token}"}
 
 
 # --- accounts and reviews --------------------------------------------------------------------

@@ -11,13 +11,11 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth import service as auth_service
 from bookshelf.auth.schemas import Role
-from bookshelf.auth.service import Auth
 from bookshelf.config import Settings
 from bookshelf.main import create_app
+from tests.factories import signed_in_user
 
 LOCALHOST = "127.0.0.1"
 
@@ -49,19 +47,7 @@ def random_address() -> str:
 
 async def signed_in(app: FastAPI, role: Role = Role.READER) -> tuple[uuid.UUID, dict[str, str]]:
     """A new account in the started app's database: its id and ``Authorization`` header."""
-    engine: AsyncEngine = app.state.engine
-    auth: Auth = app.state.auth
-    async with engine.begin() as connection:
-        user = await auth_service.create_user(
-            connection,
-            auth,
-            email=f"ops-{role.value}-{uuid.uuid4().hex[:12]}@example.org",
-            password=f"a long test passphrase {uuid.uuid4().hex}",
-            display_name=f"Ops {role.value}",
-            role=role,
-        )
-        tokens = await auth_service.start_session(connection, auth, user.id)
-    return user.id, {"Authorization": f"Bearer {tokens.access_token}"}
+    return await signed_in_user(app, role)
 
 
 def sample(exposition: str, name: str, **labels: str) -> float:
