@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import FrameType
@@ -68,11 +68,11 @@ TAGS_METADATA = [
 logger = logging.getLogger("bookshelf")
 
 
-def _drain_on_sigterm(app: FastAPI) -> None:
+def _drain_on_sigterm(app: FastAPI) -> Callable[[], None]:
     """Chain onto the server's SIGTERM handler: readiness turns 503 the moment draining
-    starts, while the server finishes the requests in flight."""
+    starts, while the server finishes the requests in flight. Returns the undo."""
     if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers belong to the main thread (a server run by a test is not)
+        return lambda: None  # handlers belong to the main thread (a test's server is not)
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -80,15 +80,23 @@ def _drain_on_sigterm(app: FastAPI) -> None:
         logger.info("SIGTERM: draining in-flight requests")
         if callable(previous):
             previous(signum, frame)
+        else:  # no server handler (SIG_DFL/SIG_IGN): let the signal do what it did before
+            signal.signal(signal.SIGTERM, previous)
+            signal.raise_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, on_sigterm)
+
+    def undo() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return undo
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     app.state.draining = False
-    _drain_on_sigterm(app)
+    undo_sigterm_hook = _drain_on_sigterm(app)
     if settings.jwt_secret is None:
         logger.warning("BOOKSHELF_JWT_SECRET is not set: tokens use the development secret")
     engine = create_engine(settings)
@@ -100,6 +108,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        undo_sigterm_hook()
         await engine.dispose()
 
 
