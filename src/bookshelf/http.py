@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel
 
 from bookshelf.exceptions import DomainError
@@ -107,6 +106,3 @@ async def require_json_body(request: Request) -> None:
                 else "; the Content-Type header is missing."
             )
         )
-
-
-JsonBody = Annotated[None, Depends(require_json_body)]
