@@ -20,7 +20,7 @@ def test_defaults_use_embedded_sqlite_and_auto_migrate() -> None:
     assert settings.should_auto_migrate is True
     assert settings.environment == "development"
     assert settings.database_pool_size == 10
-    assert settings.database_max_overflow == 5
+    assert settings.database_max_overflow == 0
     assert settings.log_level == "INFO"
     assert settings.max_body_bytes == 1024 * 1024
 

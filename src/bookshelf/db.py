@@ -4,6 +4,12 @@ Services work with SQLAlchemy Core on an ``AsyncConnection`` rather than an ORM 
 identity map and unit of work cost more per request than the whole rest of the stack (see
 PERFORMANCE.md), and the books service needs none of it. The transaction starts lazily on the first
 statement and is committed by ``get_connection`` before the response is sent.
+
+Round trips are the cost that matters on the read path, so on PostgreSQL a read-only request
+(GET/HEAD/OPTIONS) runs in autocommit mode: its statement is the only one sent, with no BEGIN
+before it and no ROLLBACK after. Every read request issues one statement, so nothing needs a
+shared snapshot. Connections are not pinged on checkout either: a connection broken by a database
+restart fails its request with a 503, and SQLAlchemy then recycles every connection of the pool.
 """
 
 from __future__ import annotations
@@ -65,8 +71,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout_seconds,
-        # Connections broken by a database restart are noticed and replaced on checkout.
-        pool_pre_ping=True,
+        # No ping per checkout (it is a round trip per request): a broken connection fails one
+        # request with a 503, and the disconnect makes SQLAlchemy recycle the whole pool.
+        pool_pre_ping=False,
         connect_args=connect_args,
     )
 
@@ -109,6 +116,9 @@ async def connect(engine: AsyncEngine, *, write: bool) -> AsyncConnection:
     connection = await engine.connect()
     if write:
         await connection.execution_options(**{_WRITE_INTENT: True})
+    elif engine.dialect.name == "postgresql":
+        # No BEGIN/ROLLBACK round trips around a read; the pool resets the level on return.
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
     return connection
 
 

@@ -10,7 +10,7 @@ from bookshelf.config import Settings
 from bookshelf.db import ConnectionDep
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

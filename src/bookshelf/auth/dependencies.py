@@ -23,7 +23,7 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 _RANK = {Role.READER: 0, Role.EDITOR: 1, Role.ADMIN: 2}
 
 
-def get_auth(request: Request) -> Auth:
+async def get_auth(request: Request) -> Auth:
     auth: Auth = request.app.state.auth
     return auth
 
@@ -40,7 +40,7 @@ async def get_current_user(
     if token is None:
         raise NotAuthenticated()
     try:
-        claims = auth.signer.verify(token)
+        claims = auth.signer.verify_once(token, request.scope.setdefault("state", {}))
     except InvalidToken as error:
         raise InvalidAccessToken(str(error)) from None
     principal = await service.load_principal(connection, claims)

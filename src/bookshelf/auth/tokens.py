@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti", "sid")
+_VERIFIED_TOKEN = "bookshelf.verified_access_token"  # noqa: S105 - a state key
 
 
 class InvalidToken(Exception):
@@ -83,6 +86,17 @@ class TokenSigner:
             raise InvalidToken("the access token has expired") from None
         except (jwt.InvalidTokenError, ValueError, TypeError, AttributeError):
             raise InvalidToken("the access token is malformed or its signature is wrong") from None
+
+    def verify_once(self, token: str, memo: MutableMapping[str, Any]) -> AccessClaims:
+        """``verify``, remembered in ``memo`` (the request's state) for this token, so the rate
+        limiter and ``CurrentUser`` verify a request's token once between them."""
+        remembered = memo.get(_VERIFIED_TOKEN)
+        if remembered is not None and remembered[0] == token:
+            claims: AccessClaims = remembered[1]
+            return claims
+        claims = self.verify(token)
+        memo[_VERIFIED_TOKEN] = (token, claims)
+        return claims
 
 
 def new_refresh_token() -> str:

@@ -11,7 +11,7 @@ from bookshelf.books.exceptions import BookNotFound
 from bookshelf.http import uuid_or_not_found
 
 
-def parse_book_id(book_id: str) -> UUID:
+async def parse_book_id(book_id: str) -> UUID:
     return uuid_or_not_found(book_id, BookNotFound)
 
 

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import ColumnElement, Row, delete, insert, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -92,12 +92,15 @@ async def _write_name_keys(
     *,
     authors: list[str] | None,
     subjects: list[str] | None,
+    new_book: bool = False,
 ) -> None:
-    """Replace the rows that index a book's authors and/or subjects (None = leave as is)."""
+    """Replace the rows that index a book's authors and/or subjects (None = leave as is).
+    A new book has none yet, so nothing is deleted first (a round trip saved per table)."""
     for table, names in ((book_authors, authors), (book_subjects, subjects)):
         if names is None:
             continue
-        await connection.execute(delete(table).where(table.c.book_id == book_id))
+        if not new_book:
+            await connection.execute(delete(table).where(table.c.book_id == book_id))
         if names:
             await connection.execute(
                 insert(table),
@@ -106,6 +109,9 @@ async def _write_name_keys(
                     for position, name in enumerate(names)
                 ],
             )
+
+
+_INSERT_BOOK = insert(books)
 
 
 def _is_isbn_conflict(error: IntegrityError) -> bool:
@@ -128,12 +134,14 @@ async def create_book(connection: AsyncConnection, data: BookCreate, *, actor: U
         "updated_by": actor,
     }
     try:
-        await connection.execute(insert(books).values(row))
+        await connection.execute(_INSERT_BOOK, row)
     except IntegrityError as error:
         if data.isbn is not None and _is_isbn_conflict(error):
             raise IsbnAlreadyExists(data.isbn) from None
         raise
-    await _write_name_keys(connection, book_id, authors=data.authors, subjects=data.subjects)
+    await _write_name_keys(
+        connection, book_id, authors=data.authors, subjects=data.subjects, new_book=True
+    )
     return Book(
         **fields,
         id=book_id,
@@ -147,8 +155,16 @@ async def create_book(connection: AsyncConnection, data: BookCreate, *, actor: U
     )
 
 
+# Statements are built once where their shape is fixed: constructing one per call costs more
+# than SQLAlchemy's cached execution of it (bench/ measured ~200 µs per GET), and a prebuilt
+# statement memoizes its cache key. Lists start from a prebuilt column list (its 18 columns are
+# not coerced again per request).
+_SELECT_BOOKS = select(*BOOK_COLUMNS)
+_SELECT_BOOK = _SELECT_BOOKS.where(books.c.id == bindparam("book_id"))
+
+
 async def get_book(connection: AsyncConnection, book_id: UUID) -> Book:
-    row = (await connection.execute(select(*BOOK_COLUMNS).where(books.c.id == book_id))).first()
+    row = (await connection.execute(_SELECT_BOOK, {"book_id": book_id})).first()
     if row is None:
         raise BookNotFound(book_id)
     return book_from_row(row)
@@ -247,7 +263,7 @@ async def list_books(
         conditions.append(books.c.published_sort <= parse_partial_date(query.published_to)[1])
 
     dialect = connection.dialect.name
-    statement = select(*BOOK_COLUMNS).where(*conditions)
+    statement = _SELECT_BOOKS.where(*conditions)
     if query.q is not None:
         statement = search.add_text_search(statement, query.q, dialect=dialect)
     page = PageRequest(sort=query.effective_sort, cursor=query.cursor, limit=query.limit)

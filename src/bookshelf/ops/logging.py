@@ -48,6 +48,22 @@ class _BookshelfHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler this module installed, so configuring again replaces only it."""
 
 
+ACCESS_LOGGER_NAME = "bookshelf.access"
+_access_log: Any = structlog.get_logger(ACCESS_LOGGER_NAME)
+
+
+def access_log() -> Any:
+    """The logger of the one access event per request (see ``configure_logging``)."""
+    return _access_log
+
+
+def _access_logger_name(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    event["logger"] = ACCESS_LOGGER_NAME
+    return event
+
+
 def configure_logging(level: str, *, json: bool) -> None:
     """Install one handler on the root logger (replacing ours from a previous call, leaving
     any other, such as pytest's capture, alone)."""
@@ -88,6 +104,24 @@ def configure_logging(level: str, *, json: bool) -> None:
     )
     handler = _BookshelfHandler()
     handler.setFormatter(formatter)
+    # The access event is the one line every request writes, so it skips the standard library
+    # (two LogRecords, a caller lookup, a lock) and the redaction pass: a structlog logger
+    # renders it straight to the same stream, in the same format. Redaction is not needed: its
+    # fields are ours (method, route template, status, duration, user id, address, request id),
+    # never a header, query string or body. ~15 µs instead of ~70 µs per request (bench/).
+    global _access_log
+    _access_log = structlog.wrap_logger(
+        structlog.WriteLogger(handler.stream),
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            _access_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        cache_logger_on_first_use=True,
+    )
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _BookshelfHandler)]:
         root.removeHandler(old)

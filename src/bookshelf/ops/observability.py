@@ -11,9 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bookshelf.ops import metrics
+from bookshelf.ops.logging import access_log
 from bookshelf.ops.request_id import HEADER_KEY, current_request_id, request_id_from
-
-access_log = structlog.get_logger("bookshelf.access")
 
 UNMATCHED_ROUTE = "<unmatched>"
 
@@ -75,7 +74,7 @@ class RequestObservability:
                 metrics.POOL_SIZE.set(pool.size())
                 metrics.POOL_CHECKED_OUT.set(pool.checkedout())
         state = scope.get("state") or {}
-        access_log.info(
+        access_log().info(
             "request",
             method=scope["method"],
             route=route,

@@ -79,7 +79,9 @@ class RateLimitMiddleware:
         for name, value in scope["headers"]:
             if name == b"authorization" and value[:7].lower() == b"bearer ":
                 try:
-                    claims = self.signer.verify(value[7:].decode("latin-1"))
+                    claims = self.signer.verify_once(
+                        value[7:].decode("latin-1"), scope.setdefault("state", {})
+                    )
                 except InvalidToken:
                     break
                 return f"user:{claims.user_id}"

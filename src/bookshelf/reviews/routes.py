@@ -24,7 +24,7 @@ from bookshelf.reviews.schemas import Review, ReviewCreate, ReviewPage, ReviewUp
 router = APIRouter(prefix="/books/{book_id}/reviews", tags=["reviews"])
 
 
-def parse_review_id(review_id: str) -> UUID:
+async def parse_review_id(review_id: str) -> UUID:
     return uuid_or_not_found(review_id, ReviewNotFound)
 
 

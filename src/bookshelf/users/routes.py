@@ -24,7 +24,7 @@ from bookshelf.users.exceptions import UserNotFound
 router = APIRouter(prefix="/users", tags=["users"])
 
 
-def parse_user_id(user_id: str) -> UUID:
+async def parse_user_id(user_id: str) -> UUID:
     return uuid_or_not_found(user_id, UserNotFound)
 
 
