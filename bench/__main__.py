@@ -1,0 +1,516 @@
+"""Bookshelf's benchmark suite: ``python -m bench`` (or ``python3 dev.py bench``).
+
+Parts (``--parts``, default all three):
+
+* ``table``: Bookshelf (production settings, one worker) and the floor app (``bench/floor.py``)
+  under the same wrk load, case by case, on a seeded PostgreSQL database of the bench's own.
+  Prints requests/s, p50, p99, server CPU per request and Bookshelf's ratio to the floor.
+* ``soak``: Bookshelf under mixed load for ``--soak-seconds``; its RSS sampled throughout.
+* ``scale``: p95 latency of the list, filter + sort, deep paging and search requests at 10k books
+  and again at 1M books (``--scale-books``), and the growth between the two.
+
+The machine is shared by wrk, the app and PostgreSQL, so only ratios within one run mean much.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import dataset, load
+from bench.servers import Server, free_port, running
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+JWT_ISSUER, JWT_AUDIENCE = "bookshelf", "bookshelf-api"
+
+# name, target ratio to the floor (None: reported only)
+TARGETS = {
+    "GET /books/{id}": 0.5,
+    "GET /books": 0.4,
+    "GET /books?language&sort": 0.4,
+    "GET /books?q": None,
+    "POST /books": 0.3,
+    "PATCH /books/{id}": None,
+    "GET /users/me": None,
+}
+MAX_P99_OVER_P50 = 5.0
+# The costs part: Bookshelf with one production feature switched off per run.
+FEATURES = {
+    "all features on": {},
+    "without rate limiting": {"BOOKSHELF_RATE_LIMIT_ENABLED": "false"},
+    "without access log": {"BOOKSHELF_LOG_LEVEL": "WARNING"},
+    "without metrics": {"BOOKSHELF_METRICS_PATH": ""},
+    "without CORS and trusted hosts": {
+        "BOOKSHELF_CORS_ORIGINS": "",
+        "BOOKSHELF_ALLOWED_HOSTS": "*",
+    },
+}
+FILTER_QUERY = "?language=fr&sort=-published_date"
+SEARCH_QUERY = "?q=garden+lisbon"
+NEW_BOOK = json.dumps(
+    {
+        "title": "The Benchmarked Garden",
+        "authors": ["Ada Tanaka", "Søren Okafor"],
+        "language": "en",
+        "published_date": "2024-05",
+        "subjects": ["computing", "essays"],
+        "page_count": 321,
+    }
+)
+
+
+# A wrk script, or a function that makes a fresh one for each run.
+Script = str | Callable[[], str]
+
+
+@dataclass(frozen=True)
+class Row:
+    case: str
+    app: str
+    per_second: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    cpu_us: float
+    errors: int
+    ratio: float | None = None
+
+
+class Bench:
+    def __init__(self, options: argparse.Namespace, workdir: Path) -> None:
+        self.options = options
+        self.workdir = workdir
+        self.wrk = load.ensure_wrk()
+        self.secret = secrets.token_urlsafe(48)
+
+    # --- servers -------------------------------------------------------------------------------
+
+    def bookshelf_env(self, database: dataset.BenchDatabase) -> dict[str, str]:
+        """Production settings: every middleware, JSON logs, metrics and rate limiting on."""
+        return {
+            "BOOKSHELF_ENVIRONMENT": "production",
+            "BOOKSHELF_DATABASE_URL": database.url,
+            "BOOKSHELF_JWT_SECRET": self.secret,
+            "BOOKSHELF_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "BOOKSHELF_CORS_ORIGINS": "https://catalog.example",
+            "BOOKSHELF_DATABASE_POOL_SIZE": str(self.options.pool_size),
+            # Raised so the load is counted but never throttled.
+            "BOOKSHELF_RATE_LIMIT_DEFAULT": "100000000/minute",
+            "BOOKSHELF_RATE_LIMIT_AUTH": "1000/minute",
+            **({"BOOKSHELF_REDIS_URL": self.options.redis_url} if self.options.redis_url else {}),
+            "PYTHONPATH": str(ROOT / "src"),
+        }
+
+    def _listen(self, port: int) -> list[str]:
+        return ["--host", "127.0.0.1", "--port", str(port), "--workers", str(self.options.workers)]
+
+    def bookshelf(
+        self,
+        database: dataset.BenchDatabase,
+        label: str = "bookshelf",
+        overrides: dict[str, str] | None = None,
+    ) -> AbstractContextManager[Server]:
+        """``bookshelf serve``, as in production (uvloop, httptools, JSON logs to a file)."""
+        port = free_port()
+        return running(
+            label,
+            [sys.executable, "-m", "bookshelf", "serve", *self._listen(port)],
+            env={**self.bookshelf_env(database), **(overrides or {})},
+            port=port,
+            ready_path="/health/ready",
+            log=self.workdir / f"{label}.log",
+        )
+
+    def floor(self, database: dataset.BenchDatabase) -> AbstractContextManager[Server]:
+        """The floor app on the same server settings (uvloop, httptools), without access log."""
+        port = free_port()
+        return running(
+            "floor",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench.floor:app",
+                *self._listen(port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            env={
+                "FLOOR_DATABASE_URL": database.dsn,
+                "FLOOR_JWT_SECRET": self.secret,
+                "FLOOR_JWT_ISSUER": JWT_ISSUER,
+                "FLOOR_JWT_AUDIENCE": JWT_AUDIENCE,
+                "FLOOR_POOL_SIZE": str(self.options.pool_size),
+            },
+            port=port,
+            ready_path="/api/v1/books?limit=1",
+            log=self.workdir / "floor.log",
+        )
+
+    # --- measuring -----------------------------------------------------------------------------
+
+    def measure(
+        self, server: Server, script: Script, case: str, connections: int | None = None
+    ) -> Row:
+        """Warm up, then measure; a script factory is called before each run (PATCH needs the
+        books' current versions)."""
+        options = self.options
+
+        def drive(seconds: float) -> load.LoadResult:
+            return load.run_wrk(
+                self.wrk,
+                server.base_url,
+                script() if callable(script) else script,
+                seconds=seconds,
+                connections=connections or options.connections,
+                threads=options.threads,
+            )
+
+        drive(options.warmup)
+        cpu_before = server.cpu_seconds()
+        result = drive(options.duration)
+        cpu = server.cpu_seconds() - cpu_before
+        row = Row(
+            case=case,
+            app=server.name,
+            per_second=result.per_second,
+            p50_ms=result.p50_ms,
+            p95_ms=result.p95_ms,
+            p99_ms=result.p99_ms,
+            cpu_us=cpu / max(result.requests, 1) * 1e6,
+            errors=result.errors,
+        )
+        print(
+            f"  {case:<26} {server.name:<10} {row.per_second:>8.0f}/s  p50 {row.p50_ms:6.2f} ms"
+            f"  p99 {row.p99_ms:6.2f} ms  {row.cpu_us:6.0f} µs CPU  errors {row.errors}",
+            flush=True,
+        )
+        return row
+
+    def scripts(self, database: dataset.BenchDatabase, token: str) -> dict[str, Script]:
+        """wrk scripts per case; PATCH's is made per app, from the books' current versions."""
+        auth = {"Authorization": f"Bearer {token}"}
+        ids = database.sample_ids(1000)
+        return {
+            "GET /books/{id}": load.paths_script([f"/api/v1/books/{i}" for i in ids]),
+            "GET /books": load.paths_script(["/api/v1/books"]),
+            "GET /books?language&sort": load.paths_script(["/api/v1/books" + FILTER_QUERY]),
+            "GET /books?q": load.paths_script(["/api/v1/books" + SEARCH_QUERY]),
+            "POST /books": load.paths_script(
+                ["/api/v1/books"],
+                method="POST",
+                body=NEW_BOOK,
+                headers={**auth, "Content-Type": "application/json"},
+            ),
+            "PATCH /books/{id}": lambda: load.patch_script(
+                database.versions(database.sample_ids(2000)),
+                headers=auth,
+                threads=self.options.threads,
+            ),
+            "GET /users/me": load.paths_script(["/api/v1/users/me"], headers=auth),
+        }
+
+    # --- parts ---------------------------------------------------------------------------------
+
+    def table(self, database: dataset.BenchDatabase) -> dict[str, object]:
+        rows: list[Row] = []
+        memory: dict[str, list[float]] = {}
+        with self.bookshelf(database) as app, self.floor(database) as floor:
+            token = dataset.sign_in(app.base_url)
+            memory["bookshelf_start"] = app.rss_mib()
+            for case, script in self.scripts(database, token).items():
+                if self.options.cases and not any(c in case for c in self.options.cases):
+                    continue
+                pair = {}
+                for server in (floor, app):
+                    pair[server.name] = self.measure(server, script, case)
+                floor_rate = pair["floor"].per_second
+                rows.append(pair["floor"])
+                bookshelf = pair["bookshelf"]
+                rows.append(
+                    Row(**{**asdict(bookshelf), "ratio": bookshelf.per_second / floor_rate})
+                )
+            memory["bookshelf_after_load"] = app.rss_mib()
+            memory["floor_after_load"] = floor.rss_mib()
+        return {"rows": [asdict(r) for r in rows], "rss_mib": memory}
+
+    def costs(self, database: dataset.BenchDatabase) -> dict[str, float]:
+        """CPU per GET-by-id with each production feature switched off in turn: what it costs."""
+        ids = database.sample_ids(1000)
+        script = load.paths_script([f"/api/v1/books/{i}" for i in ids])
+        results = {}
+        for name, overrides in FEATURES.items():
+            with self.bookshelf(database, "bookshelf-" + name.split()[0], overrides) as app:
+                results[name] = self.measure(app, script, f"GET /books/{{id}}, {name}").cpu_us
+        return results
+
+    def soak(self, database: dataset.BenchDatabase) -> dict[str, object]:
+        seconds = self.options.soak_seconds
+        with self.bookshelf(database, "bookshelf-soak") as app:
+            token = dataset.sign_in(app.base_url)
+            ids = database.sample_ids(1000)
+            paths = [f"/api/v1/books/{i}" for i in ids]
+            paths += ["/api/v1/books", "/api/v1/books" + FILTER_QUERY]
+            paths += ["/api/v1/books" + SEARCH_QUERY, "/api/v1/users/me"] * 20
+            script = load.paths_script(paths, headers={"Authorization": f"Bearer {token}"})
+            # Warm up first, so caches and pools are full before the first sample.
+            load.run_wrk(self.wrk, app.base_url, script, seconds=5, connections=32, threads=2)
+            samples: list[tuple[float, float]] = []
+            result: dict[str, load.LoadResult] = {}
+
+            def drive() -> None:
+                result["load"] = load.run_wrk(
+                    self.wrk, app.base_url, script, seconds=seconds, connections=32, threads=2
+                )
+
+            driver = threading.Thread(target=drive)
+            started = time.monotonic()
+            driver.start()
+            while driver.is_alive():
+                samples.append((time.monotonic() - started, sum(app.rss_mib())))
+                driver.join(timeout=5)
+            samples.append((time.monotonic() - started, sum(app.rss_mib())))
+        first, last = samples[0][1], samples[-1][1]
+        # Growth is judged between the first and the last third, so one sample is not decisive.
+        third = max(1, len(samples) // 3)
+        early = sum(s for _, s in samples[:third]) / third
+        late = sum(s for _, s in samples[-third:]) / third
+        print(
+            f"  soak {seconds:.0f} s: {result['load'].requests} requests, errors "
+            f"{result['load'].errors}; RSS {first:.1f} → {last:.1f} MiB "
+            f"(first third {early:.1f}, last third {late:.1f} MiB)",
+            flush=True,
+        )
+        return {
+            "seconds": seconds,
+            "requests": result["load"].requests,
+            "errors": result["load"].errors,
+            "rss_samples_mib": [round(s, 1) for _, s in samples],
+            "early_mib": early,
+            "late_mib": late,
+        }
+
+    def scale(self) -> dict[str, object]:
+        options = self.options
+        database = dataset.BenchDatabase(options.admin_url, options.database + "_scale")
+        database.recreate()
+        env = {**os.environ, **self.bookshelf_env(database)}
+        sizes = [options.scale_small, options.scale_books]
+        results: dict[int, dict[str, float]] = {}
+        try:
+            database.cli("migrate", env=env)
+            loaded = 0
+            for size in sizes:
+                started = time.monotonic()
+                database.seed(size - loaded, env=env, random_seed=size)
+                loaded = size
+                print(f"  seeded to {size:,} books in {time.monotonic() - started:.0f} s")
+                results[size] = self.scale_point(database)
+        finally:
+            if not options.keep_database:
+                database.drop()
+        small, large = (results[s] for s in sizes)
+        return {
+            "sizes": sizes,
+            "p95_ms": {str(s): results[s] for s in sizes},
+            "growth": {case: large[case] / small[case] for case in small},
+        }
+
+    def scale_point(self, database: dataset.BenchDatabase) -> dict[str, float]:
+        with self.bookshelf(database, f"bookshelf-{database.count_books()}") as app:
+            page_500 = self.cursor_of_page(app.base_url, 500)
+            cases = {
+                "GET /books": "/api/v1/books",
+                "GET /books?language&sort": "/api/v1/books" + FILTER_QUERY,
+                "GET /books?cursor (page 500)": f"/api/v1/books?cursor={page_500}",
+                "GET /books?q": "/api/v1/books" + SEARCH_QUERY,
+                "GET /books?q (one book)": "/api/v1/books?q=garden+lisbon+tanaka+ada",
+            }
+            p95 = {}
+            for case, path in cases.items():
+                row = self.measure(
+                    app, load.paths_script([path]), case, self.options.scale_connections
+                )
+                p95[case] = row.p95_ms
+            return p95
+
+    @staticmethod
+    def cursor_of_page(base_url: str, page: int) -> str:
+        cursor = ""
+        for _ in range(page - 1):
+            data = dataset.get_json(
+                base_url, "/api/v1/books" + (f"?cursor={cursor}" if cursor else "")
+            )
+            cursor = data["next_cursor"]
+            if cursor is None:
+                raise RuntimeError(f"the catalog has fewer than {page} pages")
+        return cursor
+
+
+def _print_table(result: dict[str, object]) -> None:
+    rows = [Row(**r) for r in result["rows"]]  # type: ignore[attr-defined]
+    print()
+    print(
+        "| case | app | req/s | p50 ms | p99 ms | p99/p50 | CPU µs/req | errors | ratio | target |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for row in rows:
+        target = TARGETS.get(row.case)
+        verdict = ""
+        if row.ratio is not None:
+            tail_ok = row.p99_ms <= MAX_P99_OVER_P50 * row.p50_ms
+            ratio_ok = target is None or row.ratio >= target
+            goal = f"≥ {target:.2f}x" if target is not None else "-"
+            verdict = f"{goal} {'met' if ratio_ok and tail_ok and not row.errors else 'MISSED'}"
+        print(
+            f"| {row.case} | {row.app} | {row.per_second:,.0f} | {row.p50_ms:.2f} | "
+            f"{row.p99_ms:.2f} | {row.p99_ms / row.p50_ms:.1f} | {row.cpu_us:,.0f} | "
+            f"{row.errors} | {'' if row.ratio is None else f'{row.ratio:.2f}x'} | {verdict} |"
+        )
+    memory = result["rss_mib"]  # type: ignore[index]
+    print()
+    for name, sizes in memory.items():
+        print(f"RSS {name}: " + ", ".join(f"{s:.1f} MiB" for s in sizes) + " per worker")
+
+
+def _print_costs(costs: dict[str, float]) -> None:
+    full = costs["all features on"]
+    print()
+    print("| Bookshelf, GET /books/{id} | CPU µs/req | the feature costs |")
+    print("|---|---:|---:|")
+    for name, cpu in costs.items():
+        saved = "" if name == "all features on" else f"{full - cpu:,.0f} µs"
+        print(f"| {name} | {cpu:,.0f} | {saved} |")
+
+
+def _print_scale(result: dict[str, object]) -> None:
+    small, large = result["sizes"]  # type: ignore[misc]
+    p95 = result["p95_ms"]  # type: ignore[index]
+    print()
+    print(f"| case | p95 ms at {small:,} | p95 ms at {large:,} | growth | target |")
+    print("|---|---:|---:|---:|---|")
+    for case, growth in result["growth"].items():  # type: ignore[attr-defined]
+        verdict = "met" if growth <= 1.5 else "MISSED"
+        print(
+            f"| {case} | {p95[str(small)][case]:.2f} | {p95[str(large)][case]:.2f} | "
+            f"{growth:.2f}x | ≤ 1.5x {verdict} |"
+        )
+
+
+def _machine() -> dict[str, str]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit or "unknown",
+        "cpus": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--parts", default="table,costs,soak,scale", help="table, costs, soak, scale"
+    )
+    parser.add_argument("--books", type=int, default=100_000, help="catalog size for the table")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of load per run")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of load before each")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--pool-size", type=int, default=10, help="database pool of each app")
+    parser.add_argument("--soak-seconds", type=float, default=60)
+    parser.add_argument("--scale-small", type=int, default=10_000)
+    parser.add_argument("--scale-books", type=int, default=1_000_000)
+    parser.add_argument(
+        "--scale-connections",
+        type=int,
+        default=8,
+        help="fewer than the table's, so database time is not hidden behind queueing",
+    )
+    parser.add_argument("--redis-url", help="rate-limit counters in Redis (default: memory)")
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_ADMIN_URL),
+        help="a PostgreSQL server where the bench may create databases",
+    )
+    parser.add_argument("--database", default="bookshelf_bench")
+    parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--case", dest="cases", action="append", help="only cases whose name holds this text"
+    )
+    options = parser.parse_args()
+    parts = {p.strip() for p in options.parts.split(",")}
+    unknown = parts - {"table", "costs", "soak", "scale"}
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+
+    machine = _machine()
+    print("bench: " + ", ".join(f"{k} {v}" for k, v in machine.items()), flush=True)
+    results: dict[str, object] = {"machine": machine, "options": vars(options) | {"json": None}}
+    with tempfile.TemporaryDirectory(prefix="bookshelf-bench-") as workdir:
+        bench = Bench(options, Path(workdir))
+        if parts & {"table", "costs", "soak"}:
+            database = dataset.BenchDatabase(options.admin_url, options.database)
+            print(f"bench: seeding {options.books:,} books into {database.name}", flush=True)
+            database.recreate()
+            env = {**os.environ, **bench.bookshelf_env(database)}
+            try:
+                database.cli("migrate", env=env)
+                database.seed(options.books, env=env, random_seed=42)
+                database.create_editor(env)
+                if "table" in parts:
+                    print("bench: table (floor, then Bookshelf, per case)", flush=True)
+                    results["table"] = bench.table(database)
+                if "costs" in parts:
+                    print("bench: costs of each feature (GET by id)", flush=True)
+                    results["costs"] = bench.costs(database)
+                if "soak" in parts:
+                    print("bench: soak", flush=True)
+                    results["soak"] = bench.soak(database)
+            finally:
+                if not options.keep_database:
+                    database.drop()
+        if "scale" in parts:
+            print("bench: scale", flush=True)
+            results["scale"] = bench.scale()
+
+    print(
+        f"\nBookshelf vs floor — {machine['date']}, commit {machine['commit']}, "
+        f"{options.workers} worker(s), {options.connections} connections, PostgreSQL"
+    )
+    if "table" in results:
+        _print_table(results["table"])  # type: ignore[arg-type]
+    if "costs" in results:
+        _print_costs(results["costs"])  # type: ignore[arg-type]
+    if "scale" in results:
+        _print_scale(results["scale"])  # type: ignore[arg-type]
+    if options.json:
+        options.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
