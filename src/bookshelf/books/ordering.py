@@ -11,10 +11,10 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, tuple_
+from sqlalchemy import ColumnElement, Row, Select, bindparam, column, select, tuple_
 
 from bookshelf.books.models import books
 from bookshelf.books.schemas import BookSort
@@ -95,12 +95,19 @@ def apply_order(statement: Select[Any], page: PageRequest) -> Select[Any]:
     order = _ORDERS[page.sort]
     after = _parse_cursor(page, order)
     if page.sort is BookSort.RELEVANCE:
-        # The rank is computed per row by the search; sort and compare on it from outside.
+        # The rank is computed per row by the search; sort and compare on it from outside
+        # (SQLite's bm25() cannot appear in a WHERE). The outer query names the subquery's
+        # columns plainly: building the subquery's column proxies instead cost ~0.5 ms per
+        # request (bench/).
         inner = statement.subquery("matches")
-        key_column: ColumnElement[Any] = inner.c.rank
-        id_column: ColumnElement[Any] = inner.c.id
-        other_columns = [c for c in inner.c if c.name != "rank"]
-        statement = Select(*other_columns, key_column.label("sort_key"))
+        outer: dict[str, ColumnElement[Any]] = {
+            name: column(name, selected.type)
+            for name, selected in statement.selected_columns.items()
+        }
+        key_column: ColumnElement[Any] = outer.pop("rank")
+        id_column: ColumnElement[Any] = outer["id"]
+        relevance = select(*outer.values(), key_column.label("sort_key")).select_from(inner)
+        statement = cast("Select[Any]", relevance)  # column() loses the row type
     else:
         key_column = books.c[order.column_name]
         id_column = books.c.id
