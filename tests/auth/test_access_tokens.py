@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth.models import users
 from bookshelf.auth.schemas import Role
-from bookshelf.auth.tokens import key_id
+from bookshelf.auth.tokens import InvalidToken, TokenSigner, key_id
 from bookshelf.config import Settings
 from bookshelf.main import create_app
 from tests.conftest import Account, AccountFactory, make_settings
@@ -234,3 +236,24 @@ async def test_a_rotated_key_still_verifies_old_tokens_and_signs_new_ones(
         # knew the new key.
         assert_unauthenticated(await strict_http.get(ME, headers=old_token), invalid_token=True)
         assert_unauthenticated(await old_http.get(ME, headers=new_token), invalid_token=True)
+
+
+def test_a_token_verified_once_per_request_is_not_reused_for_another() -> None:
+    """The rate limiter's verification is remembered in the request state for CurrentUser;
+    only for the same token, and an invalid token is never remembered."""
+    signer = TokenSigner(["a" * 40], issuer="bookshelf", audience="bookshelf-api")
+    now = datetime.now(UTC)
+    first, second = (
+        signer.issue(
+            user_id=uuid.uuid4(), session_id=uuid.uuid4(), now=now, ttl=timedelta(minutes=5)
+        )
+        for _ in range(2)
+    )
+    state: dict[str, Any] = {}
+    claims = signer.verify_once(first, state)
+    assert signer.verify_once(first, state) is claims  # remembered, not verified again
+    other = signer.verify_once(second, state)
+    assert other.user_id != claims.user_id
+    with pytest.raises(InvalidToken):
+        signer.verify_once(second[:-2] + "xx", state)  # a tampered token is checked, not matched
+    assert signer.verify_once(second, state) is other
