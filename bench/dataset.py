@@ -97,6 +97,22 @@ class BenchDatabase:
         )
         return [str(row["id"]) for row in rows]
 
+    def one_book_search(self) -> str:
+        """What a reader looking for one book types: a word of its title and its author's
+        surname (an author with one book in the catalog, as most authors are)."""
+        rows = asyncio.run(
+            _fetch(
+                self.dsn,
+                "SELECT books.title, book_authors.name_key FROM book_authors "
+                "JOIN books ON books.id = book_authors.book_id WHERE book_authors.name_key IN "
+                "(SELECT name_key FROM book_authors GROUP BY name_key HAVING count(*) = 1) "
+                "ORDER BY books.id LIMIT 1",
+            )
+        )
+        title_word = rows[0]["title"].split()[-1].lower()
+        surname = rows[0]["name_key"].split()[-1]
+        return f"{title_word} {surname}"
+
     def versions(self, ids: list[str]) -> dict[str, int]:
         quoted = ",".join(f"'{book_id}'" for book_id in ids)
         rows = asyncio.run(

@@ -33,6 +33,23 @@ _LAST_NAMES = (
     "Maier Martin Moreau Müller Nakamura Novak Okafor Olsen Petrov Popescu Quinn Rahman Rossi "
     "Santos Sato Schmidt Silva Smith Tanaka Torres Ueda Varga Wagner Wang Weber Yamamoto Zhang"
 ).split()
+# Most authors of a large catalog wrote one or two of its books: beyond the common surnames
+# above, surnames are built from three syllables (51,600 of them), so a million books have a
+# long tail of authors and a search for one book's author finds a handful, as in a real catalog.
+_SURNAME_STARTS = (
+    "Al Ber Cor Dal El Far Gar Hal Is Jor Kel Lor Mar Nor Ol Per Quen Ros Sal Tor "
+    "Ab Bra Cal Dor Ev Fen Gil Har Ing Jas Kir Lin Mor Nev Orr Pal Rav Sten Tal Vel"
+).split()
+_SURNAME_MIDDLES = (
+    "a e i o u an en in on ar er ir or al el il ol am em im om as es is os ad ed id od "
+    "av ev iv ov az ez iz oz ab eb ib ob ag eg"
+).split()
+_SURNAME_ENDS = (
+    "berg dottir ez field ford ini ski sson ton vić wood ard ano ello ova stad gaard heim "
+    "quist rud ley mann holm vall stein berger oglu escu ović sen"
+).split()
+# Share of authors drawn from the common surnames (the rest come from the long tail).
+_COMMON_AUTHOR_SHARE = 0.2
 _ADJECTIVES = (
     "Silent Hidden Last Broken Golden Distant Secret Forgotten Burning Quiet Endless Crimson "
     "Hollow Wandering Northern Fragile Bright Lonely Ancient Restless Invisible Shattered Wild "
@@ -152,6 +169,18 @@ class BookFactory:
         self.next_isbn_body += 1
         return core + isbn13_check_digit(core)
 
+    def _author(self) -> str:
+        rng = self.rng
+        if rng.random() < _COMMON_AUTHOR_SHARE:
+            surname = rng.choice(_LAST_NAMES)
+        else:
+            surname = (
+                rng.choice(_SURNAME_STARTS)
+                + rng.choice(_SURNAME_MIDDLES)
+                + rng.choice(_SURNAME_ENDS)
+            )
+        return f"{rng.choice(_FIRST_NAMES)} {surname}"
+
     def make(self, count: int) -> SeedBatch:
         rng = self.rng
         batch = SeedBatch([], [], [])
@@ -159,8 +188,7 @@ class BookFactory:
             book_id = UUID(int=rng.getrandbits(128), version=4)
             title = rng.choice(_TITLE_PATTERNS)(rng)
             authors = [
-                f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"
-                for _ in range(1 if rng.random() < 0.8 else rng.randint(2, 4))
+                self._author() for _ in range(1 if rng.random() < 0.8 else rng.randint(2, 4))
             ]
             subjects = rng.sample(_SUBJECTS, rng.randint(0, 4))
             published_date, published_sort = _published(rng, self.today)
