@@ -6,9 +6,9 @@ PERFORMANCE.md), and the books service needs none of it. The transaction starts 
 statement and is committed by ``get_connection`` before the response is sent.
 
 Round trips are the cost that matters on the read path, so on PostgreSQL a read-only request
-(GET/HEAD/OPTIONS) runs in autocommit mode: its statement is the only one sent, with no BEGIN
-before it and no ROLLBACK after. Every read request issues one statement, so nothing needs a
-shared snapshot. Connections are not pinged on checkout either: a connection broken by a database
+(GET/HEAD/OPTIONS) runs in autocommit mode: its statements are the only ones sent, with no BEGIN
+before and no ROLLBACK after. No read needs a shared snapshot: a read request runs one query
+(after, when signed in, the one that loads the user). Connections are not pinged on checkout either: a connection broken by a database
 restart fails its request with a 503, and SQLAlchemy then recycles every connection of the pool.
 """
 
