@@ -355,12 +355,15 @@ class Bench:
                 "GET /books?q": "/api/v1/books" + SEARCH_QUERY,
                 "GET /books?q (one book)": "/api/v1/books?" + urlencode({"q": one_book}),
             }
-            p95 = {}
-            for case, path in cases.items():
-                row = self.measure(
-                    app, load.paths_script([path]), case, self.options.scale_connections
-                )
-                p95[case] = row.p95_ms
+            # Two rounds, the lower p95 of each case kept: a single 10 s run can catch the
+            # database's background work after a bulk load.
+            p95: dict[str, float] = {}
+            for _round in range(2):
+                for case, path in cases.items():
+                    row = self.measure(
+                        app, load.paths_script([path]), case, self.options.scale_connections
+                    )
+                    p95[case] = min(row.p95_ms, p95.get(case, row.p95_ms))
             return p95
 
     @staticmethod
