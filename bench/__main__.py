@@ -1,10 +1,11 @@
 """Bookshelf's benchmark suite: ``python -m bench`` (or ``python3 dev.py bench``).
 
-Parts (``--parts``, default all three):
+Parts (``--parts``, default all four):
 
 * ``table``: Bookshelf (production settings, one worker) and the floor app (``bench/floor.py``)
   under the same wrk load, case by case, on a seeded PostgreSQL database of the bench's own.
   Prints requests/s, p50, p99, server CPU per request and Bookshelf's ratio to the floor.
+* ``costs``: Bookshelf's CPU per GET with each production feature switched off in turn.
 * ``soak``: Bookshelf under mixed load for ``--soak-seconds``; its RSS sampled throughout.
 * ``scale``: p95 latency of the list, filter + sort, deep paging and search requests at 10k books
   and again at 1M books (``--scale-books``), and the growth between the two.
@@ -31,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench import dataset, load
+from bench import costs, dataset, load
 from bench.servers import Server, free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,17 +50,6 @@ TARGETS = {
     "GET /users/me": None,
 }
 MAX_P99_OVER_P50 = 5.0
-# The costs part: Bookshelf with one production feature switched off per run.
-FEATURES = {
-    "all features on": {},
-    "without rate limiting": {"BOOKSHELF_RATE_LIMIT_ENABLED": "false"},
-    "without access log": {"BOOKSHELF_LOG_LEVEL": "WARNING"},
-    "without metrics": {"BOOKSHELF_METRICS_PATH": ""},
-    "without CORS and trusted hosts": {
-        "BOOKSHELF_CORS_ORIGINS": "",
-        "BOOKSHELF_ALLOWED_HOSTS": "*",
-    },
-}
 FILTER_QUERY = "?language=fr&sort=-published_date"
 SEARCH_QUERY = "?q=garden+lisbon"
 NEW_BOOK = json.dumps(
@@ -255,16 +245,18 @@ class Bench:
         return {"rows": [asdict(r) for r in rows], "rss_mib": memory}
 
     def costs(self, database: dataset.BenchDatabase) -> dict[str, float]:
-        """CPU per GET-by-id with each production feature switched off in turn: what it costs.
-        Two rounds, the lower of each kept: single runs differ by tens of µs."""
-        ids = database.sample_ids(1000)
-        script = load.paths_script([f"/api/v1/books/{i}" for i in ids])
-        results: dict[str, float] = {}
-        for _round in range(2):
-            for name, overrides in FEATURES.items():
-                with self.bookshelf(database, "bookshelf-" + name.split()[0], overrides) as app:
-                    cpu = self.measure(app, script, f"GET /books/{{id}}, {name}").cpu_us
-                results[name] = min(cpu, results.get(name, cpu))
+        """CPU per GET-by-id with each production feature switched off in turn (in process)."""
+        base = {
+            "environment": "production",
+            "database_url": database.url,
+            "jwt_secret": self.secret,
+            "allowed_hosts": "127.0.0.1,localhost",
+            "cors_origins": "https://catalog.example",
+            "rate_limit_default": "100000000/minute",
+        }
+        results = costs.feature_costs(base, database.sample_ids(1)[0])
+        for name, cpu in results.items():
+            print(f"  GET /books/{{id}}, {name:<32} {cpu:6.0f} µs CPU", flush=True)
         return results
 
     def soak(self, database: dataset.BenchDatabase) -> dict[str, object]:
@@ -405,13 +397,13 @@ def _print_table(result: dict[str, object]) -> None:
         print(f"RSS {name}: " + ", ".join(f"{s:.1f} MiB" for s in sizes) + " per worker")
 
 
-def _print_costs(costs: dict[str, float]) -> None:
-    full = costs["all features on"]
+def _print_costs(cpu_by_feature: dict[str, float]) -> None:
+    full = cpu_by_feature["all features on"]
     print()
-    print("| Bookshelf, GET /books/{id} | CPU µs/req | the feature costs |")
+    print("| Bookshelf, GET /books/{id}, in process | CPU µs/req | the feature costs |")
     print("|---|---:|---:|")
-    for name, cpu in costs.items():
-        saved = "" if name == "all features on" else f"{full - cpu:,.0f} µs"
+    for name, cpu in cpu_by_feature.items():
+        saved = "" if name in ("all features on", costs.LIVENESS) else f"{full - cpu:,.0f} µs"
         print(f"| {name} | {cpu:,.0f} | {saved} |")
 
 

@@ -1,0 +1,84 @@
+"""What each production feature costs: Bookshelf's CPU per GET by id, measured in process.
+
+Requests go straight through the ASGI app one after another (no HTTP server, no concurrency) and
+are timed with ``time.thread_time``: the event loop's thread only, since threads left behind by
+earlier apps in this process would count in ``process_time``. The variants take turns, three
+rounds, each keeping its best, so a slow spell of the (virtual) machine does not land on one
+variant. wrk runs on a shared two-core machine differ by a hundred microseconds; this is precise
+to a few. The database is the bench's own, so each request does its real query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from typing import Any
+
+from bookshelf.config import Settings
+from bookshelf.main import create_app
+
+# Settings for production with every feature on, and each feature switched off in turn.
+FEATURES: dict[str, dict[str, Any]] = {
+    "all features on": {},
+    "without rate limiting": {"rate_limit_enabled": False},
+    "without access log": {"log_level": "WARNING"},
+    "without metrics": {"metrics_path": ""},
+    "without CORS and trusted hosts": {"cors_origins": "", "allowed_hosts": "*"},
+}
+ROUNDS, REQUESTS = 3, 2000
+LIVENESS = "GET /health/live instead (no database, no dependencies)"
+
+
+async def _cpu_per_request(settings: Settings, path: str) -> float:
+    app = create_app(settings)
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"user-agent", b"bench")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    statuses: set[int] = set()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.add(message["status"])
+
+    async with app.router.lifespan_context(app):
+        for _ in range(200):  # warm up: pool, caches, compiled statements
+            await app({**scope, "state": {}}, receive, send)
+        started = time.thread_time()
+        for _ in range(REQUESTS):
+            await app({**scope, "state": {}}, receive, send)
+        elapsed = time.thread_time() - started
+    if statuses != {200}:
+        raise RuntimeError(f"costs: {path} answered {sorted(statuses)}")
+    return elapsed / REQUESTS * 1e6
+
+
+def feature_costs(base: dict[str, Any], book_id: str) -> dict[str, float]:
+    """CPU µs per GET of one book for each entry of FEATURES."""
+    results: dict[str, float] = {}
+    # The access log would write to the terminal; the cost of writing it is measured anyway.
+    with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
+        for _round in range(ROUNDS):
+            for name, overrides in FEATURES.items():
+                settings = Settings(**{**base, **overrides})
+                cpu = asyncio.run(_cpu_per_request(settings, f"/api/v1/books/{book_id}"))
+                results[name] = min(cpu, results.get(name, cpu))
+            # The same app and features, on a route without database or dependencies.
+            cpu = asyncio.run(_cpu_per_request(Settings(**base), "/health/live"))
+            results[LIVENESS] = min(cpu, results.get(LIVENESS, cpu))
+    return results
