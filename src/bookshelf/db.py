@@ -8,8 +8,9 @@ statement and is committed by ``get_connection`` before the response is sent.
 Round trips are the cost that matters on the read path, so on PostgreSQL a read-only request
 (GET/HEAD/OPTIONS) runs in autocommit mode: its statements are the only ones sent, with no BEGIN
 before and no ROLLBACK after. No read needs a shared snapshot: a read request runs one query
-(after, when signed in, the one that loads the user). Connections are not pinged on checkout either: a connection broken by a database
-restart fails its request with a 503, and SQLAlchemy then recycles every connection of the pool.
+(after, when signed in, the one that loads the user). Connections are not pinged on checkout
+either: a connection broken by a database restart fails its request with a 503, and SQLAlchemy
+then recycles every connection of the pool.
 """
 
 from __future__ import annotations
