@@ -190,12 +190,12 @@ def make_account(app: FastAPI) -> AccountFactory:
         password = f"a long test passphrase {uuid.uuid4().hex}"
         auth: Auth = app.state.auth
         engine: AsyncEngine = app.state.engine
+        password_hash = await auth.hasher.hash(password)
         async with engine.begin() as connection:
             user = await auth_service.create_user(
                 connection,
-                auth,
                 email=email,
-                password=password,
+                password_hash=password_hash,
                 display_name=display_name or f"{role.value.title()} {number}",
                 role=role,
             )

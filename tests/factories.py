@@ -84,12 +84,12 @@ async def signed_in_user(app: FastAPI, role: Role) -> tuple[uuid.UUID, dict[str,
     does): its id and ``Authorization`` header."""
     engine: AsyncEngine = app.state.engine
     auth: Auth = app.state.auth
+    password_hash = await auth.hasher.hash(f"a long test passphrase {uuid.uuid4().hex}")
     async with engine.begin() as connection:
         user = await auth_service.create_user(
             connection,
-            auth,
             email=f"{role.value}-{uuid.uuid4().hex[:12]}@example.org",
-            password=f"a long test passphrase {uuid.uuid4().hex}",
+            password_hash=password_hash,
             display_name=f"Signed-in {role.value}",
             role=role,
         )

@@ -81,13 +81,13 @@ async def _create_editor(url: str) -> Editor:
     engine = create_engine(settings)
     email = f"editor-{uuid.uuid4().hex[:8]}@example.org"
     password = f"an editor's long passphrase {uuid.uuid4().hex[:8]}"
+    password_hash = await build_auth(settings).hasher.hash(password)
     try:
         async with engine.begin() as connection:
             user = await auth_service.create_user(
                 connection,
-                build_auth(settings),
                 email=email,
-                password=password,
+                password_hash=password_hash,
                 display_name="Browser Editor",
                 role=Role.EDITOR,
             )

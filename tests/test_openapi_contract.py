@@ -98,13 +98,13 @@ async def create_account(url: str, role: Role) -> tuple[uuid.UUID, str]:
     settings = make_settings(url)
     engine = create_engine(settings)
     auth = build_auth(settings)
+    password_hash = await auth.hasher.hash(f"contract passphrase {uuid.uuid4().hex}")
     try:
         async with engine.begin() as connection:
             user = await auth_service.create_user(
                 connection,
-                auth,
                 email=f"contract-{role.value}-{uuid.uuid4().hex[:8]}@example.org",
-                password=f"contract passphrase {uuid.uuid4().hex}",
+                password_hash=password_hash,
                 display_name=f"Contract {role.value}",
                 role=role,
             )

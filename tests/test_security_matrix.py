@@ -143,15 +143,17 @@ class World:
         return engine
 
     async def setup(self) -> None:
+        hasher = self.app.state.auth.hasher
+        passwords = {name: f"a long matrix passphrase {uuid.uuid4().hex}" for name, _ in ACCOUNTS}
+        hashes = {name: await hasher.hash(password) for name, password in passwords.items()}
         async with self.engine.begin() as connection:
             for name, role in ACCOUNTS:
                 email = f"{name}-{uuid.uuid4().hex[:8]}@example.org"
-                password = f"a long matrix passphrase {uuid.uuid4().hex}"
+                password = passwords[name]
                 user = await auth_service.create_user(
                     connection,
-                    self.app.state.auth,
                     email=email,
-                    password=password,
+                    password_hash=hashes[name],
                     display_name=name.title(),
                     role=role,
                 )

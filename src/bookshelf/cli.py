@@ -193,6 +193,8 @@ def create_admin(
     outcome: list[str] = []
 
     async def run() -> None:
+        # Hashed before the transaction opens: no lock or connection is held through it.
+        password_hash = await build_auth(settings).hasher.hash(password)
         engine = create_engine(settings)
         try:
             if settings.should_auto_migrate:
@@ -201,9 +203,8 @@ def create_admin(
                 outcome.append(
                     await auth_service.create_or_promote_admin(
                         connection,
-                        build_auth(settings),
                         email=normalised,
-                        password=password,
+                        password_hash=password_hash,
                         display_name=display_name,
                     )
                 )

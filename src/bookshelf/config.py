@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # Argon2id cost (pwdlib/argon2-cffi defaults); lower only for tests.
     password_hash_time_cost: Annotated[int, Field(ge=1, le=20)] = 3
     password_hash_memory_kib: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 64 * 1024
+    # Hashes running at once per worker process: each holds password_hash_memory_kib, so a
+    # worker peaks at its base size + concurrency x memory (the README's memory budget).
+    password_hash_concurrency: Annotated[int, Field(ge=1, le=64)] = 2
+    # How long a sign-in waits for a hashing slot before a fast 503 with Retry-After.
+    password_hash_wait_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
 
     # --- Operating (see the README's "Operating" section) ---
     # JSON log lines; unset means JSON in production and readable lines elsewhere.

@@ -19,6 +19,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -128,14 +129,12 @@ async def connect(engine: AsyncEngine, *, write: bool) -> AsyncConnection:
     return connection
 
 
-def get_engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
-async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """One connection per request; commit after the handler, roll back if it raised."""
-    connection = await connect(get_engine(request), write=request.method not in _READ_ONLY_METHODS)
+@asynccontextmanager
+async def unit_of_work(engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncConnection]:
+    """A connection for one unit of work: committed when the block ends, rolled back (by
+    closing) when it raises, and back in the pool either way. This is the one place that
+    commits; the request's ``ConnectionDep`` is a unit of work spanning the handler."""
+    connection = await connect(engine, write=write)
     try:
         yield connection
         if connection.in_transaction():
@@ -144,6 +143,21 @@ async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
         await connection.close()
 
 
+async def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
+
+
+async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    """One connection per request; commit after the handler, roll back if it raised."""
+    engine: AsyncEngine = request.app.state.engine
+    async with unit_of_work(engine, write=request.method not in _READ_ONLY_METHODS) as connection:
+        yield connection
+
+
 # scope="function": the commit runs when the handler returns, before the response is sent, so a
 # client never sees 201 for a write that then failed to commit.
 ConnectionDep = Annotated[AsyncConnection, Depends(get_connection, scope="function")]
+# For the few routes that must not hold a connection throughout (they hash passwords, see
+# auth.passwords): they open short units of work themselves with ``unit_of_work``.
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]

@@ -115,6 +115,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         gc.unfreeze()  # collectable again (tests start and stop many apps in one process)
         undo_sigterm_hook()
+        app.state.auth.hasher.close()
         await engine.dispose()
 
 
@@ -142,6 +143,8 @@ def build_auth(settings: Settings) -> Auth:
         hasher=PasswordHasher(
             time_cost=settings.password_hash_time_cost,
             memory_kib=settings.password_hash_memory_kib,
+            concurrency=settings.password_hash_concurrency,
+            max_wait_seconds=settings.password_hash_wait_seconds,
         ),
         access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),

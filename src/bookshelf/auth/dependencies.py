@@ -7,13 +7,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.auth import service
 from bookshelf.auth.exceptions import InsufficientRole, InvalidAccessToken, NotAuthenticated
 from bookshelf.auth.schemas import Role
 from bookshelf.auth.service import Auth, Principal
 from bookshelf.auth.tokens import InvalidToken
-from bookshelf.db import ConnectionDep
+from bookshelf.db import ConnectionDep, EngineDep, unit_of_work
+from bookshelf.ops.ratelimit import RateLimits
 
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 
@@ -31,11 +33,8 @@ async def get_auth(request: Request) -> Auth:
 AuthDep = Annotated[Auth, Depends(get_auth)]
 
 
-async def get_current_user(
-    request: Request,
-    connection: ConnectionDep,
-    auth: AuthDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+async def _authenticate(
+    request: Request, connection: AsyncConnection, auth: Auth, token: str | None
 ) -> Principal:
     if token is None:
         raise NotAuthenticated()
@@ -49,7 +48,37 @@ async def get_current_user(
     return principal
 
 
+async def get_current_user(
+    request: Request,
+    connection: ConnectionDep,
+    auth: AuthDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal:
+    return await _authenticate(request, connection, auth, token)
+
+
+async def get_current_user_released(
+    request: Request,
+    engine: EngineDep,
+    auth: AuthDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal:
+    """The same check on a connection of its own that goes back to the pool at once, for
+    routes that hash passwords and so must not hold the request's connection meanwhile."""
+    async with unit_of_work(engine, write=False) as connection:
+        return await _authenticate(request, connection, auth, token)
+
+
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
+CurrentUserReleased = Annotated[Principal, Depends(get_current_user_released)]
+
+
+async def get_rate_limits(request: Request) -> RateLimits | None:
+    limits: RateLimits | None = request.app.state.rate_limits
+    return limits
+
+
+RateLimitsDep = Annotated[RateLimits | None, Depends(get_rate_limits)]
 
 
 def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:

@@ -76,3 +76,37 @@ class WrongCurrentPassword(DomainError):
 class WeakPassword(FieldValidationError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__(("body", "password"), "Value error, password " + "; ".join(problems))
+
+
+class HashingBusy(DomainError):
+    """Every password-hashing slot stayed busy for the whole bounded wait: try again shortly.
+    Answered fast, so a burst of sign-ins cannot queue (and hold memory) without end."""
+
+    status = 503
+    title = "Busy"
+    slug = "busy"
+
+    def __init__(self, *, retry_after_seconds: int) -> None:
+        super().__init__(
+            "Too many password checks are in progress; retry shortly.",
+            headers={"Retry-After": str(retry_after_seconds)},
+        )
+
+
+class TooManyPasswordAttempts(DomainError):
+    """The strict per-user or per-address budget for password checks is spent."""
+
+    status = 429
+    title = "Too many requests"
+    slug = "rate-limited"
+
+    def __init__(self, *, limit: int, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"Rate limit of {limit} password checks exceeded; retry in {retry_after_seconds} s.",
+            headers={
+                "Retry-After": str(max(1, retry_after_seconds)),
+                "RateLimit-Limit": str(limit),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(retry_after_seconds),
+            },
+        )

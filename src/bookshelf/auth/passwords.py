@@ -1,23 +1,39 @@
-"""Password policy and Argon2id hashing (pwdlib).
+"""Password policy and Argon2id hashing (pwdlib), bounded in memory.
 
-Hashing is deliberately slow (tens of milliseconds of CPU), so it runs in a worker thread
-(argon2-cffi releases the GIL) instead of blocking the event loop for every other request.
+Each Argon2id hash takes ``memory_kib`` of RAM (64 MiB by default) for tens of milliseconds of
+CPU, so it runs in a worker thread (argon2-cffi releases the GIL) instead of blocking the event
+loop. Unbounded, every concurrent sign-in would add another 64 MiB to the worker: a handful of
+parallel sign-ins gets a pod OOM-killed. So at most ``concurrency`` hashes run at once per
+process; a request waits for a slot at most ``max_wait_seconds`` and then gets a fast 503 with
+``Retry-After`` (``HashingBusy``) instead of queueing without end. A hash that has started always
+finishes in its thread and only then gives its slot back, so the bound holds even when the
+request waiting for it is cancelled.
+
+Peak memory of a worker is therefore its base size plus ``concurrency * memory_kib`` (see the
+README's memory budget).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-import anyio.to_thread
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+from bookshelf.auth.exceptions import HashingBusy
 
 MIN_LENGTH = 12
 MAX_BYTES = 1024
 
 # zxcvbn's list of the 30,000 most common passwords from public breaches.
 _COMMON_PASSWORDS = frozenset(word.casefold() for word in FREQUENCY_LISTS["passwords"])
+
+_T = TypeVar("_T")
 
 
 def password_problems(password: str, *, email: str | None = None) -> list[str]:
@@ -36,21 +52,66 @@ def password_problems(password: str, *, email: str | None = None) -> list[str]:
 
 
 class PasswordHasher:
-    """Argon2id with the configured cost; verifies and hashes off the event loop."""
+    """Argon2id with the configured cost; hashes off the event loop, a bounded number at once.
 
-    def __init__(self, *, time_cost: int, memory_kib: int) -> None:
+    Callers must not hold a database connection or transaction while awaiting these methods:
+    a hash can wait for a slot and then take a few hundred milliseconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        time_cost: int,
+        memory_kib: int,
+        concurrency: int = 2,
+        max_wait_seconds: float = 2.0,
+    ) -> None:
         self._hash = PasswordHash((Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib),))
+        self._slots = asyncio.Semaphore(concurrency)
+        self._max_wait_seconds = max_wait_seconds
+        self._threads: ThreadPoolExecutor | None = None
+        self.concurrency = concurrency
         # Compared against when the account does not exist, so an unknown email costs the
         # same time as a wrong password and the two cannot be told apart.
         self._decoy = self._hash.hash("decoy password that matches nothing")
 
+    async def _bounded(self, work: Callable[[], _T]) -> _T:
+        try:
+            async with asyncio.timeout(self._max_wait_seconds):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise HashingBusy(retry_after_seconds=1) from None
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(self.concurrency, "password-hash")
+        running = asyncio.get_running_loop().run_in_executor(self._threads, work)
+        # The slot is freed when the thread is done with its memory, not when the request
+        # stops waiting: a cancelled request (client gone, timeout) must not free it early.
+        running.add_done_callback(lambda _: self._slots.release())
+        return await asyncio.shield(running)
+
+    def close(self) -> None:
+        """Let the hashing threads end (they are started again on the next hash)."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)
+            self._threads = None
+
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hash.hash, password)
+        return await self._bounded(functools.partial(self._hash.hash, password))
 
     async def verify(self, password: str, password_hash: str | None) -> bool:
         """True when ``password`` matches; with no hash, spends the same time and says False."""
+        matches, _ = await self.verify_and_update(password, password_hash)
+        return matches
+
+    async def verify_and_update(
+        self, password: str, password_hash: str | None
+    ) -> tuple[bool, str | None]:
+        """Whether ``password`` matches, and a new hash when the stored one was made with older
+        cost settings (store it, so accounts move to the current cost as they sign in)."""
         target = password_hash if password_hash is not None else self._decoy
-        matches = await anyio.to_thread.run_sync(
-            functools.partial(self._hash.verify, password, target)
+        matches, updated = await self._bounded(
+            functools.partial(self._hash.verify_and_update, password, target)
         )
-        return matches and password_hash is not None
+        if password_hash is None:
+            return False, None
+        return matches, updated

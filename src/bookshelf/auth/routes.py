@@ -10,7 +10,7 @@ from bookshelf.auth import service
 from bookshelf.auth.dependencies import AuthDep, CurrentUser
 from bookshelf.auth.exceptions import InvalidGrant
 from bookshelf.auth.schemas import RefreshRequest, Registration, TokenPair, User
-from bookshelf.db import ConnectionDep
+from bookshelf.db import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.http import json_response, require_json_body
 from bookshelf.problems import problem_responses
 
@@ -24,34 +24,45 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=User,
-    responses=problem_responses(400, 409, 413, 415),
+    responses=problem_responses(400, 409, 413, 415, 503),
     dependencies=[Depends(require_json_body)],
 )
 async def register(
-    request: Request, payload: Registration, connection: ConnectionDep, auth: AuthDep
+    request: Request, payload: Registration, engine: EngineDep, auth: AuthDep
 ) -> Response:
     """Create an account (role `reader`). Passwords: 12+ characters, not a common one."""
-    user = await service.register(connection, auth, payload)
+    # Hashed before any connection is taken (see auth.passwords).
+    password_hash = await auth.hasher.hash(payload.password)
+    async with unit_of_work(engine, write=True) as connection:
+        user = await service.register(connection, payload, password_hash)
     return json_response(
         user, status_code=201, headers={"Location": str(request.url_for("read_me").path)}
     )
 
 
-@router.post("/token", response_model=TokenPair, responses=problem_responses(400, 413))
+@router.post("/token", response_model=TokenPair, responses=problem_responses(400, 413, 503))
 async def issue_token(
-    connection: ConnectionDep,
+    engine: EngineDep,
     auth: AuthDep,
     username: Annotated[str, Form(max_length=320, description="The account's email.")],
     password: Annotated[str, Form(max_length=1024)],
     grant_type: Annotated[str, Form(pattern="^password$")] = "password",
 ) -> Response:
     """OAuth2 password flow: exchange email and password for an access and a refresh token."""
-    credentials = await service.find_credentials(connection, username)
-    # End the read before the deliberately slow hash check: on SQLite this request's
-    # transaction holds the database's write lock, which no one should wait on for that long.
-    await connection.commit()
-    user_id = await service.check_password(auth, credentials, password)
-    tokens = await service.start_session(connection, auth, user_id)
+    async with unit_of_work(engine, write=False) as connection:
+        credentials = await service.find_credentials(connection, username)
+    # The deliberately slow hash check holds no connection (the pool serves other requests)
+    # and no transaction (on SQLite, nobody waits on the write lock for it).
+    verified = await service.check_password(auth, credentials, password)
+    async with unit_of_work(engine, write=True) as connection:
+        if verified.upgraded_hash is not None and credentials.password_hash is not None:
+            await service.store_upgraded_hash(
+                connection,
+                verified.user_id,
+                old_hash=credentials.password_hash,
+                new_hash=verified.upgraded_hash,
+            )
+        tokens = await service.start_session(connection, auth, verified.user_id)
     return json_response(tokens, headers=_NO_STORE)
 
 

@@ -74,19 +74,20 @@ class RefreshTokenReused:
 
 async def create_user(
     connection: AsyncConnection,
-    auth: Auth,
     *,
     email: str,
-    password: str,
+    password_hash: str,
     display_name: str | None,
     role: Role = Role.READER,
 ) -> User:
+    """Insert an account. The password is hashed by the caller beforehand, with no connection
+    held (see auth.passwords)."""
     now = utc_now()
     row = {
         "id": uuid.uuid4(),
         "email": email,
         "display_name": display_name,
-        "password_hash": await auth.hasher.hash(password),
+        "password_hash": password_hash,
         "role": role.value,
         "is_active": True,
         "created_at": now,
@@ -101,10 +102,9 @@ async def create_user(
 
 async def create_or_promote_admin(
     connection: AsyncConnection,
-    auth: Auth,
     *,
     email: str,
-    password: str,
+    password_hash: str,
     display_name: str | None,
 ) -> str:
     """Bootstrap an admin: create the account, or make an existing one an active admin.
@@ -118,19 +118,18 @@ async def create_or_promote_admin(
         return "promoted"
     await create_user(
         connection,
-        auth,
         email=email,
-        password=password,
+        password_hash=password_hash,
         display_name=display_name,
         role=Role.ADMIN,
     )
     return "created"
 
 
-async def register(connection: AsyncConnection, auth: Auth, data: Registration) -> User:
+async def register(connection: AsyncConnection, data: Registration, password_hash: str) -> User:
     """A new reader account (roles are granted by admins, never chosen at registration)."""
     return await create_user(
-        connection, auth, email=data.email, password=data.password, display_name=data.display_name
+        connection, email=data.email, password_hash=password_hash, display_name=data.display_name
     )
 
 
@@ -160,16 +159,35 @@ async def find_credentials(connection: AsyncConnection, email: str) -> Credentia
     return Credentials(row.id, row.password_hash, row.is_active)
 
 
-async def check_password(auth: Auth, credentials: Credentials, password: str) -> uuid.UUID:
-    """The account id if ``password`` is right and the account active, else ``InvalidGrant``.
+@dataclass(frozen=True)
+class VerifiedSignIn:
+    user_id: uuid.UUID
+    # A new hash when the stored one was made with older cost settings.
+    upgraded_hash: str | None
+
+
+async def check_password(auth: Auth, credentials: Credentials, password: str) -> VerifiedSignIn:
+    """The account if ``password`` is right and the account active, else ``InvalidGrant``.
 
     Unknown email, wrong password and deactivated account take the same path and the same time
-    (one Argon2 verification each) and give the same answer.
+    (one Argon2 verification each) and give the same answer. Hashes, so no connection may be
+    held while awaiting it.
     """
-    matches = await auth.hasher.verify(password, credentials.password_hash)
+    matches, upgraded = await auth.hasher.verify_and_update(password, credentials.password_hash)
     if credentials.user_id is None or not matches or not credentials.is_active:
         raise InvalidGrant()
-    return credentials.user_id
+    return VerifiedSignIn(credentials.user_id, upgraded)
+
+
+async def store_upgraded_hash(
+    connection: AsyncConnection, user_id: uuid.UUID, *, old_hash: str, new_hash: str
+) -> None:
+    """Replace a hash made with older cost settings, unless the password changed meanwhile."""
+    await connection.execute(
+        update(users)
+        .where(users.c.id == user_id, users.c.password_hash == old_hash)
+        .values(password_hash=new_hash)
+    )
 
 
 async def _issue_refresh_token(
@@ -310,32 +328,65 @@ async def load_principal(connection: AsyncConnection, claims: AccessClaims) -> P
     )
 
 
+async def current_password_hash(connection: AsyncConnection, user_id: uuid.UUID) -> str:
+    password_hash = await connection.scalar(
+        select(users.c.password_hash).where(users.c.id == user_id)
+    )
+    if password_hash is None:  # deleted since its token was checked
+        raise InvalidAccessToken("the access token names no current account")
+    return str(password_hash)
+
+
+@dataclass(frozen=True)
+class PasswordChange:
+    """A checked password change: the hash it replaces and the new one."""
+
+    old_hash: str
+    new_hash: str
+
+
+async def prepare_password_change(
+    auth: Auth, principal: Principal, changes: ProfileUpdate, current_hash: str
+) -> PasswordChange | None:
+    """Check the policy, then the current password, then hash the new one — before any write,
+    and with no connection held (two slow hashes). None when no password change is asked."""
+    if changes.password is None or changes.current_password is None:
+        return None
+    problems = password_problems(changes.password, email=principal.user.email)
+    if problems:
+        raise WeakPassword(problems)
+    if not await auth.hasher.verify(changes.current_password, current_hash):
+        raise WrongCurrentPassword()
+    return PasswordChange(old_hash=current_hash, new_hash=await auth.hasher.hash(changes.password))
+
+
 async def update_profile(
-    connection: AsyncConnection, auth: Auth, principal: Principal, changes: ProfileUpdate
+    connection: AsyncConnection,
+    principal: Principal,
+    changes: ProfileUpdate,
+    password_change: PasswordChange | None,
 ) -> User:
-    """Change one's display name and/or password; a password change signs out other sessions."""
+    """Change one's display name and/or password; a password change signs out other sessions.
+
+    The password is replaced only if it is still the one that was checked: a concurrent change
+    in between makes this one fail as a wrong current password, never silently win.
+    """
     values: dict[str, object] = {}
     if "display_name" in changes.model_fields_set:
         values["display_name"] = changes.display_name
-    if changes.password is not None and changes.current_password is not None:
-        problems = password_problems(changes.password, email=principal.user.email)
-        if problems:
-            raise WeakPassword(problems)
-        current_hash = await connection.scalar(
-            select(users.c.password_hash).where(users.c.id == principal.id)
-        )
-        if not await auth.hasher.verify(changes.current_password, current_hash):
-            raise WrongCurrentPassword()
-        values["password_hash"] = await auth.hasher.hash(changes.password)
-        await revoke_user_sessions(connection, principal.id, keep=principal.session_id)
+    statement = update(users).where(users.c.id == principal.id)
+    if password_change is not None:
+        values["password_hash"] = password_change.new_hash
+        statement = statement.where(users.c.password_hash == password_change.old_hash)
     if not values:
         return principal.user
     row = (
         await connection.execute(
-            update(users)
-            .where(users.c.id == principal.id)
-            .values(**values, updated_at=utc_now())
-            .returning(*USER_COLUMNS)
+            statement.values(**values, updated_at=utc_now()).returning(*USER_COLUMNS)
         )
-    ).one()
+    ).first()
+    if row is None:
+        raise WrongCurrentPassword()
+    if password_change is not None:
+        await revoke_user_sessions(connection, principal.id, keep=principal.session_id)
     return User.model_validate(row, from_attributes=True)

@@ -53,6 +53,12 @@ RATE_LIMITED = Counter(
     "Requests refused with 429, by limit.",
     ["limit"],
 )
+RATE_LIMIT_STORE_FAILURES = Counter(
+    "bookshelf_rate_limit_store_failures",
+    "Rate-limit checks whose shared store failed, by limit and what was done instead "
+    "(allowed, or counted_in_process for the strict auth budget).",
+    ["limit", "outcome"],
+)
 
 
 def _exposition() -> bytes:

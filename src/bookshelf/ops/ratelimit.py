@@ -1,7 +1,19 @@
-"""Rate limits with the ``limits`` library: per user when the request carries a valid access
-token, per client address otherwise, and a stricter per-address limit on the sign-in,
-registration and refresh endpoints. Counters live in process memory by default and in Redis
-when ``BOOKSHELF_REDIS_URL`` is set, so every instance shares them.
+"""Rate limits with the ``limits`` library. Counters live in process memory by default and in
+Redis when ``BOOKSHELF_REDIS_URL`` is set, so every instance shares them.
+
+Who is counted:
+- Every API request counts against its client address (IPv6 addresses grouped by /64, the
+  smallest block a client is usually given, so rotating through one's own block buys nothing).
+- A request with a valid access token counts against its user as well: signing up N accounts
+  does not multiply what one address may send.
+- The sign-in, registration and refresh endpoints, and every password check elsewhere (a
+  password change), have a stricter budget (``rate_limit_auth``), per address and, where the
+  account is known, per account.
+
+When the shared store (Redis) does not answer, ordinary requests are let through (an outage of
+the limiter must not become an outage of the catalog), but the strict budgets fall back to
+counters in this process: password guessing stays bounded per instance. Both are logged and
+counted in ``bookshelf_rate_limit_store_failures``.
 
 The client address is the connection's peer, which ``ProxyHeadersMiddleware`` replaces with the
 ``X-Forwarded-For`` client only when the peer is a configured trusted proxy.
@@ -9,6 +21,8 @@ The client address is the connection's peer, which ``ProxyHeadersMiddleware`` re
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import logging
 import math
 import time
@@ -19,6 +33,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bookshelf.auth.exceptions import TooManyPasswordAttempts
 from bookshelf.auth.tokens import InvalidToken, TokenSigner
 from bookshelf.config import Settings
 from bookshelf.ops import metrics
@@ -27,6 +42,7 @@ from bookshelf.problems import problem_response
 logger = logging.getLogger("bookshelf.ratelimit")
 
 AUTH_PATHS = frozenset({"/auth/token", "/auth/register", "/auth/refresh"})
+DEFAULT, STRICT = "default", "auth"
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,27 @@ class Verdict:
     limit: int
     remaining: int
     reset_seconds: int
+
+
+@functools.lru_cache(maxsize=4096)
+def address_key(host: str | None) -> str:
+    """The bucket of a client address: IPv4 as is, IPv6 by its /64 (IPv4-mapped as IPv4)."""
+    if not host:
+        return "address:unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # not an IP (a Unix socket path, a test client's name)
+        return f"address:{host}"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return f"address:{address.ipv4_mapped}"
+        return f"address:{ipaddress.IPv6Network((address, 64), strict=False)}"
+    return f"address:{address}"
+
+
+def client_address_key(scope: Scope) -> str:
+    client = scope.get("client")
+    return address_key(client[0] if client else None)
 
 
 class RateLimits:
@@ -46,24 +83,57 @@ class RateLimits:
             else MemoryStorage()
         )
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
+        # Strict budgets only, and only while the shared store fails.
+        self.fallback = SlidingWindowCounterRateLimiter(MemoryStorage())
         self.default = parse_many(settings.rate_limit_default)
         self.auth = parse_many(settings.rate_limit_auth)
 
     async def check(self) -> str:
         return "ok" if await self.storage.check() else "not answering"
 
-    async def hit(self, items: list[RateLimitItem], *identifiers: str) -> Verdict:
-        """Count one request against every item; the tightest one decides."""
+    @staticmethod
+    async def _hit(
+        limiter: SlidingWindowCounterRateLimiter,
+        items: list[RateLimitItem],
+        name: str,
+        identities: tuple[str, ...],
+    ) -> Verdict:
+        """Count one request against every item for every identity; the tightest decides."""
         verdicts = []
-        for item in items:
-            allowed = await self.limiter.hit(item, *identifiers)
-            stats = await self.limiter.get_window_stats(item, *identifiers)
-            reset = max(0, math.ceil(stats.reset_time - time.time()))
-            verdicts.append(Verdict(allowed, item.amount, stats.remaining, reset))
+        for identity in identities:
+            for item in items:
+                allowed = await limiter.hit(item, name, identity)
+                stats = await limiter.get_window_stats(item, name, identity)
+                reset = max(0, math.ceil(stats.reset_time - time.time()))
+                verdicts.append(Verdict(allowed, item.amount, stats.remaining, reset))
         refused = [v for v in verdicts if not v.allowed]
         if refused:
             return max(refused, key=lambda v: v.reset_seconds)
         return min(verdicts, key=lambda v: v.remaining)
+
+    async def hit(self, name: str, identities: tuple[str, ...]) -> Verdict | None:
+        """The verdict for one request; None when the store failed and the request may pass."""
+        strict = name == STRICT
+        items = self.auth if strict else self.default
+        try:
+            return await self._hit(self.limiter, items, name, identities)
+        except Exception:
+            outcome = "counted_in_process" if strict else "allowed"
+            metrics.RATE_LIMIT_STORE_FAILURES.labels(name, outcome).inc()
+            logger.warning("rate limit store unavailable; request %s", outcome, exc_info=True)
+            if not strict:
+                return None
+        return await self._hit(self.fallback, items, name, identities)
+
+    async def count_password_check(self, user_id: str, scope: Scope) -> None:
+        """Count a password check outside the sign-in endpoints (a password change) against the
+        strict budget of both the account and the address; raise when either is spent."""
+        verdict = await self.hit(STRICT, (f"user:{user_id}", client_address_key(scope)))
+        if verdict is not None and not verdict.allowed:
+            metrics.RATE_LIMITED.labels(STRICT).inc()
+            raise TooManyPasswordAttempts(
+                limit=verdict.limit, retry_after_seconds=verdict.reset_seconds
+            )
 
 
 class RateLimitMiddleware:
@@ -75,7 +145,7 @@ class RateLimitMiddleware:
         self.signer = signer
         self.api_prefix = api_prefix
 
-    def _identity(self, scope: Scope) -> str:
+    def _user_key(self, scope: Scope) -> str | None:
         for name, value in scope["headers"]:
             if name == b"authorization" and value[:7].lower() == b"bearer ":
                 try:
@@ -83,26 +153,24 @@ class RateLimitMiddleware:
                         value[7:].decode("latin-1"), scope.setdefault("state", {})
                     )
                 except InvalidToken:
-                    break
+                    return None
                 return f"user:{claims.user_id}"
-        client = scope.get("client")
-        return f"address:{client[0] if client else 'unknown'}"
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith(self.api_prefix):
             await self.app(scope, receive, send)
             return
+        address = client_address_key(scope)
+        identities: tuple[str, ...] = (address,)
+        name = DEFAULT
         if path[len(self.api_prefix) :] in AUTH_PATHS:
-            client = scope.get("client")
-            name, items = "auth", self.limits.auth
-            identity = f"address:{client[0] if client else 'unknown'}"
-        else:
-            name, items, identity = "default", self.limits.default, self._identity(scope)
-        try:
-            verdict = await self.limits.hit(items, name, identity)
-        except Exception:
-            logger.warning("rate limiter unavailable; request allowed", exc_info=True)
+            name = STRICT
+        elif (user := self._user_key(scope)) is not None:
+            identities = (user, address)
+        verdict = await self.limits.hit(name, identities)
+        if verdict is None:
             await self.app(scope, receive, send)
             return
         headers = [

@@ -8,9 +8,15 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from bookshelf.auth import service as auth_service
-from bookshelf.auth.dependencies import AdminUser, AuthDep, CurrentUser
+from bookshelf.auth.dependencies import (
+    AdminUser,
+    AuthDep,
+    CurrentUser,
+    CurrentUserReleased,
+    RateLimitsDep,
+)
 from bookshelf.auth.schemas import ProfileUpdate, User, UserAdminUpdate, UserPage
-from bookshelf.db import ConnectionDep
+from bookshelf.db import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.http import (
     json_response,
     next_page_headers,
@@ -40,15 +46,33 @@ async def read_me(principal: CurrentUser) -> Response:
 @router.patch(
     "/me",
     response_model=User,
-    responses=problem_responses(400, 401, 413, 415),
+    responses=problem_responses(400, 401, 413, 415, 429, 503),
     dependencies=[Depends(require_json_body)],
 )
 async def update_me(
-    changes: ProfileUpdate, principal: CurrentUser, connection: ConnectionDep, auth: AuthDep
+    request: Request,
+    changes: ProfileUpdate,
+    principal: CurrentUserReleased,
+    engine: EngineDep,
+    auth: AuthDep,
+    limits: RateLimitsDep,
 ) -> Response:
     """Change your display name or password (with `current_password`); a new password signs
     out your other sessions."""
-    user = await auth_service.update_profile(connection, auth, principal, changes)
+    password_change = None
+    if changes.current_password is not None:
+        # A password check is a guess: under the strict sign-in budget, per account and address.
+        if limits is not None:
+            await limits.count_password_check(str(principal.id), request.scope)
+        async with unit_of_work(engine, write=False) as connection:
+            current_hash = await auth_service.current_password_hash(connection, principal.id)
+        # Checked and hashed with no connection held, and before the write: on SQLite the
+        # write below holds the database's write lock, which nobody should wait on for a hash.
+        password_change = await auth_service.prepare_password_change(
+            auth, principal, changes, current_hash
+        )
+    async with unit_of_work(engine, write=True) as connection:
+        user = await auth_service.update_profile(connection, principal, changes, password_change)
     return json_response(user)
 
 

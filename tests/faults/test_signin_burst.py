@@ -1,0 +1,47 @@
+"""A burst of 32 concurrent sign-ins against a real ``bookshelf serve`` with the production
+Argon2id cost (64 MiB per hash): the worker's peak memory stays within its documented budget
+(base + BOOKSHELF_PASSWORD_HASH_CONCURRENCY x 64 MiB), every request gets a sign-in answer or a
+fast 503 with Retry-After, and the liveness probe keeps answering meanwhile."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from bench.signin import peak_rss_mib, rss_mib, sign_in_burst
+from tests.faults.conftest import ADMIN_PASSWORD, create_admin, running_server, sign_in
+
+HASH_MIB = 64
+SLOTS = 2
+# Allocator and interpreter noise on top of the hashes' own memory.
+SLACK_MIB = 48
+
+
+def test_a_sign_in_burst_stays_within_the_memory_budget(
+    postgresql_url: str, tmp_path: Path
+) -> None:
+    email = f"burst-{uuid.uuid4().hex[:8]}@faults.example.org"
+    create_admin(postgresql_url, email=email)
+    with running_server(
+        postgresql_url,
+        tmp_path,
+        password_hash_time_cost="3",
+        password_hash_memory_kib=str(HASH_MIB * 1024),
+        password_hash_concurrency=str(SLOTS),
+        password_hash_wait_seconds="2",
+    ) as server:
+        # Warm up: the first sign-in also moves the account to the production cost.
+        sign_in(server.base_url, email=email)
+        baseline = rss_mib(server.pid)
+        result = sign_in_burst(server.base_url, email=email, password=ADMIN_PASSWORD)
+        peak = peak_rss_mib(server.pid)
+        log = server.log_problems()
+    print(f"baseline {baseline:.0f} MiB, peak {peak:.0f} MiB, {result}")
+
+    assert peak <= baseline + SLOTS * HASH_MIB + SLACK_MIB, (peak, baseline, result)
+    assert sum(result.statuses.values()) == 32
+    assert set(result.statuses) <= {200, 400, 503}, result.statuses
+    assert result.statuses[200] >= 1 and result.statuses[400] >= 1, result.statuses
+    assert result.busy_without_retry_after == 0
+    assert result.live_statuses and set(result.live_statuses) == {200}, result.live_statuses
+    assert "error:" not in log, log
