@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from bookshelf.config import ConfigurationError, Settings, load_settings
+from bookshelf.config import DEVELOPMENT_SECRET, ConfigurationError, Settings, load_settings
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
@@ -185,3 +185,61 @@ def test_settings_are_immutable() -> None:
     settings = Settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.log_level = "DEBUG"  # type: ignore[misc]
+
+
+GOOD_SECRET = "k" * 16 + "production-secret-of-48-chars-xx"
+
+
+def _production(**overrides: str) -> dict[str, str]:
+    return {
+        "environment": "production",
+        "jwt_secret": GOOD_SECRET,
+        "allowed_hosts": "books.example.org",
+        **overrides,
+    }
+
+
+def test_production_with_safe_values_starts() -> None:
+    settings = Settings(**_production())  # type: ignore[arg-type]
+    assert settings.allowed_host_list == ["books.example.org"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"jwt_secret": DEVELOPMENT_SECRET}, "BOOKSHELF_JWT_SECRET"),
+        (
+            {"jwt_secret": "CHANGE-ME-to-48-random-characters-from-a-secret-generator"},
+            "BOOKSHELF_JWT_SECRET",
+        ),
+        ({"jwt_secret": "please-change-me-" + "x" * 32}, "BOOKSHELF_JWT_SECRET"),
+        ({"jwt_secret": "too-short"}, "BOOKSHELF_JWT_SECRET"),
+        ({"jwt_previous_secrets": "short-old-secret"}, "BOOKSHELF_JWT_PREVIOUS_SECRETS"),
+        (
+            {"jwt_previous_secrets": f"{GOOD_SECRET}-old,{DEVELOPMENT_SECRET}"},
+            "BOOKSHELF_JWT_PREVIOUS_SECRETS",
+        ),
+        ({"allowed_hosts": "*"}, "BOOKSHELF_ALLOWED_HOSTS"),
+        ({"allowed_hosts": "books.example.org, *"}, "BOOKSHELF_ALLOWED_HOSTS"),
+        ({"allowed_hosts": ""}, "BOOKSHELF_ALLOWED_HOSTS"),
+    ],
+)
+def test_production_refuses_unsafe_values_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, overrides: dict[str, str], named: str
+) -> None:
+    for name, value in _production(**overrides).items():
+        monkeypatch.setenv(f"BOOKSHELF_{name.upper()}", value)
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings()
+    assert named in str(refused.value)
+    assert "\n" not in str(refused.value)
+    for secret in (DEVELOPMENT_SECRET, GOOD_SECRET):
+        assert secret not in str(refused.value)
+
+
+@pytest.mark.parametrize("environment", ["development", "test"])
+def test_outside_production_any_host_and_the_development_secret_are_fine(
+    environment: str,
+) -> None:
+    settings = Settings(environment=environment, allowed_hosts="*")  # type: ignore[arg-type]
+    assert settings.jwt_secrets[0] == DEVELOPMENT_SECRET

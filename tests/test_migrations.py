@@ -139,7 +139,7 @@ async def assert_at_base(engine: AsyncEngine) -> None:
 
 
 def test_head_revision_is_the_single_latest_script() -> None:
-    assert migrate.head_revision() == "0002"
+    assert migrate.head_revision() == "0003"
 
 
 async def test_fresh_database_has_no_revision(fresh_engine: AsyncEngine) -> None:

@@ -1,4 +1,4 @@
-"""The ``bookshelf`` command: serve, migrate, seed."""
+"""The ``bookshelf`` command: serve, migrate, seed, create-admin, purge."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from bookshelf.config import ConfigurationError, Settings, load_settings
 from bookshelf.db import create_engine
 from bookshelf.main import build_auth
 from bookshelf.ops.metrics import MULTIPROCESS_ENV
+from bookshelf.retention import PurgeReport, purge_expired
 
 app = typer.Typer(
     help="Bookshelf, a book catalog service.",
@@ -159,6 +160,25 @@ def seed(
 
     run_with_database(run(), settings)
     typer.echo(f"added {books} books")
+
+
+@app.command()
+def purge() -> None:
+    """Delete expired sign-in sessions, refresh tokens and idempotency records now (each
+    instance also does it every BOOKSHELF_PURGE_INTERVAL_SECONDS)."""
+    settings = settings_or_exit()
+    reports: list[PurgeReport] = []
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            reports.append(await purge_expired(engine))
+        finally:
+            await engine.dispose()
+
+    run_with_database(run(), settings)
+    for table, count in reports[0].deleted.items():
+        typer.echo(f"{table}: {count} expired row(s) deleted")
 
 
 def _read_new_password() -> str:

@@ -8,6 +8,7 @@ build their own; ``get_settings()`` caches the one built from the environment.
 from __future__ import annotations
 
 import functools
+import re
 from enum import StrEnum
 from typing import Annotated
 
@@ -21,6 +22,11 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./bookshelf.db"
 # Used only when BOOKSHELF_JWT_SECRET is unset, which production refuses.
 DEVELOPMENT_SECRET = "bookshelf-development-secret-never-use-in-production"  # noqa: S105
 MIN_PRODUCTION_SECRET_LENGTH = 32
+# Secrets anyone can read (this file, the example manifests): refused in production.
+_PUBLIC_SECRETS = frozenset(
+    {DEVELOPMENT_SECRET, "CHANGE-ME-to-48-random-characters-from-a-secret-generator"}
+)
+_PLACEHOLDER = re.compile(r"change[-_ ]?me|replace[-_ ]?me", re.IGNORECASE)
 
 # Drivers we accept, and the async driver each URL scheme is rewritten to.
 _ASYNC_DRIVERS = {
@@ -74,6 +80,8 @@ class Settings(BaseSettings):
     jwt_previous_secrets: SecretStr | None = None
     jwt_issuer: str = "bookshelf"
     jwt_audience: str = "bookshelf-api"
+    # Clock difference tolerated between instances when checking a token's exp/iat.
+    jwt_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 5
     access_token_ttl_seconds: Annotated[int, Field(ge=30, le=24 * 3600)] = 15 * 60
     refresh_token_ttl_seconds: Annotated[int, Field(ge=60)] = 30 * 24 * 3600
     # Argon2id cost (pwdlib/argon2-cffi defaults); lower only for tests.
@@ -113,6 +121,9 @@ class Settings(BaseSettings):
     # OpenTelemetry spans for requests and SQL (needs the `otel` extra; OTEL_* configures export).
     tracing: bool = False
     tracing_service_name: str = "bookshelf"
+    # Expired sessions, refresh tokens and idempotency records are deleted this often by each
+    # instance (0 = never; then run `bookshelf purge` from a scheduler).
+    purge_interval_seconds: Annotated[int, Field(ge=0, le=7 * 24 * 3600)] = 3600
     # How long SIGTERM waits for in-flight requests before the process exits.
     graceful_shutdown_seconds: Annotated[int, Field(ge=1, le=600)] = 25
 
@@ -177,15 +188,20 @@ class Settings(BaseSettings):
         )
 
     @model_validator(mode="after")
-    def _secrets_outside_development(self) -> Settings:
-        if self.environment is Environment.PRODUCTION:
-            if self.jwt_secret is None:
-                raise ValueError("BOOKSHELF_JWT_SECRET is required in production")
-            if len(self.jwt_secret.get_secret_value()) < MIN_PRODUCTION_SECRET_LENGTH:
-                raise ValueError(
-                    f"BOOKSHELF_JWT_SECRET must be at least {MIN_PRODUCTION_SECRET_LENGTH} "
-                    "characters in production"
-                )
+    def _safe_in_production(self) -> Settings:
+        """Production refuses to start on a value that is public or accepts anything."""
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        if self.jwt_secret is None:
+            raise ValueError("BOOKSHELF_JWT_SECRET is required in production")
+        _check_production_secret("BOOKSHELF_JWT_SECRET", self.jwt_secret.get_secret_value())
+        for previous in self.jwt_secrets[1:]:
+            _check_production_secret("BOOKSHELF_JWT_PREVIOUS_SECRETS", previous)
+        if "*" in self.allowed_host_list:
+            raise ValueError(
+                "BOOKSHELF_ALLOWED_HOSTS must list the host names served in production (not *): "
+                "a forged Host header must not be answered"
+            )
         return self
 
     @property
@@ -202,6 +218,19 @@ class Settings(BaseSettings):
     @property
     def should_auto_migrate(self) -> bool:
         return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+
+def _check_production_secret(name: str, secret: str) -> None:
+    if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
+        raise ValueError(
+            f"{name} must be at least {MIN_PRODUCTION_SECRET_LENGTH} characters in production "
+            "(each of them)"
+        )
+    if secret in _PUBLIC_SECRETS or _PLACEHOLDER.search(secret):
+        raise ValueError(
+            f"{name} is the development secret or an example from the documentation: "
+            "generate a random one"
+        )
 
 
 def _split(value: str) -> list[str]:

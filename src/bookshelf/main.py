@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -40,6 +42,7 @@ from bookshelf.problems import (
     Problem,
     install_problem_handlers,
 )
+from bookshelf.retention import purge_periodically
 from bookshelf.reviews.routes import router as reviews_router
 from bookshelf.users.routes import router as users_router
 
@@ -106,6 +109,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.tracer_provider is not None:
         instrument_engine(engine, app.state.tracer_provider)
     app.state.engine = engine
+    purging = (
+        asyncio.create_task(purge_periodically(engine, settings.purge_interval_seconds))
+        if settings.purge_interval_seconds
+        else None
+    )
     # What exists now (modules, the app, its routes and schemas: ~140k objects) lives as long
     # as the process. Frozen, it is skipped by the cyclic collector, whose full collections
     # otherwise take ~50 ms each under load and stall every request in flight (bench/ p99).
@@ -114,6 +122,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         gc.unfreeze()  # collectable again (tests start and stop many apps in one process)
+        if purging is not None:
+            purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purging
         undo_sigterm_hook()
         app.state.auth.hasher.close()
         await engine.dispose()
@@ -138,7 +150,10 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
 def build_auth(settings: Settings) -> Auth:
     return Auth(
         signer=TokenSigner(
-            settings.jwt_secrets, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+            settings.jwt_secrets,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway_seconds=settings.jwt_leeway_seconds,
         ),
         hasher=PasswordHasher(
             time_cost=settings.password_hash_time_cost,

@@ -257,3 +257,20 @@ def test_a_token_verified_once_per_request_is_not_reused_for_another() -> None:
     with pytest.raises(InvalidToken):
         signer.verify_once(second[:-2] + "xx", state)  # a tampered token is checked, not matched
     assert signer.verify_once(second, state) is other
+
+
+@pytest.mark.parametrize(("seconds_past_expiry", "accepted"), [(2, True), (30, False)])
+async def test_an_access_token_just_past_expiry_is_accepted_within_the_leeway(
+    anonymous_client: httpx.AsyncClient,
+    make_account: AccountFactory,
+    settings: Settings,
+    seconds_past_expiry: int,
+    accepted: bool,
+) -> None:
+    """Instances' clocks differ by a little: the default leeway (5 s) absorbs that, no more."""
+    account = await make_account()
+    now = int(time.time())
+    claims = {**claims_for(account, settings), "iat": now - 600, "exp": now - seconds_past_expiry}
+    response = await get_me(anonymous_client, mint(claims, settings.jwt_secrets[0]))
+    assert settings.jwt_leeway_seconds == 5
+    assert (response.status_code == 200) is accepted, response.text

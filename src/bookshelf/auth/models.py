@@ -44,6 +44,7 @@ auth_sessions = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime),
     Index("ix_auth_sessions_user_id", "user_id"),
+    Index("ix_auth_sessions_expires_at", "expires_at"),
 )
 
 refresh_tokens = Table(
@@ -57,4 +58,5 @@ refresh_tokens = Table(
     # Set when the token is exchanged; presenting it again is reuse (the family is revoked).
     Column("used_at", UtcDateTime),
     Index("ix_refresh_tokens_session_id", "session_id"),
+    Index("ix_refresh_tokens_expires_at", "expires_at"),
 )

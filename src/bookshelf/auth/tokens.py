@@ -36,7 +36,14 @@ class AccessClaims:
 
 
 class TokenSigner:
-    def __init__(self, secrets_in_order: list[str], *, issuer: str, audience: str) -> None:
+    def __init__(
+        self,
+        secrets_in_order: list[str],
+        *,
+        issuer: str,
+        audience: str,
+        leeway_seconds: int = 0,
+    ) -> None:
         if not secrets_in_order:
             raise ValueError("at least one signing secret is needed")
         self._signing_secret = secrets_in_order[0]
@@ -44,6 +51,9 @@ class TokenSigner:
         self._secrets_by_kid = {key_id(secret): secret for secret in secrets_in_order}
         self.issuer = issuer
         self.audience = audience
+        # Instances' clocks differ a little: a token issued by one must not look expired (or
+        # issued in the future) to another a second later.
+        self.leeway_seconds = leeway_seconds
 
     def issue(
         self, *, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime, ttl: timedelta
@@ -75,6 +85,7 @@ class TokenSigner:
                 audience=self.audience,
                 issuer=self.issuer,
                 options={"require": list(REQUIRED_CLAIMS)},
+                leeway=self.leeway_seconds,
             )
             return AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),

@@ -1,0 +1,87 @@
+"""Deleting what has expired: sign-in sessions (with their refresh tokens), refresh tokens and
+idempotency records. Without it these tables grow with every sign-in and keyed POST, forever.
+
+Run by every instance periodically (``BOOKSHELF_PURGE_INTERVAL_SECONDS``, started in the app's
+lifespan) and on demand by ``bookshelf purge``. Deleting is idempotent, so instances purging at
+the same time only repeat each other's work. Rows go in batches, each its own short
+transaction, so a large backlog never holds locks for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+
+from sqlalchemy import Table, delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bookshelf.auth.models import auth_sessions, refresh_tokens
+from bookshelf.db import unit_of_work
+from bookshelf.idempotency.models import idempotency_records
+from bookshelf.types import utc_now
+
+logger = logging.getLogger("bookshelf.retention")
+
+BATCH_SIZE = 1000
+# Sessions first: deleting one deletes its refresh tokens too (ON DELETE CASCADE).
+EXPIRING_TABLES: tuple[Table, ...] = (auth_sessions, refresh_tokens, idempotency_records)
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    deleted: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.deleted.values())
+
+
+async def _delete_batch(engine: AsyncEngine, table: Table, now: object, batch_size: int) -> int:
+    """Delete about ``batch_size`` of the oldest expired rows (more only on equal expiries)."""
+    expires_at = table.c.expires_at
+    async with unit_of_work(engine, write=True) as connection:
+        boundary = await connection.scalar(
+            select(expires_at)
+            .where(expires_at <= now)
+            .order_by(expires_at)
+            .offset(batch_size - 1)
+            .limit(1)
+        )
+        deleted = await connection.execute(
+            delete(table).where(expires_at <= (boundary if boundary is not None else now))
+        )
+        return int(deleted.rowcount)
+
+
+async def purge_expired(engine: AsyncEngine, *, batch_size: int = BATCH_SIZE) -> PurgeReport:
+    """Delete every row that had expired when the purge began."""
+    now = utc_now()
+    deleted = {}
+    for table in EXPIRING_TABLES:
+        total = 0
+        while True:
+            count = await _delete_batch(engine, table, now, batch_size)
+            total += count
+            if count < batch_size:
+                break
+        deleted[table.name] = total
+    return PurgeReport(deleted)
+
+
+async def purge_periodically(engine: AsyncEngine, interval_seconds: float) -> None:
+    """Purge every ``interval_seconds`` until cancelled; a failed purge is logged and retried
+    at the next interval. The first one comes after a random part of the interval, so
+    instances started together do not all purge at the same moment."""
+    await asyncio.sleep(random.uniform(0, interval_seconds))  # noqa: S311 - not security
+    while True:
+        try:
+            report = await purge_expired(engine)
+        except Exception:
+            logger.warning("purge of expired rows failed; retrying later", exc_info=True)
+        else:
+            if report.total:
+                summary = ", ".join(f"{name}={count}" for name, count in report.deleted.items())
+                logger.info("purged expired rows", extra={"purged": summary})
+        await asyncio.sleep(interval_seconds)
