@@ -1,12 +1,13 @@
 """Bookshelf's benchmark suite: ``python -m bench`` (or ``python3 dev.py bench``).
 
-Parts (``--parts``, default all four):
+Parts (``--parts``, default all five):
 
 * ``table``: Bookshelf (production settings, one worker) and the floor app (``bench/floor.py``)
   under the same wrk load, case by case, on a seeded PostgreSQL database of the bench's own.
   Prints requests/s, p50, p99, server CPU per request and Bookshelf's ratio to the floor.
 * ``costs``: Bookshelf's CPU per GET with each production feature switched off in turn.
 * ``soak``: Bookshelf under mixed load for ``--soak-seconds``; its RSS sampled throughout.
+* ``signin``: 32 concurrent sign-ins at the production Argon2id cost; the workers' peak RSS.
 * ``scale``: p95 latency of the list, filter + sort, deep paging and search requests at 10k books
   and again at 1M books (``--scale-books``), and the growth between the two.
 
@@ -32,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench import costs, dataset, load
+from bench import costs, dataset, load, signin
 from bench.servers import Server, free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -305,6 +306,31 @@ class Bench:
             "late_mib": late,
         }
 
+    def signin(self, database: dataset.BenchDatabase) -> dict[str, object]:
+        """32 sign-ins at once with the production Argon2id cost: the workers' peak memory
+        against the budget (base + BOOKSHELF_PASSWORD_HASH_CONCURRENCY x 64 MiB)."""
+        with self.bookshelf(database, "bookshelf-signin") as app:
+            email, password = dataset.EDITOR_EMAIL, dataset.EDITOR_PASSWORD
+            signin.sign_in_burst(app.base_url, email=email, password=password, requests=2)
+            baseline = max(signin.rss_mib(pid) for pid in app.workers())
+            result = signin.sign_in_burst(app.base_url, email=email, password=password)
+            peak = max(signin.peak_rss_mib(pid) for pid in app.workers())
+        statuses = {str(status): count for status, count in sorted(result.statuses.items())}
+        print(
+            f"  sign-in burst of 32: {statuses} in {result.seconds:.1f} s; worker RSS "
+            f"{baseline:.0f} MiB before, peak {peak:.0f} MiB; /health/live "
+            f"{sorted(set(result.live_statuses))}, slowest {result.live_slowest_seconds:.2f} s",
+            flush=True,
+        )
+        return {
+            "statuses": statuses,
+            "seconds": result.seconds,
+            "baseline_rss_mib": baseline,
+            "peak_rss_mib": peak,
+            "live_statuses": sorted(set(result.live_statuses)),
+            "live_slowest_seconds": result.live_slowest_seconds,
+        }
+
     def scale(self) -> dict[str, object]:
         options = self.options
         database = dataset.BenchDatabase(options.admin_url, options.database + "_scale")
@@ -441,7 +467,9 @@ def _machine() -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--parts", default="table,costs,soak,scale", help="table, costs, soak, scale"
+        "--parts",
+        default="table,costs,soak,signin,scale",
+        help="table, costs, soak, signin, scale",
     )
     parser.add_argument("--books", type=int, default=100_000, help="catalog size for the table")
     parser.add_argument("--duration", type=float, default=10, help="seconds of load per run")
@@ -478,7 +506,7 @@ def main() -> None:
     # queue for a connection and the tail latency doubles (measured: p99/p50 4.9 -> 2.1).
     options.pool_size = options.pool_size or options.connections
     parts = {p.strip() for p in options.parts.split(",")}
-    unknown = parts - {"table", "costs", "soak", "scale"}
+    unknown = parts - {"table", "costs", "soak", "signin", "scale"}
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
 
@@ -487,7 +515,7 @@ def main() -> None:
     results: dict[str, object] = {"machine": machine, "options": vars(options) | {"json": None}}
     with tempfile.TemporaryDirectory(prefix="bookshelf-bench-") as workdir:
         bench = Bench(options, Path(workdir))
-        if parts & {"table", "costs", "soak"}:
+        if parts & {"table", "costs", "soak", "signin"}:
             database = dataset.BenchDatabase(options.admin_url, options.database)
             print(f"bench: seeding {options.books:,} books into {database.name}", flush=True)
             database.recreate()
@@ -505,6 +533,9 @@ def main() -> None:
                 if "soak" in parts:
                     print("bench: soak", flush=True)
                     results["soak"] = bench.soak(database)
+                if "signin" in parts:
+                    print("bench: sign-in burst (memory)", flush=True)
+                    results["signin"] = bench.signin(database)
             finally:
                 if not options.keep_database:
                     database.drop()
