@@ -60,7 +60,7 @@ async def update_me(
     """Change your display name or password (with `current_password`); a new password signs
     out your other sessions."""
     password_change = None
-    if changes.current_password is not None:
+    if changes.password is not None:  # the schema makes current_password come with it
         # A password check is a guess: under the strict sign-in budget, per account and address.
         if limits is not None:
             await limits.count_password_check(str(principal.id), request.scope)
