@@ -79,6 +79,9 @@ def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+WORKER_PING_TIMEOUT_SECONDS = 60
+
+
 def _metrics_directory() -> str | None:
     """A fresh folder where the worker processes share their metrics samples (set in the
     environment they inherit), or None when one is given already; one-line error and exit 2
@@ -158,6 +161,10 @@ def serve(
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+        # The supervisor kills a worker that does not answer its ping in time, and a spawned
+        # worker answers only once it has imported the app: uvicorn's 5 s made workers on a
+        # busy or CPU-throttled machine die and respawn forever, never serving.
+        timeout_worker_healthcheck=WORKER_PING_TIMEOUT_SECONDS,
     )
     # uvicorn.run() binds one socket; the admin port is a second one, served by the same
     # process(es), so the sockets are bound here and handed to uvicorn's supervisors.
