@@ -31,6 +31,9 @@ from bookshelf.db import create_engine
 from bookshelf.main import build_auth
 from bookshelf.ops.metrics import MULTIPROCESS_ENV
 
+# How long uvicorn's supervisor waits for a worker to answer its ping before replacing it.
+WORKER_PING_TIMEOUT_SECONDS = 60
+
 app = typer.Typer(
     help="Bookshelf, a book catalog service.",
     no_args_is_help=True,
@@ -77,9 +80,6 @@ async def _downgrade(settings: Settings, revision: str) -> None:
 
 def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
-
-
-WORKER_PING_TIMEOUT_SECONDS = 60
 
 
 def _metrics_directory() -> str | None:
@@ -139,8 +139,6 @@ def serve(
     if settings.should_auto_migrate:
         # Once here, before any worker starts, rather than racing in every worker's start-up.
         run_with_database(_upgrade(settings, "head"), settings)
-    # Workers are separate processes: they share metrics through files in this folder.
-    metrics_directory = _metrics_directory() if workers > 1 and not reload else None
     # uvicorn restores the SIGTERM handler it found and re-raises the signal once it has shut
     # down gracefully; with Python's default that kills the process (exit 143). This one makes
     # a drained shutdown exit 0, as orchestrators expect.
@@ -171,6 +169,8 @@ def serve(
     sockets = [_listener(host, port)]
     if settings.admin_port is not None:
         sockets.append(_listener(host, settings.admin_port))
+    # Workers are separate processes: they share metrics through files in this folder.
+    metrics_directory = _metrics_directory() if config.workers > 1 else None
     server = uvicorn.Server(config)
     try:
         if config.should_reload:
