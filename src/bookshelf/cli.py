@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Coroutine
@@ -16,6 +18,8 @@ import uvicorn
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import ChangeReload, Multiprocess
 
 from bookshelf import migrate as migrations
 from bookshelf.auth import service as auth_service
@@ -27,6 +31,9 @@ from bookshelf.db import create_engine
 from bookshelf.main import build_auth
 from bookshelf.ops.metrics import MULTIPROCESS_ENV
 from bookshelf.retention import PurgeReport, purge_expired
+
+# How long uvicorn's supervisor waits for a worker to answer its ping before replacing it.
+WORKER_PING_TIMEOUT_SECONDS = 60
 
 app = typer.Typer(
     help="Bookshelf, a book catalog service.",
@@ -76,26 +83,68 @@ def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _metrics_directory() -> str | None:
+    """A fresh folder where the worker processes share their metrics samples (set in the
+    environment they inherit), or None when one is given already; one-line error and exit 2
+    when no temporary directory is writable (a read-only root filesystem without a volume)."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        return None
+    try:
+        directory = tempfile.mkdtemp(prefix="bookshelf-metrics-")
+    except OSError as error:
+        print(
+            "bookshelf: several workers share their metrics through a writable temporary "
+            f"folder: mount a volume there, or set TMPDIR or {MULTIPROCESS_ENV} ({error})",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2) from None
+    os.environ[MULTIPROCESS_ENV] = directory
+    return directory
+
+
+def _listener(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port``, inheritable by spawned worker processes."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        print(f"bookshelf: cannot listen on {host}:{port}: {error.strerror}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    listener.set_inheritable(True)
+    return listener
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes [default: BOOKSHELF_WORKERS, else 1]."),
+    ] = None,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
-    """Run the HTTP server (uvicorn, with uvloop and httptools)."""
+    """Run the HTTP server (uvicorn, with uvloop and httptools).
+
+    With BOOKSHELF_ADMIN_PORT set, the probes and metrics are served on that port of the same
+    host, and only there.
+    """
     settings = settings_or_exit()
+    workers = workers or settings.workers
+    if settings.admin_port == port:
+        print("bookshelf: BOOKSHELF_ADMIN_PORT must differ from --port", file=sys.stderr)
+        raise typer.Exit(2)
     if settings.should_auto_migrate:
         # Once here, before any worker starts, rather than racing in every worker's start-up.
         run_with_database(_upgrade(settings, "head"), settings)
-    if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
-        # Workers are separate processes: they share metrics through files in this folder.
-        os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="bookshelf-metrics-")
     # uvicorn restores the SIGTERM handler it found and re-raises the signal once it has shut
     # down gracefully; with Python's default that kills the process (exit 143). This one makes
     # a drained shutdown exit 0, as orchestrators expect.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(
+    config = uvicorn.Config(
         "bookshelf.main:create_app",
         factory=True,
         host=host,
@@ -111,7 +160,33 @@ def serve(
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
+        # The supervisor kills a worker that does not answer its ping in time, and a spawned
+        # worker answers only once it has imported the app: uvicorn's 5 s made workers on a
+        # busy or CPU-throttled machine die and respawn forever, never serving.
+        timeout_worker_healthcheck=WORKER_PING_TIMEOUT_SECONDS,
     )
+    # uvicorn.run() binds one socket; the admin port is a second one, served by the same
+    # process(es), so the sockets are bound here and handed to uvicorn's supervisors.
+    sockets = [_listener(host, port)]
+    if settings.admin_port is not None:
+        sockets.append(_listener(host, settings.admin_port))
+    # Workers are separate processes: they share metrics through files in this folder.
+    metrics_directory = _metrics_directory() if config.workers > 1 else None
+    server = uvicorn.Server(config)
+    try:
+        if config.should_reload:
+            ChangeReload(config, target=server.run, sockets=sockets).run()
+        elif config.workers > 1:
+            Multiprocess(config, sockets=sockets).run()
+        else:
+            server.run(sockets=sockets)
+    finally:
+        for listener in sockets:
+            listener.close()
+        if metrics_directory is not None:
+            shutil.rmtree(metrics_directory, ignore_errors=True)
+    if not server.started and not config.should_reload and config.workers == 1:
+        raise typer.Exit(STARTUP_FAILURE)
 
 
 @app.command()

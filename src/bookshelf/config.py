@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     purge_interval_seconds: Annotated[int, Field(ge=0, le=7 * 24 * 3600)] = 3600
     # How long SIGTERM waits for in-flight requests before the process exits.
     graceful_shutdown_seconds: Annotated[int, Field(ge=1, le=600)] = 25
+    # A second listener, on the same host, for the probes (/health/*) and the metrics endpoint:
+    # they are then served there only (404 on the public port), so the public Service, ingress
+    # and load balancer expose neither. Unset: everything on the public port.
+    admin_port: Annotated[int | None, Field(ge=1, le=65535)] = None
+    # Worker processes of `bookshelf serve` when --workers is not given (about one per core).
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
 
     @field_validator("database_url")
     @classmethod

@@ -16,7 +16,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.httpsredirect import HTTPSRedirectMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bookshelf import __version__, migrate
@@ -29,6 +28,7 @@ from bookshelf.config import ConfigurationError, Settings, get_settings
 from bookshelf.db import create_engine
 from bookshelf.docs import install_docs
 from bookshelf.middleware import BodySizeLimit
+from bookshelf.ops.admin import AdminPortSplit, HTTPSRedirectExceptAdminPort
 from bookshelf.ops.health import router as health_router
 from bookshelf.ops.logging import configure_logging
 from bookshelf.ops.metrics import install_metrics
@@ -204,9 +204,17 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
         )
     app.add_middleware(SecurityHeaders)
     if settings.https_redirect:
-        app.add_middleware(HTTPSRedirectMiddleware)
+        app.add_middleware(HTTPSRedirectExceptAdminPort, admin_port=settings.admin_port)
     if settings.allowed_host_list != ["*"]:
-        app.add_middleware(TrustedHostsExceptProbes, allowed_hosts=settings.allowed_host_list)
+        app.add_middleware(
+            TrustedHostsExceptProbes,
+            allowed_hosts=settings.allowed_host_list,
+            admin_port=settings.admin_port,
+        )
+    if settings.admin_port is not None:
+        app.add_middleware(
+            AdminPortSplit, admin_port=settings.admin_port, metrics_path=settings.metrics_path
+        )
     # Outside everything else, so 413s, 429s and timeouts are logged and counted too.
     app.add_middleware(RequestObservability, api_prefix=API_PREFIX)
     if settings.trusted_proxy_list:

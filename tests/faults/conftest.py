@@ -217,6 +217,9 @@ class BookshelfServer:
         self.port = free_port()
         self.workers = workers
         self.base_url = f"http://127.0.0.1:{self.port}"
+        # With an admin port the probes (and metrics) are served there, not on the public port.
+        admin_port = settings.get("admin_port")
+        self.admin_url = f"http://127.0.0.1:{admin_port}" if admin_port else self.base_url
         self.log_path = log_dir / f"bookshelf-{self.port}.log"
         defaults = {
             "database_url": database_url,
@@ -283,7 +286,7 @@ class BookshelfServer:
                 break
             # Live, and every worker started (one answering is not enough with --workers > 1).
             with contextlib.suppress(httpx.HTTPError):
-                live = httpx.get(f"{self.base_url}/health/live", timeout=1).status_code == 200
+                live = httpx.get(f"{self.admin_url}/health/live", timeout=1).status_code == 200
                 if live and self.log().count("Application startup complete") >= self.workers:
                     return
             time.sleep(0.1)

@@ -5,10 +5,12 @@ middleware, configured in ``bookshelf.main``.)"""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bookshelf.ops.admin import PROBES_PREFIX, arrived_on
 from bookshelf.ops.headers import API_CSP, COMMON_SECURITY_HEADERS, DOCS_CSP, DOCS_PREFIXES, HSTS
 from bookshelf.problems import problem_response
 
@@ -71,11 +73,20 @@ class RequestTimeout:
 
 
 class TrustedHostsExceptProbes(TrustedHostMiddleware):
-    """Starlette's Host check, except for the health probes: orchestrators probe pods by IP
-    address, with a Host header no allow-list would name."""
+    """Starlette's Host check, except for the health probes and anything on the admin port:
+    orchestrators probe pods, and Prometheus scrapes them, by IP address, with a Host header
+    no allow-list would name."""
+
+    def __init__(
+        self, app: ASGIApp, *, allowed_hosts: Sequence[str], admin_port: int | None = None
+    ) -> None:
+        super().__init__(app, allowed_hosts=allowed_hosts)
+        self.admin_port = admin_port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/health/"):
+        if scope["type"] == "http" and (
+            scope["path"].startswith(PROBES_PREFIX) or arrived_on(scope, self.admin_port)
+        ):
             await self.app(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
