@@ -1,5 +1,6 @@
 """FastAPI runs a plain ``def`` endpoint or dependency in a worker thread: a thread hop per
-call that costs more than the work itself (PERFORMANCE.md: 2.5x the CPU). None may creep in."""
+call that costs more than the work itself (about 2.5x the CPU of an ``async def``). None may
+creep in."""
 
 from __future__ import annotations
 

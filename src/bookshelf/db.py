@@ -1,8 +1,8 @@
 """The database: one async engine per process, one connection (and transaction) per request.
 
 Services work with SQLAlchemy Core on an ``AsyncConnection`` rather than an ORM session: the ORM's
-identity map and unit of work cost more per request than the whole rest of the stack (see
-PERFORMANCE.md), and the books service needs none of it. The transaction starts lazily on the first
+identity map and unit of work cost more per request than the whole rest of the stack (measured
+by the ``bench/`` suite, see bench/RESULTS.md), and the books service needs none of it. The transaction starts lazily on the first
 statement and is committed by ``get_connection`` before the response is sent.
 
 Round trips are the cost that matters on the read path, so on PostgreSQL a read-only request
