@@ -13,7 +13,9 @@ import json
 import string
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -23,7 +25,17 @@ from hypothesis import strategies as st
 from bookshelf.auth.schemas import Role
 from bookshelf.books.schemas import BookSort
 from bookshelf.main import create_app
-from tests.conftest import make_settings
+from bookshelf.pagination import (
+    CursorDate,
+    CursorId,
+    CursorInteger,
+    CursorNumber,
+    CursorSchema,
+    CursorText,
+    CursorTimestamp,
+    InvalidCursor,
+)
+from tests.conftest import AccountFactory, make_settings
 from tests.factories import BOOKS, USERS, assert_problem, book_payload, reviews_path, sign_in
 
 SOME_ID = "0b7d7d2e-1b4a-4c1e-9a55-3f4c1f1d2e3a"
@@ -42,6 +54,76 @@ async def a_reviewed_book(client: httpx.AsyncClient) -> str:
     assert review.status_code == 201, review.text
     book_id: str = book["id"]
     return book_id
+
+
+# --- the cursor schema ----------------------------------------------------------------------
+
+KEY_PARTS = CursorSchema(
+    "test", CursorText, CursorTimestamp, CursorDate, CursorNumber, CursorInteger, CursorId
+)
+
+
+def test_a_cursor_round_trips_its_typed_key() -> None:
+    key = (
+        "Zürich",
+        datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        date(1937, 9, 21),
+        0.1 + 0.2,
+        -(2**63),
+        UUID(SOME_ID),
+    )
+
+    assert KEY_PARTS.decode(KEY_PARTS.encode(key)) == key
+
+
+def test_a_cursor_timestamp_comes_back_in_utc() -> None:
+    cursor = forged([1, "test", ["a", "2026-01-01T01:00:00+01:00", "2026-01-01", 1, 1, SOME_ID]])
+
+    assert KEY_PARTS.decode(cursor)[1] == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ["a\x00", "2026-01-01T00:00:00Z", "2026-01-01", 1.5, 1, SOME_ID],
+        ["a", "2026-01-01T00:00:00", "2026-01-01", 1.5, 1, SOME_ID],  # naive
+        ["a", "9999-12-31T23:00:00-05:00", "2026-01-01", 1.5, 1, SOME_ID],
+        ["a", "2026-01-01T00:00:00Z", "2026-01-01", "1.5", 1, SOME_ID],  # strict: no strings
+        ["a", "2026-01-01T00:00:00Z", "2026-01-01", 1.5, 2**63, SOME_ID],  # past bigint
+        ["a", "2026-01-01T00:00:00Z", "2026-01-01", 1.5, 1.5, SOME_ID],
+        ["a", "2026-01-01T00:00:00Z", "2026-01-01", 1.5, True, SOME_ID],
+        ["a", "2026-01-01T00:00:00Z", "2026-01-01", 1.5, 1],  # too short
+        ["a" * 1001, "2026-01-01T00:00:00Z", "2026-01-01", 1.5, 1, SOME_ID],
+    ],
+)
+def test_a_cursor_with_a_bad_key_part_is_invalid(key: list[Any]) -> None:
+    with pytest.raises(InvalidCursor):
+        KEY_PARTS.decode(forged([1, "test", key]))
+
+
+@pytest.mark.parametrize("payload", [[2, "test", ["a"]], [1, "other", ["a"]], {"sort": "test"}])
+def test_a_cursor_of_another_version_or_sort_is_invalid(payload: Any) -> None:
+    with pytest.raises(InvalidCursor):
+        CursorSchema("test", CursorText).decode(forged(payload))
+
+
+# --- the Link header ---------------------------------------------------------------------------
+
+
+async def test_link_header_is_a_path_only_reference_whatever_the_host(
+    client: httpx.AsyncClient, make_account: AccountFactory
+) -> None:
+    book_id = await a_reviewed_book(client)
+    await a_reviewed_book(client)
+    reader = await make_account()
+    await client.post(reviews_path(book_id), json={"rating": 1}, headers=reader.headers)
+    lists = [(BOOKS, "limit=1&sort=title"), (reviews_path(book_id), "limit=1"), (USERS, "limit=1")]
+    for path, query in lists:
+        response = await client.get(f"{path}?{query}", headers={"Host": "evil.example"})
+
+        assert response.status_code == 200, response.text
+        cursor = response.json()["next_cursor"]
+        assert response.headers["link"] == f'<{path}?{query}&cursor={cursor}>; rel="next"'
 
 
 # --- the reported cases ----------------------------------------------------------------------
