@@ -323,6 +323,7 @@ async def test_upgrade_to_0003_normalises_old_book_text_to_nfc(
     assert (row.title, row.sort_title) == (f"Nights in {composed}", f"nights in {composed}".lower())
     assert (row.authors, row.subjects) == ([f"Anna {composed}"], [composed])
     assert row.description == f"{composed} by night"
+    assert row.version == 2  # a new representation, so a new ETag
     assert sorted(keys) == sorted([f"anna {composed}".lower(), "anna bern"])
     app = create_app(make_settings(fresh_url))
     async with app.router.lifespan_context(app):

@@ -30,9 +30,13 @@ def absent_or_not_null(schema: JsonDict) -> None:
     The field is typed ``X | None = None`` so that absence can be told apart (``exclude_unset``),
     but a model validator refuses an explicit null; the schema drops the null branch to match.
     """
-    branches = schema.pop("anyOf")
-    assert isinstance(branches, list)  # noqa: S101 - the shape pydantic gives an optional field
-    (branch,) = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")]
-    assert isinstance(branch, dict)  # noqa: S101
+    branches = schema.pop("anyOf", None)
+    not_null = (
+        [branch for branch in branches if isinstance(branch, dict) and branch.get("type") != "null"]
+        if isinstance(branches, list)
+        else []
+    )
+    if len(not_null) != 1:
+        raise TypeError(f"expected an optional field's anyOf, got {branches!r}")
     schema.pop("default", None)
-    schema.update(branch)
+    schema.update(not_null[0])

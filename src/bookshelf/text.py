@@ -9,8 +9,10 @@ and with u + U+0308 (combining diaeresis) is the same text to a reader, so it mu
 to a search, a filter and a sort. NFC, not NFKC: NFC only merges canonically equivalent
 sequences, which look identical, so normalising never changes what a user sees; NFKC would also
 rewrite compatibility characters (the "ﬁ" ligature, "²", "Ⅻ", full-width letters) that a title
-or a name may carry on purpose, and it is lossy. Every string that is stored or searched goes
-through ``normalise`` on the way in; the query side uses the same types, so both sides agree.
+or a name may carry on purpose, and it is lossy. Every string of these types is normalised on
+the way in, and the query parameters that search or filter use the same types, so both sides
+agree. (Emails are NFC through email-validator; passwords are hashed exactly as typed, so
+existing passwords keep working.)
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ into line: the text columns, the derived sort title and the author/subject keys 
 PostgreSQL search vector and the SQLite FTS index follow through their generated column and
 triggers).
 
-Only rows that are not already NFC are rewritten. PostgreSQL finds them with ``IS NOT NFC
+Only rows that are not already NFC are rewritten, and their version is bumped (their
+representation changes, so their ETag must). PostgreSQL finds them with ``IS NOT NFC
 NORMALIZED`` (a UTF-8 database only); SQLite, the small embedded default, is scanned in
 batches. Users' display names and review bodies are not searched or compared, so they are left
 as they are (new writes are NFC).
@@ -38,6 +39,7 @@ _LIST_COLUMNS = ("authors", "subjects")
 _books = sa.table(
     "books",
     sa.column("id", sa.Uuid()),
+    sa.column("version", sa.Integer()),
     *(sa.column(name, sa.Text()) for name in (*_TEXT_COLUMNS, "sort_title")),
     *(sa.column(name, _JSON_LIST) for name in _LIST_COLUMNS),
 )
@@ -85,6 +87,10 @@ def _fixed(row: Any) -> dict[str, Any]:
             changes[name] = [_nfc(value) for value in values]
     if "title" in changes:
         changes["sort_title"] = _fold(changes["title"])
+    if changes:
+        # The representation changed (canonically equivalent, but not byte for byte), so its
+        # strong ETag must change too.
+        changes["version"] = _books.c.version + 1
     return changes
 
 
