@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf import migrate
+from bookshelf.books.models import book_authors, books
 from bookshelf.db import create_engine
 from bookshelf.main import create_app
 from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
@@ -139,7 +141,7 @@ async def assert_at_base(engine: AsyncEngine) -> None:
 
 
 def test_head_revision_is_the_single_latest_script() -> None:
-    assert migrate.head_revision() == "0003"
+    assert migrate.head_revision() == "0004"
 
 
 async def test_fresh_database_has_no_revision(fresh_engine: AsyncEngine) -> None:
@@ -283,3 +285,57 @@ async def test_downgrade_to_0001_keeps_the_books_and_their_search(
             book = found.json()["items"][0]
             assert (book["rating_count"], book["rating_average"]) == (0, None)
             assert book["created_by"] is None
+
+
+async def test_upgrade_to_0003_normalises_old_book_text_to_nfc(
+    fresh_url: str, fresh_engine: AsyncEngine
+) -> None:
+    decomposed, composed = "Zu\u0308rich", "Z\u00fcrich"
+    await migrate.upgrade(fresh_engine, "0002")
+    book_id, plain_id = uuid.uuid4(), uuid.uuid4()
+    async with fresh_engine.begin() as connection:
+        for id_, text in ((book_id, decomposed), (plain_id, "Bern")):
+            await connection.execute(
+                insert(books).values(
+                    id=id_,
+                    title=f"Nights in {text}",
+                    sort_title=f"nights in {text}".casefold(),
+                    authors=[f"Anna {text}"],
+                    subjects=[text],
+                    description=f"{text} by night",
+                    published_sort=date(9999, 12, 31),
+                    version=1,
+                    created_at=datetime.now(UTC),
+                    updated_at=datetime.now(UTC),
+                )
+            )
+            await connection.execute(
+                insert(book_authors).values(
+                    book_id=id_, position=0, name_key=f"anna {text}".casefold()
+                )
+            )
+
+    await migrate.upgrade(fresh_engine)
+
+    async with fresh_engine.connect() as connection:
+        row = (await connection.execute(select(books).where(books.c.id == book_id))).one()
+        keys = (await connection.execute(select(book_authors.c.name_key))).scalars().all()
+    assert (row.title, row.sort_title) == (f"Nights in {composed}", f"nights in {composed}".lower())
+    assert (row.authors, row.subjects) == ([f"Anna {composed}"], [composed])
+    assert row.description == f"{composed} by night"
+    assert row.version == 2  # a new representation, so a new ETag
+    assert sorted(keys) == sorted([f"anna {composed}".lower(), "anna bern"])
+    app = create_app(make_settings(fresh_url))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            for params in ({"q": composed}, {"author": f"anna {composed}"}):
+                found = await client.get("/api/v1/books", params=params)
+                assert [item["id"] for item in found.json()["items"]] == [str(book_id)], params
+
+    await migrate.downgrade(fresh_engine, "0002")
+
+    assert await migrate.current_revision(fresh_engine) == "0002"
+    async with fresh_engine.connect() as connection:
+        titles = (await connection.execute(select(books.c.title))).scalars().all()
+    assert sorted(titles) == ["Nights in Bern", f"Nights in {composed}"]

@@ -56,10 +56,16 @@ def if_none_match_hits(header: str | None, current: str) -> bool:
 
 
 def next_page_headers(request: Request, next_cursor: str | None) -> dict[str, str]:
-    """The ``Link: rel="next"`` header of a keyset-paginated list (none on the last page)."""
+    """The ``Link: rel="next"`` header of a keyset-paginated list (none on the last page).
+
+    The target is a path-only reference (RFC 8288 allows relative ones, resolved against the
+    request URL): an absolute URL would be built from the client's ``Host`` header, so a forged
+    Host would land in the response (and in any cache keyed without it).
+    """
     if next_cursor is None:
         return {}
-    return {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+    next_url = request.url.include_query_params(cursor=next_cursor)
+    return {"Link": f'<{next_url.path}?{next_url.query}>; rel="next"'}
 
 
 def uuid_or_not_found(raw: str, not_found: Callable[[str], Exception]) -> UUID:

@@ -1,20 +1,35 @@
-"""Opaque keyset cursors and the ``Link`` header of a page.
+"""Opaque keyset cursors: encoded, decoded and validated here, for every paginated list.
 
-A cursor is base64url-encoded JSON naming the sort it was made for and the sort key of the last
-row served. It is opaque to clients (the format may change) but carries nothing secret, so it is
-not signed: a forged cursor can only move the client's own position in a public list.
+A cursor is base64url-encoded JSON ``[version, sort, key]``: the sort it was made for and the
+sort key of the last row served. It is opaque to clients (the format may change) but carries
+nothing secret, so it is not signed: a forged cursor can only move the client's own position in
+a public list. Forged it may be, though, so every list declares the type of its key as a
+``CursorSchema`` and the key is validated on decode, strictly, before any value reaches SQL:
+a value the database cannot bind (a timestamp that overflows when converted to UTC, a NUL,
+which PostgreSQL refuses in text, a lone surrogate, which UTF-8 cannot carry, a non-finite or
+huge number) is a 422 ``invalid-cursor`` problem, never a 500.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
-from typing import Any
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter, ValidationError
 
 from bookshelf.exceptions import InvalidRequest
 
 _CURSOR_VERSION = 1
+# A cursor query parameter is at most 1000 characters, so no key part needs to be longer.
+_MAX_TEXT = 1000
+# Largest integer both databases store (PostgreSQL bigint, SQLite INTEGER).
+_INT64 = 2**63
+
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 class InvalidCursor(InvalidRequest):
@@ -28,25 +43,60 @@ class InvalidCursor(InvalidRequest):
         )
 
 
-def encode_cursor(sort: str, key: list[Any]) -> str:
-    payload = json.dumps([_CURSOR_VERSION, sort, key], separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+def _storable_text(value: str) -> str:
+    if _UNSTORABLE.search(value):
+        raise ValueError("text holds a NUL or an unpaired surrogate")
+    return value
 
 
-def decode_cursor(token: str, *, sort: str) -> list[Any]:
-    """Return the sort key in ``token``; raise ``InvalidCursor`` if it is malformed or foreign."""
+def _utc(value: datetime) -> datetime:
+    # An offset can push an in-range local time out of datetime's range once in UTC (year 0 or
+    # 10000); that would be an OverflowError when the value is bound, so fail on decode instead.
     try:
-        padded = token + "=" * (-len(token) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError, binascii.Error):
-        raise InvalidCursor() from None
-    if (
-        not isinstance(payload, list)
-        or len(payload) != 3
-        or payload[0] != _CURSOR_VERSION
-        or payload[1] != sort
-        or not isinstance(payload[2], list)
-    ):
-        raise InvalidCursor()
-    key: list[Any] = payload[2]
-    return key
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp out of range in UTC") from None
+
+
+# The parts a sort key is made of. Each is what its column can bind on both databases.
+CursorText = Annotated[str, Field(max_length=_MAX_TEXT), AfterValidator(_storable_text)]
+CursorTimestamp = Annotated[AwareDatetime, AfterValidator(_utc)]
+CursorDate = date
+# JSON has no NaN or Infinity, yet parsers read them; no rank is ever non-finite.
+CursorNumber = Annotated[float, Field(allow_inf_nan=False)]
+CursorInteger = Annotated[int, Field(ge=-_INT64, lt=_INT64)]
+CursorId = UUID
+
+KeyT = TypeVar("KeyT", bound=tuple[Any, ...])
+
+
+class CursorSchema(Generic[KeyT]):
+    """The typed sort key of one ordering of one list, and its cursors.
+
+    The key is a tuple of the ``Cursor*`` parts above (ending with the row id that makes the
+    order total), e.g. ``CursorSchema("-created_at", CursorTimestamp, CursorId)``. Decoding is
+    strict: a string where a number belongs, a number where a timestamp belongs, or a key of
+    another length is refused.
+    """
+
+    def __init__(self, sort: str, *parts: Any) -> None:
+        self.sort = sort
+        # Built at run time from the parts (a type checker sees only KeyT).
+        envelope: Any = tuple.__class_getitem__((int, str, tuple.__class_getitem__(parts)))
+        self._envelope: TypeAdapter[tuple[int, str, KeyT]] = TypeAdapter(envelope)
+
+    def encode(self, key: KeyT) -> str:
+        payload = self._envelope.dump_json((_CURSOR_VERSION, self.sort, key))
+        return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+    def decode(self, token: str) -> KeyT:
+        """The key in ``token``; ``InvalidCursor`` if it is malformed, foreign or unbindable."""
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            payload = base64.urlsafe_b64decode(padded.encode("ascii"))
+            version, sort, key = self._envelope.validate_json(payload, strict=True)
+        except (ValueError, UnicodeError, binascii.Error, ValidationError):
+            raise InvalidCursor() from None
+        if version != _CURSOR_VERSION or sort != self.sort:
+            raise InvalidCursor()
+        return key

@@ -10,7 +10,8 @@ from uuid import UUID
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from bookshelf.auth.passwords import MAX_BYTES, password_problems
+from bookshelf.auth.passwords import MAX_BYTES, MIN_LENGTH, password_problems
+from bookshelf.inputs import absent_or_not_null
 from bookshelf.text import DisplayName
 
 
@@ -31,12 +32,19 @@ def normalise_email(text: str) -> str:
 
 
 Email = Annotated[
-    str, Field(max_length=320, examples=["ada@example.org"]), AfterValidator(normalise_email)
+    str,
+    Field(max_length=320, examples=["ada@example.org"], json_schema_extra={"format": "email"}),
+    AfterValidator(normalise_email),
 ]
 # The policy (length, common passwords) is checked in a model validator, which also knows the
 # email; max_length here only bounds the work before that.
 Password = Annotated[
     str, Field(min_length=1, max_length=MAX_BYTES, examples=["correct horse battery staple"])
+]
+# A password being set: the length rule is in the schema too, so clients (and fuzzers) see it.
+NewPassword = Annotated[
+    str,
+    Field(min_length=MIN_LENGTH, max_length=MAX_BYTES, examples=["correct horse battery staple"]),
 ]
 
 
@@ -52,7 +60,7 @@ class Registration(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Email
-    password: Password
+    password: NewPassword
     display_name: DisplayName | None = None
 
     @model_validator(mode="after")
@@ -64,14 +72,23 @@ class Registration(BaseModel):
 class ProfileUpdate(BaseModel):
     """Changes to one's own account; a new password needs the current one."""
 
-    model_config = ConfigDict(extra="forbid")
+    # "password" needs "current_password" (JSON Schema's dependentRequired says so to clients).
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"dependentRequired": {"password": ["current_password"]}}
+    )
 
     display_name: DisplayName | None = None
-    password: Password | None = None
-    current_password: Annotated[str, Field(max_length=MAX_BYTES)] | None = None
+    password: NewPassword | None = Field(None, json_schema_extra=absent_or_not_null)
+    current_password: Annotated[str, Field(max_length=MAX_BYTES)] | None = Field(
+        None, json_schema_extra=absent_or_not_null
+    )
 
     @model_validator(mode="after")
     def _password_change_rules(self) -> ProfileUpdate:
+        # A password cannot be cleared, so null is not "no change" but a mistake.
+        for name in ("password", "current_password"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
         if self.password is not None and self.current_password is None:
             raise ValueError("current_password is required to change the password")
         # The policy itself is checked by the service, which knows the account's email.
@@ -84,7 +101,8 @@ class UserAdminUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: Role | None = None
-    is_active: bool | None = None
+    # Strict: 0 and "false" are not booleans (the schema says boolean).
+    is_active: Annotated[bool, Field(strict=True)] | None = None
 
 
 class User(BaseModel):

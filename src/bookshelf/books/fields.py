@@ -9,8 +9,18 @@ from datetime import UTC, date, datetime
 import pycountry
 
 from bookshelf.books.isbn import InvalidIsbn, normalize_isbn
+from bookshelf.text import normalise
 
-_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+# The shape of a partial date, also published as the OpenAPI ``pattern`` (so ASCII digits only,
+# and no year 0000); whether the day exists in that month is checked when it is parsed.
+PARTIAL_DATE_PATTERN = (
+    r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
+    r"(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
+)
+_PARTIAL_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
+# ISBN-10 (X may be its check digit) or ISBN-13 (978/979), with hyphens and spaces anywhere;
+# the check digit is verified by normalize_isbn.
+ISBN_PATTERN = r"^[- ]*((?:[0-9][- ]*){9}[0-9Xx]|97[89](?:[- ]*[0-9]){10})[- ]*$"
 
 # ISO 639-1: the two-letter codes, read once from pycountry's copy of the standard.
 ISO_639_1_CODES = frozenset(
@@ -20,7 +30,7 @@ ISO_639_1_CODES = frozenset(
 
 def parse_partial_date(text: str) -> tuple[date, date]:
     """Parse ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD`` into the first and last day it covers."""
-    match = _PARTIAL_DATE.match(text)
+    match = _PARTIAL_DATE.fullmatch(text)
     if match is None:
         raise ValueError("must be YYYY, YYYY-MM or YYYY-MM-DD")
     year = int(match.group(1))
@@ -63,8 +73,9 @@ def check_isbn(text: str) -> str:
 
 
 def check_search_text(text: str) -> str:
-    """A search needs at least one letter or digit; punctuation alone matches nothing useful."""
-    text = text.strip()
+    """A search needs at least one letter or digit; punctuation alone matches nothing useful.
+    It is normalised like the stored text it is matched against (NFC, see bookshelf.text)."""
+    text = normalise(text).strip()
     if not any(character.isalnum() for character in text):
         raise ValueError("must contain at least one letter or digit")
     if "\x00" in text or any("\ud800" <= character <= "\udfff" for character in text):

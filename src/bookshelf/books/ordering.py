@@ -7,63 +7,43 @@ that an index on ``(sort_key, id)`` serves at any depth, unlike OFFSET.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any, cast
-from uuid import UUID
 
 from sqlalchemy import ColumnElement, Row, Select, bindparam, column, select, tuple_
 
 from bookshelf.books.models import books
 from bookshelf.books.schemas import BookSort
-from bookshelf.pagination import InvalidCursor, decode_cursor, encode_cursor
-
-# PostgreSQL cannot take NUL characters, and UTF-8 cannot carry lone surrogates.
-_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-
-
-def _aware_datetime(value: Any) -> datetime:
-    parsed = datetime.fromisoformat(_text(value))
-    if parsed.tzinfo is None:
-        raise ValueError("naive timestamp")
-    # Normalised here: an offset that pushes the instant out of range fails now, not in SQL.
-    return parsed.astimezone(UTC)
-
-
-def _date(value: Any) -> date:
-    return date.fromisoformat(_text(value))
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("not a number")
-    return float(value)
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str) or _UNSTORABLE.search(value):
-        raise ValueError("not a storable string")
-    return value
+from bookshelf.pagination import (
+    CursorDate,
+    CursorId,
+    CursorNumber,
+    CursorSchema,
+    CursorText,
+    CursorTimestamp,
+)
 
 
 @dataclass(frozen=True)
 class _Order:
     column_name: str
     descending: bool
-    # Turns a JSON value from a cursor back into a value of the sort column.
-    parse: Callable[[Any], Any]
+    # The type of the cursor key: (last sort key, last id), validated on decode.
+    cursor: CursorSchema[tuple[Any, CursorId]]
 
 
 _ORDERS = {
-    BookSort.TITLE: _Order("sort_title", False, _text),
-    BookSort.TITLE_DESC: _Order("sort_title", True, _text),
-    BookSort.PUBLISHED_DATE: _Order("published_sort", False, _date),
-    BookSort.PUBLISHED_DATE_DESC: _Order("published_sort", True, _date),
-    BookSort.CREATED_AT: _Order("created_at", False, _aware_datetime),
-    BookSort.CREATED_AT_DESC: _Order("created_at", True, _aware_datetime),
-    BookSort.RELEVANCE: _Order("rank", True, _number),
+    sort: _Order(column_name, descending, CursorSchema(sort.value, key_type, CursorId))
+    for sort, column_name, descending, key_type in (
+        (BookSort.TITLE, "sort_title", False, CursorText),
+        (BookSort.TITLE_DESC, "sort_title", True, CursorText),
+        (BookSort.PUBLISHED_DATE, "published_sort", False, CursorDate),
+        (BookSort.PUBLISHED_DATE_DESC, "published_sort", True, CursorDate),
+        (BookSort.CREATED_AT, "created_at", False, CursorTimestamp),
+        (BookSort.CREATED_AT_DESC, "created_at", True, CursorTimestamp),
+        (BookSort.RELEVANCE, "rank", True, CursorNumber),
+    )
 }
 
 
@@ -74,18 +54,6 @@ class PageRequest:
     limit: int
 
 
-def _parse_cursor(page: PageRequest, order: _Order) -> tuple[Any, UUID] | None:
-    if page.cursor is None:
-        return None
-    key = decode_cursor(page.cursor, sort=page.sort.value)
-    try:
-        if len(key) != 2 or not isinstance(key[1], str):
-            raise ValueError("malformed key")
-        return order.parse(key[0]), UUID(key[1])
-    except (ValueError, TypeError, OverflowError):
-        raise InvalidCursor() from None
-
-
 def apply_order(statement: Select[Any], page: PageRequest) -> Select[Any]:
     """Order ``statement`` by the page's sort, skip to its cursor, and fetch one row extra.
 
@@ -93,7 +61,7 @@ def apply_order(statement: Select[Any], page: PageRequest) -> Select[Any]:
     ``sort_key`` so the next cursor can be made from the last row.
     """
     order = _ORDERS[page.sort]
-    after = _parse_cursor(page, order)
+    after = None if page.cursor is None else order.cursor.decode(page.cursor)
     if page.sort is BookSort.RELEVANCE:
         # The rank is computed per row by the search; sort and compare on it from outside
         # (SQLite's bm25() cannot appear in a WHERE). The outer query names the subquery's
@@ -126,13 +94,7 @@ def apply_order(statement: Select[Any], page: PageRequest) -> Select[Any]:
     return statement.limit(page.limit + 1)
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    return value
-
-
 def next_key(page: PageRequest, rows: Sequence[Row[Any]]) -> str:
     """The cursor of the page after ``rows`` (the last row served is ``rows[page.limit - 1]``)."""
     last = rows[page.limit - 1]
-    return encode_cursor(page.sort.value, [_json_value(last.sort_key), str(last.id)])
+    return _ORDERS[page.sort].cursor.encode((last.sort_key, last.id))

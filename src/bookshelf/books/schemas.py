@@ -10,18 +10,25 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bookshelf.books.fields import (
+    ISBN_PATTERN,
+    ISO_639_1_CODES,
+    PARTIAL_DATE_PATTERN,
     check_isbn,
     check_language,
     check_published_date,
     check_search_text,
     parse_partial_date,
 )
+from bookshelf.inputs import WholeNumber, absent_or_not_null
 from bookshelf.text import LongText, Name, ShortText, Tag
 
+# Patterns are published in the OpenAPI schema (json_schema_extra) so clients and fuzzers know the
+# shape; the validators enforce it, with messages that say what is wrong in words.
 Isbn = Annotated[
     str,
     Field(
         max_length=40,
+        json_schema_extra={"pattern": ISBN_PATTERN},
         description="ISBN-10 or ISBN-13, hyphens and spaces allowed; stored as ISBN-13.",
         examples=["978-0-261-10221-7"],
     ),
@@ -31,6 +38,7 @@ PublishedDate = Annotated[
     str,
     Field(
         max_length=10,
+        json_schema_extra={"pattern": PARTIAL_DATE_PATTERN},
         description="YYYY, YYYY-MM or YYYY-MM-DD; returned as given; not in the future.",
         examples=["1937-09-21"],
     ),
@@ -38,10 +46,17 @@ PublishedDate = Annotated[
 ]
 Language = Annotated[
     str,
-    Field(max_length=3, description="ISO 639-1 code.", examples=["en"]),
+    Field(
+        max_length=3,
+        description="ISO 639-1 code.",
+        examples=["en"],
+        # Upper case is accepted too (and stored lower-cased); the schema names the canonical
+        # codes, so a generated value is always one the API accepts.
+        json_schema_extra={"enum": sorted(ISO_639_1_CODES)},
+    ),
     AfterValidator(check_language),
 ]
-PageCount = Annotated[int, Field(strict=True, ge=1, le=100_000)]
+PageCount = Annotated[int, Field(strict=True, ge=1, le=100_000), WholeNumber]
 Authors = Annotated[list[Name], Field(min_length=1, max_length=20, examples=[["J. R. R. Tolkien"]])]
 Subjects = Annotated[list[Tag], Field(max_length=20, examples=[["fantasy", "classics"]])]
 
@@ -73,9 +88,9 @@ _REQUIRED_FIELDS = ("title", "authors")
 class BookUpdate(_Input):
     """A JSON merge patch (RFC 7396): absent fields are unchanged, ``null`` clears a field."""
 
-    title: ShortText | None = None
+    title: ShortText | None = Field(None, json_schema_extra=absent_or_not_null)
     subtitle: ShortText | None = None
-    authors: Authors | None = None
+    authors: Authors | None = Field(None, json_schema_extra=absent_or_not_null)
     isbn: Isbn | None = None
     publisher: Name | None = None
     published_date: PublishedDate | None = None
@@ -148,10 +163,23 @@ def _check_partial_date(text: str) -> str:
 
 DateBound = Annotated[
     str,
-    Field(max_length=10, description="YYYY, YYYY-MM or YYYY-MM-DD."),
+    Field(
+        max_length=10,
+        description="YYYY, YYYY-MM or YYYY-MM-DD.",
+        json_schema_extra={"pattern": PARTIAL_DATE_PATTERN},
+    ),
     AfterValidator(_check_partial_date),
 ]
-SearchText = Annotated[str, Field(max_length=200), AfterValidator(check_search_text)]
+SearchText = Annotated[
+    str,
+    Field(
+        max_length=200,
+        # At least one letter or digit ([^\W_]: a word character other than "_"; Unicode-aware
+        # in Python and most engines, ASCII-only in plain ECMA-262), and no NUL.
+        json_schema_extra={"pattern": r"^[^\x00]*[^\W_][^\x00]*$"},
+    ),
+    AfterValidator(check_search_text),
+]
 
 
 class BookListQuery(BaseModel):

@@ -8,9 +8,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from bookshelf.inputs import WholeNumber, absent_or_not_null
 from bookshelf.text import LongText
 
-Rating = Annotated[int, Field(strict=True, ge=1, le=5, description="1 (worst) to 5 (best).")]
+Rating = Annotated[
+    int, Field(strict=True, ge=1, le=5, description="1 (worst) to 5 (best)."), WholeNumber
+]
 ReviewText = Annotated[LongText, StringConstraints(max_length=5000)]
 
 
@@ -26,7 +29,7 @@ class ReviewUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rating: Rating | None = None
+    rating: Rating | None = Field(None, json_schema_extra=absent_or_not_null)
     body: ReviewText | None = None
 
     @model_validator(mode="after")

@@ -22,13 +22,16 @@ from bookshelf.auth.schemas import Role
 from bookshelf.auth.service import Principal
 from bookshelf.books.exceptions import BookNotFound
 from bookshelf.books.models import books
-from bookshelf.pagination import InvalidCursor, decode_cursor, encode_cursor
+from bookshelf.pagination import CursorId, CursorSchema, CursorTimestamp
 from bookshelf.reviews.exceptions import ReviewAlreadyExists, ReviewNotFound
 from bookshelf.reviews.models import reviews
 from bookshelf.reviews.schemas import Review, ReviewCreate, ReviewUpdate
 from bookshelf.types import utc_now
 
-_SORT = "-created_at"
+# Newest first: (created_at, id) descending.
+_CURSOR: CursorSchema[tuple[datetime, uuid.UUID]] = CursorSchema(
+    "-created_at", CursorTimestamp, CursorId
+)
 
 
 def _select_reviews() -> Select[Any]:
@@ -155,19 +158,6 @@ async def delete_review(
     await _change_totals(connection, book_id, count=-1, rating=-rating)
 
 
-def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    key = decode_cursor(cursor, sort=_SORT)
-    try:
-        if len(key) != 2 or not all(isinstance(part, str) for part in key):
-            raise ValueError("malformed key")
-        created_at = datetime.fromisoformat(key[0])
-        if created_at.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return created_at, uuid.UUID(key[1])
-    except (ValueError, OverflowError):
-        raise InvalidCursor() from None
-
-
 async def list_reviews(
     connection: AsyncConnection, book_id: uuid.UUID, *, limit: int, cursor: str | None
 ) -> tuple[Sequence[Review], str | None]:
@@ -179,7 +169,7 @@ async def list_reviews(
         .limit(limit + 1)
     )
     if cursor is not None:
-        created_at, last_id = _parse_cursor(cursor)
+        created_at, last_id = _CURSOR.decode(cursor)
         statement = statement.where(
             tuple_(reviews.c.created_at, reviews.c.id)
             < tuple_(
@@ -197,5 +187,5 @@ async def list_reviews(
     next_cursor = None
     if len(rows) > limit:
         last = items[-1]
-        next_cursor = encode_cursor(_SORT, [last.created_at.isoformat(), str(last.id)])
+        next_cursor = _CURSOR.encode((last.created_at, last.id))
     return items, next_cursor

@@ -12,11 +12,12 @@ from bookshelf.auth.exceptions import InsufficientRole
 from bookshelf.auth.models import users
 from bookshelf.auth.schemas import Role, User, UserAdminUpdate
 from bookshelf.auth.service import USER_COLUMNS, Principal, revoke_user_sessions
-from bookshelf.pagination import InvalidCursor, decode_cursor, encode_cursor
+from bookshelf.pagination import CursorSchema, CursorText
 from bookshelf.types import utc_now
 from bookshelf.users.exceptions import CannotChangeOwnAccess, UserNotFound
 
-_SORT = "email"
+# Emails are unique, so the email alone is a total order.
+_CURSOR: CursorSchema[tuple[str]] = CursorSchema("email", CursorText)
 
 
 async def list_users(
@@ -25,13 +26,11 @@ async def list_users(
     """Accounts by email, keyset-paginated (emails are unique, so the order is total)."""
     statement = select(*USER_COLUMNS).order_by(users.c.email).limit(limit + 1)
     if cursor is not None:
-        key = decode_cursor(cursor, sort=_SORT)
-        if len(key) != 1 or not isinstance(key[0], str):
-            raise InvalidCursor()
-        statement = statement.where(users.c.email > key[0])
+        (last_email,) = _CURSOR.decode(cursor)
+        statement = statement.where(users.c.email > last_email)
     rows = (await connection.execute(statement)).all()
     items = [User.model_validate(row, from_attributes=True) for row in rows[:limit]]
-    next_cursor = encode_cursor(_SORT, [items[-1].email]) if len(rows) > limit else None
+    next_cursor = _CURSOR.encode((items[-1].email,)) if len(rows) > limit else None
     return items, next_cursor
 
 
