@@ -2,8 +2,9 @@
 
 Services work with SQLAlchemy Core on an ``AsyncConnection`` rather than an ORM session: the ORM's
 identity map and unit of work cost more per request than the whole rest of the stack (measured
-by the ``bench/`` suite, see bench/RESULTS.md), and the books service needs none of it. The transaction starts lazily on the first
-statement and is committed by ``get_connection`` before the response is sent.
+by the ``bench/`` suite, see bench/RESULTS.md), and the books service needs none of it. The
+transaction starts lazily on the first statement and is committed by ``get_connection`` before
+the response is sent.
 
 Round trips are the cost that matters on the read path, so on PostgreSQL a read-only request
 (GET/HEAD/OPTIONS) runs in autocommit mode: its statements are the only ones sent, with no BEGIN
