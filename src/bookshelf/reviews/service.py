@@ -17,9 +17,7 @@ from sqlalchemy import Select, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bookshelf.auth.models import users
-from bookshelf.auth.schemas import Role
-from bookshelf.auth.service import Principal
+from bookshelf.auth.sessions import Principal
 from bookshelf.books.exceptions import BookNotFound
 from bookshelf.books.models import books
 from bookshelf.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -27,6 +25,8 @@ from bookshelf.reviews.exceptions import ReviewAlreadyExists, ReviewNotFound
 from bookshelf.reviews.models import reviews
 from bookshelf.reviews.schemas import Review, ReviewCreate, ReviewUpdate
 from bookshelf.types import utc_now
+from bookshelf.users.models import users
+from bookshelf.users.schemas import Role
 
 _SORT = "-created_at"
 
