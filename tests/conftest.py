@@ -27,11 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf import migrate
 from bookshelf.auth import service as auth_service
-from bookshelf.auth.schemas import Role
 from bookshelf.auth.service import Auth
 from bookshelf.config import Settings
 from bookshelf.db import create_engine
 from bookshelf.main import create_app
+from bookshelf.users.schemas import Role
 
 BACKENDS = ("sqlite", "postgresql")
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth import service as auth_service
-from bookshelf.auth.schemas import Role
 from bookshelf.auth.service import Auth
 from bookshelf.books.isbn import isbn13_check_digit
+from bookshelf.users.schemas import Role
 
 _counter = itertools.count(1)
 

@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 
 from bench import floor
-from bookshelf.auth.schemas import Role
 from bookshelf.books.seed import seed_books
+from bookshelf.users.schemas import Role
 from tests.conftest import empty_tables, make_settings
 from tests.factories import signed_in_user
 from tests.ops.support import started

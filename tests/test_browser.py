@@ -26,10 +26,10 @@ from playwright.sync_api import Locator, expect, sync_playwright
 from sqlalchemy import select
 
 from bookshelf.auth import service as auth_service
-from bookshelf.auth.schemas import Role
 from bookshelf.books.models import books
 from bookshelf.db import create_engine
 from bookshelf.main import build_auth, create_app
+from bookshelf.users.schemas import Role
 from tests.conftest import make_settings, migrate_database
 from tests.factories import book_payload
 from tests.servers import running_server

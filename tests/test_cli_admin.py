@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import select, update
 from typer.testing import CliRunner, Result
 
-from bookshelf.auth.models import users
 from bookshelf.cli import app as cli
 from bookshelf.db import create_engine
 from bookshelf.main import create_app
+from bookshelf.users.models import users
 from tests.conftest import (
     create_postgres_database,
     drop_postgres_database,

@@ -30,9 +30,9 @@ from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from bookshelf.auth import service as auth_service
-from bookshelf.auth.schemas import Role
 from bookshelf.db import create_engine
 from bookshelf.main import build_auth, create_app
+from bookshelf.users.schemas import Role
 from tests.conftest import (
     create_postgres_database,
     drop_postgres_database,

@@ -22,7 +22,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bookshelf.auth.schemas import Role
 from bookshelf.books.schemas import BookSort
 from bookshelf.main import create_app
 from bookshelf.pagination import (
@@ -35,6 +34,7 @@ from bookshelf.pagination import (
     CursorTimestamp,
     InvalidCursor,
 )
+from bookshelf.users.schemas import Role
 from tests.conftest import AccountFactory, make_settings
 from tests.factories import BOOKS, USERS, assert_problem, book_payload, reviews_path, sign_in
 

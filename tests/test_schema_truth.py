@@ -14,7 +14,7 @@ import jsonschema_rs
 import pytest
 from fastapi import FastAPI
 
-from bookshelf.auth.schemas import Role
+from bookshelf.users.schemas import Role
 from tests.conftest import AccountFactory
 from tests.factories import BOOKS, ME, REGISTER, USERS, create_book, reviews_path
 

@@ -31,10 +31,10 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth import service as auth_service
-from bookshelf.auth.models import users
-from bookshelf.auth.schemas import Role
 from bookshelf.auth.tokens import key_id
 from bookshelf.main import create_app
+from bookshelf.users.models import users
+from bookshelf.users.schemas import Role
 from tests.conftest import (
     BACKENDS,
     create_postgres_database,

@@ -5,5 +5,13 @@ from bookshelf.books import models as books_models
 from bookshelf.idempotency import models as idempotency_models
 from bookshelf.metadata import metadata
 from bookshelf.reviews import models as reviews_models
+from bookshelf.users import models as users_models
 
-__all__ = ["auth_models", "books_models", "idempotency_models", "metadata", "reviews_models"]
+__all__ = [
+    "auth_models",
+    "books_models",
+    "idempotency_models",
+    "metadata",
+    "reviews_models",
+    "users_models",
+]

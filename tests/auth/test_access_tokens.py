@@ -18,11 +18,11 @@ from fastapi import FastAPI
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.models import users
-from bookshelf.auth.schemas import Role
 from bookshelf.auth.tokens import InvalidToken, TokenSigner, key_id
 from bookshelf.config import Settings
 from bookshelf.main import create_app
+from bookshelf.users.models import users
+from bookshelf.users.schemas import Role
 from tests.conftest import Account, AccountFactory, make_settings
 from tests.factories import ME, assert_unauthenticated, bearer, sign_in
 

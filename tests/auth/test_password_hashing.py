@@ -21,9 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth.exceptions import HashingBusy
-from bookshelf.auth.models import users
 from bookshelf.auth.passwords import PasswordHasher
 from bookshelf.config import Settings
+from bookshelf.users.models import users
 from tests.conftest import Account, AccountFactory
 from tests.factories import ME, PASSPHRASE, assert_problem, login, register
 from tests.ops.support import http, started

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.models import users
 from bookshelf.auth.passwords import password_problems
+from bookshelf.users.models import users
 from tests.conftest import AccountFactory
 from tests.factories import (
     ME,

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.models import auth_sessions, refresh_tokens, users
+from bookshelf.auth.models import auth_sessions, refresh_tokens
 from bookshelf.auth.tokens import key_id
 from bookshelf.config import Settings
+from bookshelf.users.models import users
 from tests.conftest import Account, AccountFactory
 from tests.factories import (
     LOGOUT,

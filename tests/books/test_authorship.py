@@ -8,8 +8,8 @@ import httpx
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.models import users
-from bookshelf.auth.schemas import Role
+from bookshelf.users.models import users
+from bookshelf.users.schemas import Role
 from tests.conftest import Account, AccountFactory
 from tests.factories import BOOKS, book_payload
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.schemas import Role
 from bookshelf.books.models import books
 from bookshelf.books.schemas import BookCreate
 from bookshelf.idempotency.models import idempotency_records as records
 from bookshelf.idempotency.service import fingerprint
+from bookshelf.users.schemas import Role
 from tests.conftest import Account, AccountFactory
 from tests.factories import BOOKS, assert_problem, book_payload
 

@@ -22,8 +22,8 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bookshelf.auth.schemas import Role
 from bookshelf.main import create_app
+from bookshelf.users.schemas import Role
 from tests.conftest import make_settings
 from tests.factories import book_payload, sign_in
 

@@ -12,9 +12,9 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from bookshelf.auth.schemas import Role
 from bookshelf.config import Settings
 from bookshelf.main import create_app
+from bookshelf.users.schemas import Role
 from tests.factories import signed_in_user
 
 LOCALHOST = "127.0.0.1"

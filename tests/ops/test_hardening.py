@@ -13,10 +13,10 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from bookshelf.auth.schemas import Role
 from bookshelf.cli import app as cli
 from bookshelf.config import Settings
 from bookshelf.db import ConnectionDep
+from bookshelf.users.schemas import Role
 from tests.conftest import empty_tables, make_settings
 from tests.factories import assert_problem, book_payload
 from tests.ops.support import http, signed_in, started

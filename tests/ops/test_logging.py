@@ -19,12 +19,12 @@ import uvicorn
 from fastapi import FastAPI, Request
 from sqlalchemy import select, text
 
-from bookshelf.auth.models import users
-from bookshelf.auth.schemas import Role
 from bookshelf.config import Settings
 from bookshelf.db import ConnectionDep
 from bookshelf.main import create_app
 from bookshelf.ops.logging import MASK, redact_secrets
+from bookshelf.users.models import users
+from bookshelf.users.schemas import Role
 from tests.conftest import _asyncpg_dsn, make_settings
 from tests.factories import book_payload
 from tests.ops.support import http, signed_in, started

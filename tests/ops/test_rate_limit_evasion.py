@@ -8,9 +8,9 @@ import socket
 
 import pytest
 
-from bookshelf.auth.schemas import Role
 from bookshelf.config import Settings
 from bookshelf.ops.ratelimit import address_key
+from bookshelf.users.schemas import Role
 from tests.factories import ME, PASSPHRASE, TOKEN, assert_problem, bearer, login, register
 from tests.ops.support import http, scrape, signed_in, started
 from tests.ops.test_rate_limits import BAD_LOGIN, BOOKS, assert_rate_limited, limited, remaining

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bookshelf.auth.schemas import Role
 from bookshelf.config import Settings
+from bookshelf.users.schemas import Role
 from tests.factories import assert_problem
 from tests.ops.conftest import SharedRedis
 from tests.ops.support import http, signed_in, started

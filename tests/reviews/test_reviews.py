@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.schemas import Role
 from bookshelf.reviews.models import reviews
+from bookshelf.users.schemas import Role
 from tests.conftest import Account, AccountFactory
 from tests.factories import (
     BOOKS,

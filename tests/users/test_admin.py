@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.models import users
-from bookshelf.auth.schemas import Role
+from bookshelf.users.models import users
+from bookshelf.users.schemas import Role
 from tests.conftest import Account, AccountFactory
 from tests.factories import (
     BOOKS,

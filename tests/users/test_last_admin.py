@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.models import users
-from bookshelf.auth.schemas import Role
+from bookshelf.users.models import users
+from bookshelf.users.schemas import Role
 from tests.conftest import Account, AccountFactory
 from tests.factories import USERS
 

@@ -1,1 +1,1 @@
-"""Identity: accounts, password login, access and refresh tokens, roles."""
+"""Authentication: credentials, password sign-in, sessions, access and refresh tokens, roles."""

@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.auth import service
 from bookshelf.auth.exceptions import InsufficientRole, InvalidAccessToken, NotAuthenticated
-from bookshelf.auth.schemas import Role
-from bookshelf.auth.service import Auth, Principal
+from bookshelf.auth.service import Auth
+from bookshelf.auth.sessions import Principal
 from bookshelf.auth.tokens import InvalidToken
 from bookshelf.db import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.ops.ratelimit import RateLimits
+from bookshelf.users.schemas import Role
 
 TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 

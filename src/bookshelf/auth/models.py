@@ -1,39 +1,14 @@
-"""Tables of accounts and sign-in sessions.
+"""Tables of sign-in sessions and their refresh tokens (the accounts are ``users.models``).
 
 A session is one sign-in (one refresh-token family). Access tokens name their session (``sid``),
 so revoking a session — logout, refresh-token reuse, password change, deactivation — stops its
 access tokens at once, on every instance, without a token denylist.
 """
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    Column,
-    ForeignKey,
-    Index,
-    String,
-    Table,
-    Uuid,
-)
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Uuid
 
 from bookshelf.metadata import metadata
 from bookshelf.types import UtcDateTime
-
-ROLES = ("reader", "editor", "admin")
-
-users = Table(
-    "users",
-    metadata,
-    Column("id", Uuid, primary_key=True),
-    Column("email", String(320), nullable=False, unique=True),
-    Column("display_name", String(100)),
-    Column("password_hash", String(255), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("is_active", Boolean, nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
-    CheckConstraint("role IN ('reader', 'editor', 'admin')", name="role_known"),
-)
 
 auth_sessions = Table(
     "auth_sessions",

@@ -6,13 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response, status
 
-from bookshelf.auth import service
+from bookshelf.auth import service, sessions
 from bookshelf.auth.dependencies import AuthDep, CurrentUser
 from bookshelf.auth.exceptions import InvalidGrant
-from bookshelf.auth.schemas import RefreshRequest, Registration, TokenPair, User
+from bookshelf.auth.schemas import RefreshRequest, Registration, TokenPair
 from bookshelf.db import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.http import json_response, require_json_body
 from bookshelf.problems import problem_responses
+from bookshelf.users.schemas import User
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -86,5 +87,5 @@ async def refresh(payload: RefreshRequest, connection: ConnectionDep, auth: Auth
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401))
 async def logout(principal: CurrentUser, connection: ConnectionDep) -> Response:
     """Sign out: the session's refresh and access tokens stop working at once."""
-    await service.revoke_session(connection, principal.session_id)
+    await sessions.revoke_session(connection, principal.session_id)
     return Response(status_code=204)

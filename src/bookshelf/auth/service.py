@@ -1,4 +1,8 @@
-"""Accounts, sign-in, token rotation and revocation (no web framework here)."""
+"""Sign-up, sign-in, token rotation and the principal of a request (no web framework here).
+
+Builds on the accounts of ``users`` (their table, schemas and columns); session revocation and
+``Principal`` are ``auth.sessions``, which account management uses too.
+"""
 
 from __future__ import annotations
 
@@ -10,35 +14,16 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bookshelf.auth.exceptions import (
-    EmailAlreadyRegistered,
-    InvalidAccessToken,
-    InvalidGrant,
-    WeakPassword,
-    WrongCurrentPassword,
-)
-from bookshelf.auth.models import auth_sessions, refresh_tokens, users
-from bookshelf.auth.passwords import PasswordHasher, password_problems
-from bookshelf.auth.schemas import (
-    ProfileUpdate,
-    Registration,
-    Role,
-    TokenPair,
-    User,
-    normalise_email,
-)
+from bookshelf.auth.exceptions import EmailAlreadyRegistered, InvalidAccessToken, InvalidGrant
+from bookshelf.auth.models import auth_sessions, refresh_tokens
+from bookshelf.auth.passwords import PasswordHasher
+from bookshelf.auth.schemas import Registration, TokenPair, normalise_email
+from bookshelf.auth.sessions import Principal, revoke_session
 from bookshelf.auth.tokens import AccessClaims, TokenSigner, hash_refresh_token, new_refresh_token
 from bookshelf.types import utc_now
-
-USER_COLUMNS = (
-    users.c.id,
-    users.c.email,
-    users.c.display_name,
-    users.c.role,
-    users.c.is_active,
-    users.c.created_at,
-    users.c.updated_at,
-)
+from bookshelf.users.models import users
+from bookshelf.users.schemas import Role, User
+from bookshelf.users.service import USER_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -49,22 +34,6 @@ class Auth:
     hasher: PasswordHasher
     access_ttl: timedelta
     refresh_ttl: timedelta
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The signed-in user of a request, and the sign-in session their token belongs to."""
-
-    user: User
-    session_id: uuid.UUID
-
-    @property
-    def id(self) -> uuid.UUID:
-        return self.user.id
-
-    @property
-    def role(self) -> Role:
-        return self.user.role
 
 
 @dataclass(frozen=True)
@@ -279,26 +248,6 @@ async def rotate_refresh_token(
     return _token_pair(auth, session.user_id, claimed.session_id, now, refresh)
 
 
-async def revoke_session(connection: AsyncConnection, session_id: uuid.UUID) -> None:
-    await connection.execute(
-        update(auth_sessions)
-        .where(auth_sessions.c.id == session_id, auth_sessions.c.revoked_at.is_(None))
-        .values(revoked_at=utc_now())
-    )
-
-
-async def revoke_user_sessions(
-    connection: AsyncConnection, user_id: uuid.UUID, *, keep: uuid.UUID | None = None
-) -> None:
-    """Sign a user out everywhere (except, optionally, the session ``keep``)."""
-    statement = update(auth_sessions).where(
-        auth_sessions.c.user_id == user_id, auth_sessions.c.revoked_at.is_(None)
-    )
-    if keep is not None:
-        statement = statement.where(auth_sessions.c.id != keep)
-    await connection.execute(statement.values(revoked_at=utc_now()))
-
-
 # Built once (it runs on every authenticated request); see books.service._SELECT_BOOK.
 _SELECT_PRINCIPAL = (
     select(*USER_COLUMNS, auth_sessions.c.revoked_at, auth_sessions.c.expires_at)
@@ -326,67 +275,3 @@ async def load_principal(connection: AsyncConnection, claims: AccessClaims) -> P
     return Principal(
         user=User.model_validate(row, from_attributes=True), session_id=claims.session_id
     )
-
-
-async def current_password_hash(connection: AsyncConnection, user_id: uuid.UUID) -> str:
-    password_hash = await connection.scalar(
-        select(users.c.password_hash).where(users.c.id == user_id)
-    )
-    if password_hash is None:  # deleted since its token was checked
-        raise InvalidAccessToken("the access token names no current account")
-    return str(password_hash)
-
-
-@dataclass(frozen=True)
-class PasswordChange:
-    """A checked password change: the hash it replaces and the new one."""
-
-    old_hash: str
-    new_hash: str
-
-
-async def prepare_password_change(
-    auth: Auth, principal: Principal, changes: ProfileUpdate, current_hash: str
-) -> PasswordChange | None:
-    """Check the policy, then the current password, then hash the new one — before any write,
-    and with no connection held (two slow hashes). None when no password change is asked."""
-    if changes.password is None or changes.current_password is None:
-        return None
-    problems = password_problems(changes.password, email=principal.user.email)
-    if problems:
-        raise WeakPassword(problems)
-    if not await auth.hasher.verify(changes.current_password, current_hash):
-        raise WrongCurrentPassword()
-    return PasswordChange(old_hash=current_hash, new_hash=await auth.hasher.hash(changes.password))
-
-
-async def update_profile(
-    connection: AsyncConnection,
-    principal: Principal,
-    changes: ProfileUpdate,
-    password_change: PasswordChange | None,
-) -> User:
-    """Change one's display name and/or password; a password change signs out other sessions.
-
-    The password is replaced only if it is still the one that was checked: a concurrent change
-    in between makes this one fail as a wrong current password, never silently win.
-    """
-    values: dict[str, object] = {}
-    if "display_name" in changes.model_fields_set:
-        values["display_name"] = changes.display_name
-    statement = update(users).where(users.c.id == principal.id)
-    if password_change is not None:
-        values["password_hash"] = password_change.new_hash
-        statement = statement.where(users.c.password_hash == password_change.old_hash)
-    if not values:
-        return principal.user
-    row = (
-        await connection.execute(
-            statement.values(**values, updated_at=utc_now()).returning(*USER_COLUMNS)
-        )
-    ).first()
-    if row is None:
-        raise WrongCurrentPassword()
-    if password_change is not None:
-        await revoke_user_sessions(connection, principal.id, keep=principal.session_id)
-    return User.model_validate(row, from_attributes=True)

@@ -56,7 +56,7 @@ books = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("created_by", Uuid, ForeignKey("users.id", ondelete="SET NULL")),
     Column("updated_by", Uuid, ForeignKey("users.id", ondelete="SET NULL")),
-    # Maintained by the reviews service in the same transaction as each review write.
+    # Changed only by service.change_rating_totals, in the transaction of each review write.
     Column("rating_count", Integer, nullable=False, server_default="0"),
     Column("rating_sum", Integer, nullable=False, server_default="0"),
     Index("ix_books_sort_title_id", "sort_title", "id"),

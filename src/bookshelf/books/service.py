@@ -170,10 +170,15 @@ async def get_book(connection: AsyncConnection, book_id: UUID) -> Book:
     return book_from_row(row)
 
 
+async def book_exists(connection: AsyncConnection, book_id: UUID) -> bool:
+    return await connection.scalar(select(books.c.id).where(books.c.id == book_id)) is not None
+
+
 async def _missing_or_changed(connection: AsyncConnection, book_id: UUID) -> Exception:
     """After a guarded write touched no row: was the book gone, or at another version?"""
-    exists = await connection.scalar(select(books.c.id).where(books.c.id == book_id))
-    return BookNotFound(book_id) if exists is None else BookVersionMismatch()
+    if await book_exists(connection, book_id):
+        return BookVersionMismatch()
+    return BookNotFound(book_id)
 
 
 async def update_book(
@@ -230,6 +235,41 @@ async def delete_book(
     deleted = (await connection.execute(statement.returning(books.c.id))).first()
     if deleted is None:
         raise await _missing_or_changed(connection, book_id)
+
+
+async def lock_book_for_review(connection: AsyncConnection, book_id: UUID) -> None:
+    """Lock the book's row (``FOR UPDATE``) before a review write touches the review row, so all
+    review writes take their locks in the same order (book, then review) and cannot deadlock
+    each other. ``BookNotFound`` if there is no such book."""
+    found = await connection.scalar(
+        select(books.c.id).where(books.c.id == book_id).with_for_update()
+    )
+    if found is None:
+        raise BookNotFound(book_id)
+
+
+async def change_rating_totals(
+    connection: AsyncConnection, book_id: UUID, *, count: int, rating: int
+) -> None:
+    """Add ``count`` reviews and ``rating`` stars to a book's rating totals (negative numbers
+    take them away), in the transaction of the review write that calls it.
+
+    A relative UPDATE, so it locks the book's row and concurrent review writes of one book
+    serialise; the totals always equal the reviews. The version goes up because the book's
+    representation (its rating) changes. ``BookNotFound`` if there is no such book.
+    """
+    changed = await connection.execute(
+        update(books)
+        .where(books.c.id == book_id)
+        .values(
+            rating_count=books.c.rating_count + count,
+            rating_sum=books.c.rating_sum + rating,
+            version=books.c.version + 1,
+        )
+        .returning(books.c.id)
+    )
+    if changed.first() is None:
+        raise BookNotFound(book_id)
 
 
 async def list_books(

@@ -1,9 +1,11 @@
 """Reviews and the book rating totals they drive.
 
-Every review write changes the book's ``rating_count``/``rating_sum`` (and its version, since
-the book's representation changes) with a relative UPDATE in the same transaction. The book row
-is locked by that UPDATE, so concurrent reviews of one book serialise and the totals always
-equal the reviews.
+Every review write changes the book's rating totals in the same transaction, through
+``books.service.change_rating_totals`` (the books feature owns the ``books`` table). Every review
+write locks the book's row before the review's: an update or delete starts with
+``books.service.lock_book_for_review``, a new review with the totals' UPDATE. One lock order
+means no deadlocks, and concurrent reviews of one book serialise, so the totals always equal
+the reviews.
 """
 
 from __future__ import annotations
@@ -17,16 +19,16 @@ from sqlalchemy import Select, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bookshelf.auth.models import users
-from bookshelf.auth.schemas import Role
-from bookshelf.auth.service import Principal
+from bookshelf.auth.sessions import Principal
+from bookshelf.books import service as books
 from bookshelf.books.exceptions import BookNotFound
-from bookshelf.books.models import books
 from bookshelf.pagination import CursorId, CursorSchema, CursorTimestamp
 from bookshelf.reviews.exceptions import ReviewAlreadyExists, ReviewNotFound
 from bookshelf.reviews.models import reviews
 from bookshelf.reviews.schemas import Review, ReviewCreate, ReviewUpdate
 from bookshelf.types import utc_now
+from bookshelf.users.models import users
+from bookshelf.users.schemas import Role
 
 # Newest first: (created_at, id) descending.
 _CURSOR: CursorSchema[tuple[datetime, uuid.UUID]] = CursorSchema(
@@ -47,38 +49,12 @@ def _select_reviews() -> Select[Any]:
     ).join(users, users.c.id == reviews.c.user_id)
 
 
-async def _lock_book(connection: AsyncConnection, book_id: uuid.UUID) -> None:
-    """Lock the book row first in every review write, so all of them take their locks in the
-    same order (book, then review) and cannot deadlock each other."""
-    found = await connection.scalar(
-        select(books.c.id).where(books.c.id == book_id).with_for_update()
-    )
-    if found is None:
-        raise BookNotFound(book_id)
-
-
-async def _change_totals(
-    connection: AsyncConnection, book_id: uuid.UUID, *, count: int, rating: int
-) -> None:
-    changed = await connection.execute(
-        update(books)
-        .where(books.c.id == book_id)
-        .values(
-            rating_count=books.c.rating_count + count,
-            rating_sum=books.c.rating_sum + rating,
-            version=books.c.version + 1,
-        )
-        .returning(books.c.id)
-    )
-    if changed.first() is None:
-        raise BookNotFound(book_id)
-
-
 async def create_review(
     connection: AsyncConnection, book_id: uuid.UUID, author: Principal, data: ReviewCreate
 ) -> Review:
     """Add the signed-in user's review of a book; a second one is ``ReviewAlreadyExists``."""
-    await _change_totals(connection, book_id, count=1, rating=data.rating)
+    # The totals' UPDATE locks the book's row before the review is inserted (book, then review).
+    await books.change_rating_totals(connection, book_id, count=1, rating=data.rating)
     now = utc_now()
     review_id = uuid.uuid4()
     try:
@@ -129,7 +105,7 @@ async def update_review(
 ) -> Review:
     """Change one's own review; anyone else's is ``ReviewNotFound``."""
     mine = (reviews.c.id == review_id, reviews.c.book_id == book_id, reviews.c.user_id == author.id)
-    await _lock_book(connection, book_id)
+    await books.lock_book_for_review(connection, book_id)
     old_rating = await connection.scalar(select(reviews.c.rating).where(*mine).with_for_update())
     if old_rating is None:
         raise ReviewNotFound(review_id)
@@ -140,7 +116,9 @@ async def update_review(
         )
     new_rating = values.get("rating", old_rating)
     if new_rating != old_rating:
-        await _change_totals(connection, book_id, count=0, rating=new_rating - old_rating)
+        await books.change_rating_totals(
+            connection, book_id, count=0, rating=new_rating - old_rating
+        )
     return await get_review(connection, book_id, review_id)
 
 
@@ -148,14 +126,14 @@ async def delete_review(
     connection: AsyncConnection, book_id: uuid.UUID, review_id: uuid.UUID, actor: Principal
 ) -> None:
     """Delete a review: its author may, and so may admins (moderation)."""
-    await _lock_book(connection, book_id)
+    await books.lock_book_for_review(connection, book_id)
     statement = delete(reviews).where(reviews.c.id == review_id, reviews.c.book_id == book_id)
     if actor.role is not Role.ADMIN:
         statement = statement.where(reviews.c.user_id == actor.id)
     rating = await connection.scalar(statement.returning(reviews.c.rating))
     if rating is None:
         raise ReviewNotFound(review_id)
-    await _change_totals(connection, book_id, count=-1, rating=-rating)
+    await books.change_rating_totals(connection, book_id, count=-1, rating=-rating)
 
 
 async def list_reviews(
@@ -178,11 +156,9 @@ async def list_reviews(
             )
         )
     rows = (await connection.execute(statement)).all()
-    if not rows and cursor is None:
-        # An empty first page: tell "no reviews yet" from "no such book".
-        exists = await connection.scalar(select(books.c.id).where(books.c.id == book_id))
-        if exists is None:
-            raise BookNotFound(book_id)
+    # An empty first page: tell "no reviews yet" from "no such book".
+    if not rows and cursor is None and not await books.book_exists(connection, book_id):
+        raise BookNotFound(book_id)
     items = [Review.model_validate(row, from_attributes=True) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:

@@ -1,1 +1,1 @@
-"""Account management: one's own profile, and admin control of every account."""
+"""Accounts: the users table, one's own profile, and admin control of every account."""

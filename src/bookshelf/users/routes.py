@@ -7,7 +7,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from bookshelf.auth import service as auth_service
 from bookshelf.auth.dependencies import (
     AdminUser,
     AuthDep,
@@ -15,7 +14,6 @@ from bookshelf.auth.dependencies import (
     CurrentUserReleased,
     RateLimitsDep,
 )
-from bookshelf.auth.schemas import ProfileUpdate, User, UserAdminUpdate, UserPage
 from bookshelf.db import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.http import (
     json_response,
@@ -26,6 +24,7 @@ from bookshelf.http import (
 from bookshelf.problems import problem_responses
 from bookshelf.users import service
 from bookshelf.users.exceptions import UserNotFound
+from bookshelf.users.schemas import ProfileUpdate, User, UserAdminUpdate, UserPage
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -65,14 +64,14 @@ async def update_me(
         if limits is not None:
             await limits.count_password_check(str(principal.id), request.scope)
         async with unit_of_work(engine, write=False) as connection:
-            current_hash = await auth_service.current_password_hash(connection, principal.id)
+            current_hash = await service.current_password_hash(connection, principal.id)
         # Checked and hashed with no connection held, and before the write: on SQLite the
         # write below holds the database's write lock, which nobody should wait on for a hash.
-        password_change = await auth_service.prepare_password_change(
-            auth, principal, changes, current_hash
+        password_change = await service.prepare_password_change(
+            auth.hasher, principal, changes, current_hash
         )
     async with unit_of_work(engine, write=True) as connection:
-        user = await auth_service.update_profile(connection, principal, changes, password_change)
+        user = await service.update_profile(connection, principal, changes, password_change)
     return json_response(user)
 
 

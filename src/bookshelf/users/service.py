@@ -1,20 +1,43 @@
-"""Admin management of accounts."""
+"""Accounts: one's own profile, and admin management of everyone's.
+
+Password checks and hashing are ``auth.passwords`` (handed in as a ``PasswordHasher``); signing a
+user out is ``auth.sessions``. Nothing here depends on sign-in (``auth.service``), which builds
+on this module instead.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bookshelf.auth.exceptions import InsufficientRole
-from bookshelf.auth.models import users
-from bookshelf.auth.schemas import Role, User, UserAdminUpdate
-from bookshelf.auth.service import USER_COLUMNS, Principal, revoke_user_sessions
+from bookshelf.auth.exceptions import (
+    InsufficientRole,
+    InvalidAccessToken,
+    WeakPassword,
+    WrongCurrentPassword,
+)
+from bookshelf.auth.passwords import PasswordHasher, password_problems
+from bookshelf.auth.sessions import Principal, revoke_user_sessions
 from bookshelf.pagination import CursorSchema, CursorText
 from bookshelf.types import utc_now
 from bookshelf.users.exceptions import CannotChangeOwnAccess, UserNotFound
+from bookshelf.users.models import users
+from bookshelf.users.schemas import ProfileUpdate, Role, User, UserAdminUpdate
+
+# What anyone who may see an account sees of it: every column but the password hash.
+USER_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.display_name,
+    users.c.role,
+    users.c.is_active,
+    users.c.created_at,
+    users.c.updated_at,
+)
 
 # Emails are unique, so the email alone is a total order.
 _CURSOR: CursorSchema[tuple[str]] = CursorSchema("email", CursorText)
@@ -77,3 +100,67 @@ async def _confirm_still_an_active_admin(connection: AsyncConnection, admin: Pri
     )
     if admin.id not in active_admins:
         raise InsufficientRole(Role.ADMIN.value)
+
+
+async def current_password_hash(connection: AsyncConnection, user_id: UUID) -> str:
+    password_hash = await connection.scalar(
+        select(users.c.password_hash).where(users.c.id == user_id)
+    )
+    if password_hash is None:  # deleted since its token was checked
+        raise InvalidAccessToken("the access token names no current account")
+    return str(password_hash)
+
+
+@dataclass(frozen=True)
+class PasswordChange:
+    """A checked password change: the hash it replaces and the new one."""
+
+    old_hash: str
+    new_hash: str
+
+
+async def prepare_password_change(
+    hasher: PasswordHasher, principal: Principal, changes: ProfileUpdate, current_hash: str
+) -> PasswordChange | None:
+    """Check the policy, then the current password, then hash the new one — before any write,
+    and with no connection held (two slow hashes). None when no password change is asked."""
+    if changes.password is None or changes.current_password is None:
+        return None
+    problems = password_problems(changes.password, email=principal.user.email)
+    if problems:
+        raise WeakPassword(problems)
+    if not await hasher.verify(changes.current_password, current_hash):
+        raise WrongCurrentPassword()
+    return PasswordChange(old_hash=current_hash, new_hash=await hasher.hash(changes.password))
+
+
+async def update_profile(
+    connection: AsyncConnection,
+    principal: Principal,
+    changes: ProfileUpdate,
+    password_change: PasswordChange | None,
+) -> User:
+    """Change one's display name and/or password; a password change signs out other sessions.
+
+    The password is replaced only if it is still the one that was checked: a concurrent change
+    in between makes this one fail as a wrong current password, never silently win.
+    """
+    values: dict[str, object] = {}
+    if "display_name" in changes.model_fields_set:
+        values["display_name"] = changes.display_name
+    statement = update(users).where(users.c.id == principal.id)
+    if password_change is not None:
+        values["password_hash"] = password_change.new_hash
+        statement = statement.where(users.c.password_hash == password_change.old_hash)
+    if not values:
+        return principal.user
+    row = (
+        await connection.execute(
+            statement.values(**values, updated_at=utc_now()).returning(*USER_COLUMNS)
+        )
+    ).first()
+    if row is None:
+        raise WrongCurrentPassword()
+    if password_change is not None:
+        await revoke_user_sessions(connection, principal.id, keep=principal.session_id)
+    return User.model_validate(row, from_attributes=True)

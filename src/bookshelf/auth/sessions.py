@@ -1,0 +1,54 @@
+"""Who a request is signed in as, and signing sessions out.
+
+Kept apart from ``auth.service`` so that account management (``users.service``), which signs
+users out when their password or access changes, needs nothing of sign-in itself, while sign-in
+builds on the accounts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bookshelf.auth.models import auth_sessions
+from bookshelf.types import utc_now
+from bookshelf.users.schemas import Role, User
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user of a request, and the sign-in session their token belongs to."""
+
+    user: User
+    session_id: uuid.UUID
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.user.id
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+
+async def revoke_session(connection: AsyncConnection, session_id: uuid.UUID) -> None:
+    await connection.execute(
+        update(auth_sessions)
+        .where(auth_sessions.c.id == session_id, auth_sessions.c.revoked_at.is_(None))
+        .values(revoked_at=utc_now())
+    )
+
+
+async def revoke_user_sessions(
+    connection: AsyncConnection, user_id: uuid.UUID, *, keep: uuid.UUID | None = None
+) -> None:
+    """Sign a user out everywhere (except, optionally, the session ``keep``)."""
+    statement = update(auth_sessions).where(
+        auth_sessions.c.user_id == user_id, auth_sessions.c.revoked_at.is_(None)
+    )
+    if keep is not None:
+        statement = statement.where(auth_sessions.c.id != keep)
+    await connection.execute(statement.values(revoked_at=utc_now()))
