@@ -4,7 +4,9 @@ Services work with SQLAlchemy Core on an ``AsyncConnection`` rather than an ORM 
 identity map and unit of work cost more per request than the whole rest of the stack (measured
 by the ``bench/`` suite, see bench/RESULTS.md), and the books service needs none of it. The
 transaction starts lazily on the first statement and is committed by ``get_connection`` before
-the response is sent.
+the response is sent. Two exceptions, each for a reason: an ``Idempotency-Key`` claim commits
+on its own (see ``idempotency.dependencies``), and the routes that hash passwords hold no
+connection while hashing, so they open short units of work (``unit_of_work``) instead.
 
 Round trips are the cost that matters on the read path, so on PostgreSQL a read-only request
 (GET/HEAD/OPTIONS) runs in autocommit mode: its statements are the only ones sent, with no BEGIN
@@ -134,7 +136,8 @@ async def connect(engine: AsyncEngine, *, write: bool) -> AsyncConnection:
 async def unit_of_work(engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncConnection]:
     """A connection for one unit of work: committed when the block ends, rolled back (by
     closing) when it raises, and back in the pool either way. This is the one place that
-    commits; the request's ``ConnectionDep`` is a unit of work spanning the handler."""
+    commits, save the Idempotency-Key claim and its release (``idempotency.dependencies``);
+    the request's ``ConnectionDep`` is a unit of work spanning the handler."""
     connection = await connect(engine, write=write)
     try:
         yield connection

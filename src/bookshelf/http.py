@@ -10,6 +10,9 @@ from pydantic import BaseModel
 
 from bookshelf.exceptions import DomainError
 
+API_VERSION = "v1"
+# Every feature's router is mounted under this prefix.
+API_PREFIX = f"/api/{API_VERSION}"
 JSON_MEDIA_TYPE = "application/json"
 
 

@@ -27,6 +27,7 @@ from bookshelf.books.routes import router as books_router
 from bookshelf.config import ConfigurationError, Settings, get_settings
 from bookshelf.db import create_engine
 from bookshelf.docs import install_docs
+from bookshelf.http import API_PREFIX
 from bookshelf.middleware import BodySizeLimit
 from bookshelf.ops.admin import AdminPortSplit, HTTPSRedirectExceptAdminPort
 from bookshelf.ops.health import router as health_router
@@ -45,9 +46,6 @@ from bookshelf.problems import (
 from bookshelf.retention import purge_periodically
 from bookshelf.reviews.routes import router as reviews_router
 from bookshelf.users.routes import router as users_router
-
-API_VERSION = "v1"
-API_PREFIX = f"/api/{API_VERSION}"
 
 DESCRIPTION = """
 A book catalog: list, search, create, update and delete books.

@@ -16,7 +16,7 @@ from bookshelf.books.schemas import (
     BookPage,
     BookUpdate,
 )
-from bookshelf.dependencies import ConnectionDep, SettingsDep
+from bookshelf.dependencies import ConnectionDep
 from bookshelf.http import (
     etag,
     if_none_match_hits,
@@ -25,13 +25,10 @@ from bookshelf.http import (
     require_json_body,
     versions_in_if_match,
 )
-from bookshelf.idempotency import service as idempotency
+from bookshelf.idempotency.dependencies import Idempotent
 from bookshelf.problems import problem_responses
 
 router = APIRouter(prefix="/books", tags=["books"])
-
-# Idempotency keys are per user: two users' keys never collide.
-_CREATE_SCOPE = "POST /books by {user_id}"
 
 IfMatch = Annotated[
     str | None,
@@ -43,15 +40,6 @@ IfMatch = Annotated[
 IfNoneMatch = Annotated[
     str | None,
     Header(max_length=1000, description="Answer 304 if the book's ETag is one of these."),
-]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        description="Makes a retry safe: the same key and body replay the first response.",
-    ),
 ]
 
 
@@ -86,43 +74,15 @@ async def create_book(
     payload: BookCreate,
     editor: EditorUser,
     connection: ConnectionDep,
-    settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
+    idempotency: Idempotent,
 ) -> Response:
     """Add a book to the catalog (editors). Send an `Idempotency-Key` to make retries safe."""
-    if idempotency_key is None:
-        book = await service.create_book(connection, payload, actor=editor.id)
-        return json_response(book, status_code=201, headers=_book_headers(request, book))
-
-    policy = idempotency.IdempotencyPolicy(
-        ttl_seconds=settings.idempotency_ttl_seconds,
-        lock_seconds=settings.idempotency_lock_seconds,
+    if (replay := await idempotency.claim(payload)) is not None:
+        return replay
+    book = await service.create_book(connection, payload, actor=editor.id)
+    return await idempotency.record(
+        json_response(book, status_code=201, headers=_book_headers(request, book))
     )
-    request_fingerprint = idempotency.fingerprint(payload.model_dump_json().encode())
-    scope = _CREATE_SCOPE.format(user_id=editor.id)
-    replay = await idempotency.claim(
-        connection, scope, idempotency_key, request_fingerprint, policy
-    )
-    if replay is not None:
-        return Response(
-            content=replay.body,
-            status_code=replay.status_code,
-            headers={**replay.headers, "Idempotent-Replayed": "true"},
-            media_type="application/json",
-        )
-    try:
-        book = await service.create_book(connection, payload, actor=editor.id)
-        response = json_response(book, status_code=201, headers=_book_headers(request, book))
-        await idempotency.complete(
-            connection,
-            scope,
-            idempotency_key,
-            idempotency.StoredResponse(201, bytes(response.body), _book_headers(request, book)),
-        )
-    except BaseException:
-        await idempotency.release(connection, scope, idempotency_key)
-        raise
-    return response
 
 
 @router.get(

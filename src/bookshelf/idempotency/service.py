@@ -1,14 +1,13 @@
-"""The idempotency protocol of ``POST`` (the ``Idempotency-Key`` header).
+"""The idempotency records of ``POST`` (the ``Idempotency-Key`` header); see
+``idempotency.dependencies`` for how a route uses them and where each step commits.
 
-1. ``claim`` records the key as in flight and commits at once (on the request's own connection:
-   a second connection could deadlock with the request's write lock on SQLite), so a concurrent
-   retry sees it and gets 409 instead of writing a second row.
-2. The request then does its work in a new transaction; ``complete`` stores the response in it,
-   so the write and its replayable response commit together or not at all.
-3. If the request fails, ``release`` rolls its work back and deletes the claim, so a retry runs
-   afresh.
+1. ``claim`` records the key as in flight, or returns the stored response to replay.
+2. ``complete`` stores the request's response, in the same transaction as its write, so the write
+   and its replayable response commit together or not at all.
+3. ``release`` forgets the claim of a request that failed, so a retry runs afresh.
 
-A claim whose request died without releasing it is taken over after ``lock_seconds``.
+A claim whose request died without releasing it is taken over after ``lock_seconds``. Like every
+service, these functions never commit or roll back: their caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -70,7 +69,7 @@ async def claim(
     request_fingerprint: str,
     policy: IdempotencyPolicy,
 ) -> StoredResponse | None:
-    """Claim ``key`` for a new request (committed), or return the response to replay.
+    """Claim ``key`` for a new request, or return the response to replay.
 
     Raises ``IdempotencyKeyReused`` if the key came with another request, and
     ``IdempotencyKeyInFlight`` while the first request with it is still running.
@@ -117,9 +116,7 @@ async def claim(
             )
         except IntegrityError:
             # A concurrent request inserted the same key between our read and our insert.
-            await connection.rollback()
             raise IdempotencyKeyInFlight() from None
-    await connection.commit()
     return None
 
 
@@ -139,8 +136,7 @@ async def complete(
 
 
 async def release(connection: AsyncConnection, scope: str, key: str) -> None:
-    """Roll back a failed request's work and forget its claim, so a retry starts afresh."""
-    await connection.rollback()
+    """Forget the claim of a request that failed, so a retry starts afresh."""
     await connection.execute(
         delete(records).where(
             records.c.scope == scope,
@@ -148,4 +144,3 @@ async def release(connection: AsyncConnection, scope: str, key: str) -> None:
             records.c.status_code.is_(None),
         )
     )
-    await connection.commit()

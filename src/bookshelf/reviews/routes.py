@@ -16,6 +16,7 @@ from bookshelf.http import (
     require_json_body,
     uuid_or_not_found,
 )
+from bookshelf.idempotency.dependencies import Idempotent
 from bookshelf.problems import problem_responses
 from bookshelf.reviews import service
 from bookshelf.reviews.exceptions import ReviewNotFound
@@ -58,11 +59,16 @@ async def create_review(
     payload: ReviewCreate,
     author: CurrentUser,
     connection: ConnectionDep,
+    idempotency: Idempotent,
 ) -> Response:
-    """Review a book (one review per user and book)."""
+    """Review a book (one per user and book). Send an `Idempotency-Key` to make retries safe."""
+    if (replay := await idempotency.claim(payload)) is not None:
+        return replay
     review = await service.create_review(connection, book_id, author, payload)
     location = request.url_for("get_review", book_id=str(book_id), review_id=str(review.id))
-    return json_response(review, status_code=201, headers={"Location": str(location.path)})
+    return await idempotency.record(
+        json_response(review, status_code=201, headers={"Location": str(location.path)})
+    )
 
 
 @router.get("/{review_id}", response_model=Review, responses=problem_responses(404))

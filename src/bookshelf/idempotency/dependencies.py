@@ -1,0 +1,159 @@
+"""``Idempotent``: how a route makes its ``POST`` safe to retry with an ``Idempotency-Key``.
+
+A route declares ``idempotency: Idempotent`` and uses it twice::
+
+    if (replay := await idempotency.claim(payload)) is not None:
+        return replay  # the first response to this key and body, marked Idempotent-Replayed
+    ...  # the write
+    return await idempotency.record(response)
+
+Without the header both calls do nothing. ``claim`` takes the validated body because the key's
+fingerprint is of the body as the route reads it (FastAPI parses the body only after the
+dependencies have run); it runs in the route, so a request that fails validation or
+authorisation never claims its key.
+
+Transactions: this module is the one place that commits outside the request's transaction.
+The claim commits at once, in a short transaction of its own, so that a concurrent retry with the
+same key sees it in flight and gets 409 instead of writing a second row. The route's write and
+``record`` then share the request's transaction (``ConnectionDep``), so the write and its
+replayable response commit together or not at all. If the request fails after the claim, the
+dependency's exit rolls the request's work back and deletes the claim in a second short
+transaction (the request's own rollback would not undo a committed claim), so a retry runs
+afresh. Both use the request's connection: a second one could deadlock with its write lock on
+SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request, Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bookshelf.auth.dependencies import CurrentUser
+from bookshelf.auth.sessions import Principal
+from bookshelf.dependencies import ConnectionDep, SettingsDep
+from bookshelf.http import API_PREFIX, JSON_MEDIA_TYPE
+from bookshelf.idempotency import service
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Makes a retry safe: the same key and body replay the first response.",
+    ),
+]
+
+# Replay metadata is re-derived from the stored body, so it is not stored.
+_UNSTORED_HEADERS = frozenset({"content-length", "content-type"})
+
+
+class Idempotency:
+    """One request's Idempotency-Key: claim it, then record the response to replay."""
+
+    def __init__(
+        self,
+        connection: AsyncConnection,
+        key: str | None,
+        scope: str,
+        policy: service.IdempotencyPolicy,
+    ) -> None:
+        self._connection = connection
+        self._key = key
+        self._scope = scope
+        self._policy = policy
+        self._claimed = False
+        self._recorded = False
+
+    async def claim(self, payload: BaseModel) -> Response | None:
+        """Claim the key for this body (committed at once), or return the response to replay.
+
+        Raises ``IdempotencyKeyReused`` (422) if the key came with another body, and
+        ``IdempotencyKeyInFlight`` (409) while the first request with it is still running.
+        """
+        if self._key is None:
+            return None
+        request_fingerprint = service.fingerprint(payload.model_dump_json().encode())
+        stored = await service.claim(
+            self._connection, self._scope, self._key, request_fingerprint, self._policy
+        )
+        if stored is not None:
+            return Response(
+                content=stored.body,
+                status_code=stored.status_code,
+                headers={**stored.headers, "Idempotent-Replayed": "true"},
+                media_type=JSON_MEDIA_TYPE,
+            )
+        await self._connection.commit()
+        self._claimed = True
+        return None
+
+    async def record(self, response: Response) -> Response:
+        """Store ``response`` for replay, in the request's transaction; return it unchanged."""
+        if self._key is not None and self._claimed:
+            headers = {
+                name: value
+                for name, value in response.headers.items()
+                if name not in _UNSTORED_HEADERS
+            }
+            await service.complete(
+                self._connection,
+                self._scope,
+                self._key,
+                service.StoredResponse(response.status_code, bytes(response.body), headers),
+            )
+            self._recorded = True
+        return response
+
+    async def release(self) -> None:
+        """Roll back the request's work and forget the claim (committed), if there is one."""
+        if self._key is None or not self._claimed:
+            return
+        await self._connection.rollback()
+        await service.release(self._connection, self._scope, self._key)
+        await self._connection.commit()
+        self._claimed = False
+
+    @property
+    def unrecorded(self) -> bool:
+        return self._claimed and not self._recorded
+
+
+def _scope(request: Request, principal: Principal) -> str:
+    """Keys are per operation, resource and user: two users' keys never collide, and neither do
+    one user's keys for the reviews of two books."""
+    path_format: str = request.scope["route"].path_format
+    path = path_format.removeprefix(API_PREFIX).format(**request.path_params)
+    return f"{request.method} {path} by {principal.id}"
+
+
+async def get_idempotency(
+    request: Request,
+    principal: CurrentUser,
+    connection: ConnectionDep,
+    settings: SettingsDep,
+    key: IdempotencyKey = None,
+) -> AsyncIterator[Idempotency]:
+    """The request's ``Idempotency``; on the way out, a failed request's claim is released."""
+    policy = service.IdempotencyPolicy(
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        lock_seconds=settings.idempotency_lock_seconds,
+    )
+    idempotency = Idempotency(connection, key, _scope(request, principal), policy)
+    try:
+        yield idempotency
+    except BaseException:
+        # Also on cancellation (a timed-out or abandoned request): FastAPI shields this exit.
+        await idempotency.release()
+        raise
+    if idempotency.unrecorded:
+        await idempotency.release()
+        raise RuntimeError("the route claimed an Idempotency-Key but recorded no response")
+
+
+# scope="function", like ConnectionDep: the exit runs before the request's transaction commits.
+Idempotent = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
