@@ -64,8 +64,13 @@ def _book(record: asyncpg.Record) -> dict[str, Any]:
 
 
 def _cursor(sort: str, key: Any, book_id: uuid.UUID) -> str:
-    # The standard library's encoder, as Bookshelf's: orjson would not escape non-ASCII titles.
-    payload = json.dumps([1, sort, [key, str(book_id)]], separators=(",", ":"))
+    # Byte for byte what Bookshelf's cursors hold (pydantic's JSON): UTF-8 as is, and UTC
+    # timestamps ending in "Z".
+    if isinstance(key, datetime):
+        key = key.isoformat().replace("+00:00", "Z")
+    elif hasattr(key, "isoformat"):
+        key = key.isoformat()
+    payload = json.dumps([1, sort, [key, str(book_id)]], separators=(",", ":"), ensure_ascii=False)
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
@@ -143,9 +148,7 @@ async def list_books(request: Request) -> Response:
     if len(rows) > limit:
         last = rows[limit - 1]
         key = last["sort_key"]
-        next_cursor = _cursor(
-            sort, key.isoformat() if hasattr(key, "isoformat") else key, last["id"]
-        )
+        next_cursor = _cursor(sort, key, last["id"])
     return _json({"items": items, "next_cursor": next_cursor})
 
 
