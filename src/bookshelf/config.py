@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     # OpenTelemetry spans for requests and SQL (needs the `otel` extra; OTEL_* configures export).
     tracing: bool = False
     tracing_service_name: str = "bookshelf"
+    # /health/ready runs its checks at most once per this many seconds, however many probes
+    # arrive (0: every probe checks, still one at a time).
+    readiness_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
     # How long SIGTERM waits for in-flight requests before the process exits.
     graceful_shutdown_seconds: Annotated[int, Field(ge=1, le=600)] = 25
 
