@@ -184,3 +184,30 @@ async def books_locked(settings: Settings) -> AsyncIterator[None]:
             await connection.rollback()
     finally:
         await engine.dispose()
+
+
+@pytest.mark.postgres_only
+async def test_search_statements_are_never_served_by_a_generic_plan(pg_database: str) -> None:
+    """How common the words are decides the plan (posting list or table scan): a prepared search
+    must not switch to one generic plan after a few executions, as PostgreSQL otherwise does."""
+    settings = make_settings(pg_database, database_pool_size=1, database_max_overflow=0)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for q in ["garden lisbon"] * 8 + ["the"] * 4:
+                assert (await client.get(BOOKS, params={"q": q})).status_code == 200
+        engine: AsyncEngine = app.state.engine
+        async with engine.connect() as connection:
+            plans = (
+                await connection.execute(
+                    text(
+                        "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                        "WHERE statement LIKE '%plainto_tsquery%' "
+                        "AND statement NOT LIKE '%pg_prepared_statements%'"
+                    )
+                )
+            ).one()
+
+    assert plans.custom_plans == 12
+    assert plans.generic_plans == 0
