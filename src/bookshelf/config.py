@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     request_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
     # PostgreSQL statement_timeout for every query, in milliseconds (0 = none).
     database_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
+    # sort=relevance ranks at most this many matches (the first the index yields): the cost of
+    # a search for a common word stops growing with the catalog. Relevance is exact within them.
+    search_rank_candidates: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    # A tighter PostgreSQL statement_timeout for searches (0 = only the one above); a search
+    # past it is a 503 problem with Retry-After.
+    search_statement_timeout_ms: Annotated[int, Field(ge=0)] = 2000
     # asyncpg's prepared-statement cache; turn off behind PgBouncer in transaction mode.
     database_statement_cache: bool = True
     # OpenTelemetry spans for requests and SQL (needs the `otel` extra; OTEL_* configures export).
@@ -124,6 +130,9 @@ class Settings(BaseSettings):
     # Expired sessions, refresh tokens and idempotency records are deleted this often by each
     # instance (0 = never; then run `bookshelf purge` from a scheduler).
     purge_interval_seconds: Annotated[int, Field(ge=0, le=7 * 24 * 3600)] = 3600
+    # /health/ready runs its checks at most once per this many seconds, however many probes
+    # arrive (0: every probe checks, still one at a time).
+    readiness_cache_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
     # How long SIGTERM waits for in-flight requests before the process exits.
     graceful_shutdown_seconds: Annotated[int, Field(ge=1, le=600)] = 25
     # A second listener, on the same host, for the probes (/health/*) and the metrics endpoint:

@@ -40,6 +40,36 @@ _WRITE_INTENT = "bookshelf_write_intent"
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """Create the process's engine with the pool and per-dialect tuning from settings."""
+    return _engine(
+        settings,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout_seconds,
+        # No ping per checkout (it is a round trip per request): a broken connection fails one
+        # request with a 503, and the disconnect makes SQLAlchemy recycle the whole pool.
+        pool_pre_ping=False,
+    )
+
+
+def create_probe_engine(settings: Settings) -> AsyncEngine:
+    """A one-connection engine for the readiness checks, apart from the request pool.
+
+    Readiness must not depend on whether request traffic has every pooled connection checked
+    out. The checks run single-flight, so one connection is all they need (one more per worker
+    process in the connection budget). It is pinged before use: a probe runs about once a
+    second, and after a database restart it should report the database, not a dead socket.
+    """
+    return _engine(settings, pool_size=1, max_overflow=0, pool_timeout=1.0, pool_pre_ping=True)
+
+
+def _engine(
+    settings: Settings,
+    *,
+    pool_size: int,
+    max_overflow: int,
+    pool_timeout: float,
+    pool_pre_ping: bool,
+) -> AsyncEngine:
     if settings.database_echo:
         # Through the application's log handler (not SQLAlchemy's own echo handler), so the
         # lines are formatted and redacted like every other.
@@ -75,12 +105,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # Statement parameters are user data (emails, password hashes): never in a log line
         # or an error message.
         hide_parameters=True,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
-        pool_timeout=settings.database_pool_timeout_seconds,
-        # No ping per checkout (it is a round trip per request): a broken connection fails one
-        # request with a 503, and the disconnect makes SQLAlchemy recycle the whole pool.
-        pool_pre_ping=False,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=pool_pre_ping,
         connect_args=connect_args,
         # pydantic-core's parser: two JSON columns per book row, 42 per page of 20, were
         # ~15% of a list request's CPU with the standard library's json.loads (bench/).

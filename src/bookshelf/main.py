@@ -25,11 +25,12 @@ from bookshelf.auth.service import Auth
 from bookshelf.auth.tokens import TokenSigner
 from bookshelf.books.routes import router as books_router
 from bookshelf.config import ConfigurationError, Settings, get_settings
-from bookshelf.db import create_engine
+from bookshelf.db import create_engine, create_probe_engine
 from bookshelf.docs import install_docs
 from bookshelf.http import API_PREFIX
 from bookshelf.middleware import BodySizeLimit
 from bookshelf.ops.admin import AdminPortSplit, HTTPSRedirectExceptAdminPort
+from bookshelf.ops.health import Readiness
 from bookshelf.ops.health import router as health_router
 from bookshelf.ops.logging import configure_logging
 from bookshelf.ops.metrics import install_metrics
@@ -112,6 +113,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.purge_interval_seconds
         else None
     )
+    probe_engine = create_probe_engine(settings)
+    app.state.readiness = Readiness(
+        probe_engine, app.state.rate_limits, cache_seconds=settings.readiness_cache_seconds
+    )
     # What exists now (modules, the app, its routes and schemas: ~140k objects) lives as long
     # as the process. Frozen, it is skipped by the cyclic collector, whose full collections
     # otherwise take ~50 ms each under load and stall every request in flight (bench/ p99).
@@ -126,6 +131,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await purging
         undo_sigterm_hook()
         app.state.auth.hasher.close()
+        await probe_engine.dispose()
         await engine.dispose()
 
 

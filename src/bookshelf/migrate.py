@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 
@@ -43,9 +43,15 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    def _current(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
 
+
+async def revision_of(connection: AsyncConnection) -> str | None:
+    """The revision the database is at, read on a connection the caller already holds."""
+    return await connection.run_sync(_current)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as connection:
-        return await connection.run_sync(_current)
+        return await revision_of(connection)

@@ -162,7 +162,9 @@ def test_the_pool_follows_the_readme_and_fits_postgresql() -> None:
     default = Settings.model_fields["database_max_overflow"].default
     assert overflow == default == 0
     assert f"| `BOOKSHELF_DATABASE_MAX_OVERFLOW` | `{default}` |" in README.read_text()
-    per_pod = int(env["BOOKSHELF_WORKERS"]) * (int(env["BOOKSHELF_DATABASE_POOL_SIZE"]) + overflow)
+    readiness = 1  # each worker checks readiness on a connection of its own
+    per_worker = int(env["BOOKSHELF_DATABASE_POOL_SIZE"]) + overflow + readiness
+    per_pod = int(env["BOOKSHELF_WORKERS"]) * per_worker
     deployment = resource("Deployment")["spec"]
     most_pods = (
         resource("HorizontalPodAutoscaler")["spec"]["maxReplicas"]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bookshelf import migrate
 from bookshelf.config import Settings
@@ -149,3 +154,89 @@ async def test_health_probes_are_never_rate_limited(settings: Settings) -> None:
     async with started(limited) as app, http(app) as client:
         statuses = {(await client.get(path)).status_code for path in [READY, "/health/live"] * 10}
     assert statuses == {200}
+
+
+# --- bounded: the request pool never decides readiness, and probes are cheap ------------------
+
+
+def pool_capacity(engine: AsyncEngine) -> int:
+    pool: Any = engine.sync_engine.pool
+    return int(pool.size() + pool._max_overflow)
+
+
+async def test_ready_answers_while_every_request_connection_is_checked_out(
+    settings: Settings,
+) -> None:
+    busy = settings.model_copy(
+        update={
+            "database_pool_size": 2,
+            "database_max_overflow": 0,
+            "database_pool_timeout_seconds": 0.5,
+        }
+    )
+    async with started(busy) as app, http(app) as client:
+        engine: AsyncEngine = app.state.engine
+        held: list[AsyncConnection] = [await engine.connect() for _ in range(pool_capacity(engine))]
+        try:
+            assert engine.sync_engine.pool.checkedout() == pool_capacity(engine)  # type: ignore[attr-defined]
+            started_at = time.monotonic()
+            response = await client.get(READY)
+            seconds = time.monotonic() - started_at
+        finally:
+            for connection in held:
+                await connection.close()
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"] == {"database": "ok", "migrations": "ok"}
+    assert seconds < 1.5
+
+
+class SelectOneCounter:
+    """Counts the readiness database checks (``SELECT 1``) sent by any engine."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *args: Any) -> None:
+        if args[2].strip() == "SELECT 1":
+            self.count += 1
+
+
+@pytest.fixture
+def database_checks() -> Iterator[SelectOneCounter]:
+    counter = SelectOneCounter()
+    event.listen(Engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(Engine, "before_cursor_execute", counter)
+
+
+async def test_concurrent_ready_probes_check_the_database_once_per_cache_period(
+    settings: Settings, database_checks: SelectOneCounter
+) -> None:
+    cached = settings.model_copy(update={"readiness_cache_seconds": 2.0})
+    async with started(cached) as app, http(app) as client:
+        first = await asyncio.gather(*(client.get(READY) for _ in range(50)))
+        checks_in_first_period = database_checks.count
+        await asyncio.sleep(2.1)
+        second = await asyncio.gather(*(client.get(READY) for _ in range(50)))
+    assert [r.status_code for r in first + second] == [200] * 100
+    assert checks_in_first_period == 1
+    assert database_checks.count == 2
+
+
+@pytest.fixture
+def unreachable_database_url(backend: str, tmp_path: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'no-such-directory' / 'bookshelf.db'}"
+    return "postgresql+asyncpg://bookshelf@127.0.0.1:1/bookshelf"
+
+
+async def test_failing_database_check_is_named_without_exception_details(
+    unreachable_database_url: str,
+) -> None:
+    async with started(make_settings(unreachable_database_url)) as app, http(app) as client:
+        response = await client.get(READY)
+    problem = assert_problem(response, 503, "not-ready")
+    assert problem["checks"] == {"database": "unreachable", "migrations": "unknown"}
+    assert problem["detail"] == "Failing: database (unreachable), migrations (unknown)."
+    for leak in ("Error", "Exception", "refused", "sqlite", "asyncpg", "127.0.0.1"):
+        assert leak not in response.text

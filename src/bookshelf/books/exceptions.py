@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from bookshelf.exceptions import Conflict, NotFound, PreconditionFailed
+from bookshelf.exceptions import Conflict, DomainError, NotFound, PreconditionFailed
 
 
 class BookNotFound(NotFound):
@@ -32,4 +32,19 @@ class BookVersionMismatch(PreconditionFailed):
         super().__init__(
             "The book was changed since the version named in If-Match; "
             "fetch it again and re-apply your change."
+        )
+
+
+class SearchTimedOut(DomainError):
+    """A search ran past the search statement timeout: the server is busy or the search is too
+    broad. Worth retrying, so 503 with Retry-After rather than a 4xx."""
+
+    status = 503
+    title = "Search timed out"
+    slug = "search-timeout"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The search took too long and was stopped; retry shortly, or add words or filters.",
+            headers={"Retry-After": "5"},
         )

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, column, select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, bindparam, tuple_
 
 from bookshelf.books.models import books
 from bookshelf.books.schemas import BookSort
@@ -54,32 +54,32 @@ class PageRequest:
     limit: int
 
 
-def apply_order(statement: Select[Any], page: PageRequest) -> Select[Any]:
+def apply_order(
+    statement: Select[Any],
+    page: PageRequest,
+    *,
+    ranked_by: tuple[ColumnElement[Any], ColumnElement[Any]] | None = None,
+) -> Select[Any]:
     """Order ``statement`` by the page's sort, skip to its cursor, and fetch one row extra.
 
     The extra row tells whether a next page exists without a COUNT. The sort key is selected as
-    ``sort_key`` so the next cursor can be made from the last row.
+    ``sort_key`` so the next cursor can be made from the last row. ``sort=relevance`` orders by
+    ``ranked_by``, the ``(rank, id)`` columns of the search's candidates subquery: ordering and
+    skipping on the subquery's own columns lets the database sort the candidates and join only
+    the page's rows to ``books``.
     """
     order = _ORDERS[page.sort]
     after = None if page.cursor is None else order.cursor.decode(page.cursor)
+    key_column: ColumnElement[Any]
+    id_column: ColumnElement[Any]
     if page.sort is BookSort.RELEVANCE:
-        # The rank is computed per row by the search; sort and compare on it from outside
-        # (SQLite's bm25() cannot appear in a WHERE). The outer query names the subquery's
-        # columns plainly: building the subquery's column proxies instead cost ~0.5 ms per
-        # request (bench/).
-        inner = statement.subquery("matches")
-        outer: dict[str, ColumnElement[Any]] = {
-            name: column(name, selected.type)
-            for name, selected in statement.selected_columns.items()
-        }
-        key_column: ColumnElement[Any] = outer.pop("rank")
-        id_column: ColumnElement[Any] = outer["id"]
-        relevance = select(*outer.values(), key_column.label("sort_key")).select_from(inner)
-        statement = cast("Select[Any]", relevance)  # column() loses the row type
+        if ranked_by is None:
+            raise ValueError("sort=relevance needs the search's (rank, id) columns")
+        key_column, id_column = ranked_by
     else:
         key_column = books.c[order.column_name]
         id_column = books.c.id
-        statement = statement.add_columns(key_column.label("sort_key"))
+    statement = statement.add_columns(key_column.label("sort_key"))
     if after is not None:
         boundary = tuple_(
             bindparam(None, after[0], type_=key_column.type),

@@ -16,7 +16,7 @@ from bookshelf.books.schemas import (
     BookPage,
     BookUpdate,
 )
-from bookshelf.dependencies import ConnectionDep
+from bookshelf.dependencies import ConnectionDep, SettingsDep
 from bookshelf.http import (
     etag,
     if_none_match_hits,
@@ -54,10 +54,15 @@ def _book_headers(request: Request, book: Book) -> dict[str, str]:
 async def list_books(
     request: Request,
     connection: ConnectionDep,
+    settings: SettingsDep,
     query: Annotated[BookListQuery, Query()],
 ) -> Response:
     """List books, filtered, searched and sorted, one page at a time (keyset pagination)."""
-    items, next_cursor = await service.list_books(connection, query)
+    bounds = service.SearchBounds(
+        rank_candidates=settings.search_rank_candidates,
+        statement_timeout_ms=settings.search_statement_timeout_ms,
+    )
+    items, next_cursor = await service.list_books(connection, query, search_bounds=bounds)
     page = BookPage(items=list(items), next_cursor=next_cursor)
     return json_response(page, headers=next_page_headers(request, next_cursor))
 

@@ -5,18 +5,48 @@ so it works for every language in the catalog) with a GIN index, queried with
 ``plainto_tsquery`` (every word must match; no operator syntax, so it never fails on user input
 and means the same as on SQLite) and ranked with ``ts_rank``.
 SQLite: an FTS5 table kept in step with ``books`` by triggers, ranked with ``bm25``.
-Both add a ``rank`` column (higher is better) for ``sort=relevance``.
+
+Ranking is bounded. Neither index returns matches in relevance order, so ranking every match of
+a common word costs a heap visit and a rank per match: it grew with the catalog (bench/ scale).
+``sort=relevance`` therefore ranks a capped candidate set: at most
+``BOOKSHELF_SEARCH_RANK_CANDIDATES`` matching rows, the first the index yields (or, for a word
+in a large share of the books, the first in table order: PostgreSQL's planner then reads the
+table until it has them, which is cheaper than the word's whole posting list), and pages
+through those by ``(rank, id)``. Relevance is exact within the candidate set; a match
+beyond the cap is not served in relevance order (the client narrows the search, or asks for
+another sort). The candidates are the same statement on every page, so paging visits each of
+them at most once and ends when they are exhausted (a write between two page requests may
+change which rows are candidates; a row's ``(rank, id)`` does not move, so none is served
+twice). Other sorts filter by the match and are
+served by their own keyset index; the search statement timeout bounds them.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import ColumnClause, Double, Select, cast, column, func, literal_column, table
+from sqlalchemy import (
+    ColumnClause,
+    ColumnElement,
+    Double,
+    Select,
+    Subquery,
+    cast,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+)
+from sqlalchemy import text as sql_text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.books.models import books
 
 _FTS_TABLE = table("books_fts", column("rowid"))
+_FTS: ColumnClause[Any] = literal_column("books_fts")
 _SEARCH_VECTOR: ColumnClause[Any] = literal_column("books.search_vector")
 
 
@@ -30,15 +60,86 @@ def fts5_query(text: str) -> str:
     return " ".join(f'"{word}"' for word in words if any(c.isalnum() for c in word))
 
 
+def _tsquery(text: str) -> ColumnElement[Any]:
+    return func.plainto_tsquery(literal_column("'simple'::regconfig"), text)
+
+
 def add_text_search(statement: Select[Any], text: str, *, dialect: str) -> Select[Any]:
+    """Keep only the books matching every word of ``text`` (no ranking)."""
     if dialect == "postgresql":
-        query = func.plainto_tsquery(literal_column("'simple'::regconfig"), text)
-        return statement.where(_SEARCH_VECTOR.op("@@")(query)).add_columns(
-            cast(func.ts_rank(_SEARCH_VECTOR, query), Double).label("rank")
+        return statement.where(_SEARCH_VECTOR.op("@@")(_tsquery(text)))
+    return statement.join_from(
+        books, _FTS_TABLE, _FTS_TABLE.c.rowid == literal_column("books.rowid")
+    ).where(_FTS.op("MATCH")(fts5_query(text)))
+
+
+def ranked_candidates(
+    text: str, conditions: Sequence[ColumnElement[bool]], *, dialect: str, cap: int
+) -> Subquery:
+    """``(id, rank)`` of at most ``cap`` books matching ``text`` and ``conditions``; a higher
+    rank is more relevant. Filters apply before the cap, so they never empty a page that has
+    matches; the rank is computed for the candidates only."""
+    if dialect == "postgresql":
+        query = _tsquery(text)
+        rank: ColumnElement[Any] = func.ts_rank(_SEARCH_VECTOR, query)
+        statement = select(books.c.id, cast(rank, Double).label("rank")).where(
+            _SEARCH_VECTOR.op("@@")(query), *conditions
         )
-    fts: ColumnClause[Any] = literal_column("books_fts")
-    return (
-        statement.join_from(books, _FTS_TABLE, _FTS_TABLE.c.rowid == literal_column("books.rowid"))
-        .where(fts.op("MATCH")(fts5_query(text)))
-        .add_columns(cast(-func.bm25(fts), Double).label("rank"))
+    else:
+        statement = select(books.c.id, cast(-func.bm25(_FTS), Double).label("rank"))
+        statement = add_text_search(statement, text, dialect=dialect).where(*conditions)
+    return statement.limit(cap).subquery("candidates")
+
+
+# Settings of a search statement on PostgreSQL, each with is_local=true: it ends with the
+# transaction, so neither a pooled connection nor a server connection that PgBouncer shares
+# between clients keeps it. A function call, unlike SET, takes a bound parameter.
+# - statement_timeout: the search's own, tighter limit (NULL keeps the connection's).
+# - synchronize_seqscans off: for a word in a large share of the books the planner rightly
+#   reads the table until it has the candidates (cheaper than the whole posting list), but a
+#   synchronized scan starts wherever a concurrent scan is, so the candidates would change from
+#   one page request to the next. Unsynchronized, they are the first matches in table order.
+# - no parallel workers: their rows arrive in any order, with the same effect.
+# - custom plans only: the right plan depends on how common the words are (posting list or
+#   table scan), but a prepared statement (asyncpg prepares each) switches to one generic plan
+#   after five executions when that looks cheaper on average. Measured at 1M books: a generic
+#   bitmap plan, chosen after searches for rarer words, read the whole posting list of "the"
+#   on every later search (~70 ms instead of ~2 ms).
+_SEARCH_SETTINGS = sql_text(
+    "SELECT set_config('statement_timeout', "
+    "coalesce(:timeout, current_setting('statement_timeout')), true), "
+    "set_config('synchronize_seqscans', 'off', true), "
+    "set_config('max_parallel_workers_per_gather', '0', true), "
+    "set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
+
+
+@asynccontextmanager
+async def bounded(connection: AsyncConnection, timeout_ms: int) -> AsyncIterator[None]:
+    """Run the block's search statement under the settings above (PostgreSQL).
+
+    ``set_config(..., true)`` needs a transaction, and a read runs in autocommit
+    (``db.connect``): the block gets one of its own (BEGIN, the settings, the search, COMMIT).
+    A search over the timeout is cancelled by the server and raises ``DBAPIError`` with SQLSTATE
+    57014. SQLite has no statement timeout (its searches are bounded by the candidate cap) and
+    scans deterministically: the block runs as it is.
+    """
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    settings = {"timeout": f"{timeout_ms}ms" if timeout_ms else None}
+    options = (
+        connection.sync_connection.get_execution_options() if connection.sync_connection else {}
     )
+    if options.get("isolation_level") != "AUTOCOMMIT":
+        # Inside the request's transaction already: the settings end with it.
+        await connection.execute(_SEARCH_SETTINGS, settings)
+        yield
+        return
+    if connection.in_transaction():
+        await connection.commit()  # autocommit: nothing is sent, SQLAlchemy's marker ends
+    # The pool puts the connection back in its default level when it is returned.
+    await connection.execution_options(isolation_level=connection.default_isolation_level)
+    async with connection.begin():
+        await connection.execute(_SEARCH_SETTINGS, settings)
+        yield

@@ -8,12 +8,13 @@ Reads are single statements; list queries are keyset-paginated and served by the
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import ColumnElement, Row, bindparam, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.books import search
@@ -21,6 +22,7 @@ from bookshelf.books.exceptions import (
     BookNotFound,
     BookVersionMismatch,
     IsbnAlreadyExists,
+    SearchTimedOut,
 )
 from bookshelf.books.fields import parse_partial_date
 from bookshelf.books.models import (
@@ -30,7 +32,7 @@ from bookshelf.books.models import (
     books,
 )
 from bookshelf.books.ordering import PageRequest, apply_order, next_key
-from bookshelf.books.schemas import Book, BookCreate, BookListQuery, BookUpdate
+from bookshelf.books.schemas import Book, BookCreate, BookListQuery, BookSort, BookUpdate
 from bookshelf.types import utc_now
 
 BOOK_COLUMNS = (
@@ -272,10 +274,32 @@ async def change_rating_totals(
         raise BookNotFound(book_id)
 
 
+@dataclass(frozen=True)
+class SearchBounds:
+    """What one search may cost: how many matches it ranks, and how long its statement runs."""
+
+    rank_candidates: int
+    statement_timeout_ms: int
+
+
+# SQLSTATE query_canceled: the server stopped the statement at its statement_timeout.
+_QUERY_CANCELED = "57014"
+
+
+def _was_cancelled(error: DBAPIError) -> bool:
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return code == _QUERY_CANCELED
+
+
 async def list_books(
-    connection: AsyncConnection, query: BookListQuery
+    connection: AsyncConnection, query: BookListQuery, *, search_bounds: SearchBounds
 ) -> tuple[Sequence[Book], str | None]:
-    """One page of books matching ``query``, and the cursor of the next page (or None)."""
+    """One page of books matching ``query``, and the cursor of the next page (or None).
+
+    A search (``q``) runs under ``search_bounds``: ``sort=relevance`` ranks at most
+    ``rank_candidates`` matches (see ``books.search``), and a search that runs past its
+    statement timeout raises ``SearchTimedOut``.
+    """
     conditions: list[ColumnElement[bool]] = []
     if query.author is not None:
         conditions.append(
@@ -302,12 +326,49 @@ async def list_books(
         conditions.append(books.c.published_date.is_not(None))
         conditions.append(books.c.published_sort <= parse_partial_date(query.published_to)[1])
 
-    dialect = connection.dialect.name
-    statement = _SELECT_BOOKS.where(*conditions)
-    if query.q is not None:
-        statement = search.add_text_search(statement, query.q, dialect=dialect)
     page = PageRequest(sort=query.effective_sort, cursor=query.cursor, limit=query.limit)
-    rows = (await connection.execute(apply_order(statement, page))).all()
+    if query.q is None:
+        statement = apply_order(_SELECT_BOOKS.where(*conditions), page)
+        rows = (await connection.execute(statement)).all()
+    else:
+        statement = _search_statement(
+            query.q, conditions, page, connection.dialect.name, search_bounds
+        )
+        try:
+            async with search.bounded(connection, search_bounds.statement_timeout_ms):
+                rows = (await connection.execute(statement)).all()
+        except DBAPIError as error:
+            if _was_cancelled(error):
+                raise SearchTimedOut() from None
+            raise
     items = [book_from_row(row) for row in rows[: page.limit]]
     cursor = next_key(page, rows) if len(rows) > page.limit else None
     return items, cursor
+
+
+def _search_statement(
+    text: str,
+    conditions: list[ColumnElement[bool]],
+    page: PageRequest,
+    dialect: str,
+    bounds: SearchBounds,
+) -> Select[Any]:
+    if page.sort is not BookSort.RELEVANCE:
+        matching = search.add_text_search(_SELECT_BOOKS.where(*conditions), text, dialect=dialect)
+        return apply_order(matching, page)
+    # Rank the capped candidates and pick the page among them by (rank, id) on the subquery's
+    # two columns; only the page's rows are then joined to books for their columns (joining
+    # first costs a primary-key lookup per candidate: 3x the database time at 1M books).
+    candidates = search.ranked_candidates(
+        text, conditions, dialect=dialect, cap=bounds.rank_candidates
+    )
+    ranked = apply_order(
+        select(candidates.c.id, candidates.c.rank),
+        page,
+        ranked_by=(candidates.c.rank, candidates.c.id),
+    ).subquery("page")
+    return (
+        _SELECT_BOOKS.add_columns(ranked.c.sort_key)
+        .join_from(ranked, books, books.c.id == ranked.c.id)
+        .order_by(ranked.c.sort_key.desc(), ranked.c.id.desc())
+    )

@@ -4,12 +4,21 @@
 answers, its migrations are at head, Redis answers (when configured), and the process is not
 draining after SIGTERM. A failing check is named in the 503 problem, so an operator sees why a
 pod left the load balancer.
+
+Readiness must neither lie nor cost: a probe that waits behind busy request traffic for a pooled
+connection would take a healthy pod out of rotation exactly when it is busiest, and a probe that
+runs its checks on every call turns a probe storm into database load. So the checks run on an
+engine of their own (one connection: the request pool's state never decides readiness), at most
+once per ``BOOKSHELF_READINESS_CACHE_SECONDS`` however many probes arrive (one runs the checks,
+the others wait for its answer), and draining is reported at once, never from the cache.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+import time
+from collections.abc import Awaitable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -17,11 +26,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf import migrate
+from bookshelf.ops.ratelimit import RateLimits
 from bookshelf.problems import problem_response
 
 router = APIRouter(prefix="/health", include_in_schema=False)
+logger = logging.getLogger("bookshelf.health")
 
 CHECK_TIMEOUT_SECONDS = 2.0
+OK = "ok"
+# What a failing check reports: the kind of failure, never an exception's class or message
+# (they leak the driver and the infrastructure to whoever can reach the probe).
+UNREACHABLE = "unreachable"
+TIMEOUT = "timeout"
+UNKNOWN = "unknown"
 
 
 @router.get("/live")
@@ -29,40 +46,84 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _database(engine: AsyncEngine) -> str:
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
-    return "ok"
+class Readiness:
+    """The readiness checks, single-flight and cached, on a connection budget of their own."""
 
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        rate_limits: RateLimits | None,
+        *,
+        cache_seconds: float,
+        timeout_seconds: float = CHECK_TIMEOUT_SECONDS,
+    ) -> None:
+        self.engine = engine
+        self._redis = rate_limits if rate_limits is not None and rate_limits.uses_redis else None
+        self._cache_seconds = cache_seconds
+        self._timeout_seconds = timeout_seconds
+        self._lock = asyncio.Lock()
+        self._checked_at = float("-inf")
+        self._checks: dict[str, str] = {}
 
-async def _migrations(engine: AsyncEngine) -> str:
-    current = await migrate.current_revision(engine)
-    return "ok" if current == migrate.head_revision() else f"at {current}, not at head"
+    def _fresh(self) -> bool:
+        return time.monotonic() - self._checked_at < self._cache_seconds
 
+    async def checks(self) -> dict[str, str]:
+        """The latest result, or a new one if it is older than the cache period."""
+        if self._fresh():
+            return self._checks
+        async with self._lock:
+            # A probe that waited for the lock takes the result of the one that held it.
+            if not self._fresh():
+                self._checks = await self._run_checks()
+                self._checked_at = time.monotonic()
+        return self._checks
 
-async def _run(check: Any) -> str:
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
-            result: str = await check
-            return result
-    except TimeoutError:
-        return "timed out"
-    except Exception as error:
-        return f"failed: {type(error).__name__}"
+    async def _run_checks(self) -> dict[str, str]:
+        checks = await self._database()
+        if self._redis is not None:
+            checks["redis"] = await self._outcome("redis", self._redis.check())
+        return checks
+
+    async def _database(self) -> dict[str, str]:
+        """Database and migrations on one checkout: the migrations check needs the database."""
+        checks = {"database": UNKNOWN, "migrations": UNKNOWN}
+
+        async def probe() -> str:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+                checks["database"] = OK
+                current = await migrate.revision_of(connection)
+            return OK if current == migrate.head_revision() else f"at {current}, not at head"
+
+        outcome = await self._outcome("database", probe())
+        if checks["database"] == OK:
+            checks["migrations"] = outcome
+        else:
+            checks["database"] = outcome
+        return checks
+
+    async def _outcome(self, name: str, check: Awaitable[str]) -> str:
+        try:
+            async with asyncio.timeout(self._timeout_seconds):
+                return await check
+        except TimeoutError:
+            logger.warning("readiness check %s timed out", name)
+            return TIMEOUT
+        except Exception as error:
+            # The class goes to the log, for operators; the probe's answer only names the check.
+            logger.warning("readiness check %s failed: %s", name, type(error).__name__)
+            return UNREACHABLE
 
 
 @router.get("/ready")
 async def ready(request: Request) -> JSONResponse:
     state = request.app.state
-    checks = {
-        "database": await _run(_database(state.engine)),
-        "migrations": await _run(_migrations(state.engine)),
-    }
-    if state.rate_limits is not None and state.rate_limits.uses_redis:
-        checks["redis"] = await _run(state.rate_limits.check())
+    readiness: Readiness = state.readiness
+    checks = dict(await readiness.checks())
     if state.draining:
         checks["draining"] = "shutting down"
-    failing = [name for name, result in checks.items() if result != "ok"]
+    failing = [name for name, result in checks.items() if result != OK]
     if not failing:
         return JSONResponse({"status": "ready", "checks": checks})
     return problem_response(
