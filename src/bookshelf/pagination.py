@@ -15,11 +15,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter, ValidationError
+from sqlalchemy import ColumnElement, Select, bindparam, tuple_
 
 from bookshelf.exceptions import InvalidRequest
 
@@ -68,6 +70,7 @@ CursorInteger = Annotated[int, Field(ge=-_INT64, lt=_INT64)]
 CursorId = UUID
 
 KeyT = TypeVar("KeyT", bound=tuple[Any, ...])
+RowT = TypeVar("RowT")
 
 
 class CursorSchema(Generic[KeyT]):
@@ -88,6 +91,41 @@ class CursorSchema(Generic[KeyT]):
     def encode(self, key: KeyT) -> str:
         payload = self._envelope.dump_json((_CURSOR_VERSION, self.sort, key))
         return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+    def page(
+        self,
+        statement: Select[Any],
+        columns: Sequence[ColumnElement[Any]],
+        *,
+        descending: bool,
+        cursor: str | None,
+        limit: int,
+    ) -> Select[Any]:
+        """``statement`` ordered by ``columns`` (the key, ending with the id), resumed after
+        ``cursor``, fetching one row more than ``limit`` to tell whether a next page exists
+        (no COUNT). The skip is a row-value comparison, which an index on ``columns`` serves
+        however deep the page."""
+        if cursor is not None:
+            after = self.decode(cursor)
+            row = tuple_(*columns)
+            boundary = tuple_(
+                *(
+                    bindparam(None, value, type_=column.type)
+                    for column, value in zip(columns, after, strict=True)
+                )
+            )
+            statement = statement.where(row < boundary if descending else row > boundary)
+        ordered = [column.desc() if descending else column.asc() for column in columns]
+        return statement.order_by(*ordered).limit(limit + 1)
+
+    def next_cursor(
+        self, rows: Sequence[RowT], limit: int, key_of: Callable[[RowT], KeyT]
+    ) -> str | None:
+        """The cursor of the page after the first ``limit`` of ``rows`` (fetched by ``page``,
+        one extra), or None when there is no next page."""
+        if len(rows) <= limit:
+            return None
+        return self.encode(key_of(rows[limit - 1]))
 
     def decode(self, token: str) -> KeyT:
         """The key in ``token``; ``InvalidCursor`` if it is malformed, foreign or unbindable."""

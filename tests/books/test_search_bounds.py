@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.schemas import Role
+from bookshelf.users.schemas import Role
 from bookshelf.config import Settings
 from bookshelf.db import create_engine
 from bookshelf.main import create_app

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, tuple_
+from sqlalchemy import ColumnElement, Row, Select
 
 from bookshelf.books.models import books
 from bookshelf.books.schemas import BookSort
@@ -69,7 +69,6 @@ def apply_order(
     the page's rows to ``books``.
     """
     order = _ORDERS[page.sort]
-    after = None if page.cursor is None else order.cursor.decode(page.cursor)
     key_column: ColumnElement[Any]
     id_column: ColumnElement[Any]
     if page.sort is BookSort.RELEVANCE:
@@ -79,22 +78,15 @@ def apply_order(
     else:
         key_column = books.c[order.column_name]
         id_column = books.c.id
-    statement = statement.add_columns(key_column.label("sort_key"))
-    if after is not None:
-        boundary = tuple_(
-            bindparam(None, after[0], type_=key_column.type),
-            bindparam(None, after[1], type_=id_column.type),
-        )
-        row_key = tuple_(key_column, id_column)
-        statement = statement.where(row_key < boundary if order.descending else row_key > boundary)
-    if order.descending:
-        statement = statement.order_by(key_column.desc(), id_column.desc())
-    else:
-        statement = statement.order_by(key_column.asc(), id_column.asc())
-    return statement.limit(page.limit + 1)
+    return order.cursor.page(
+        statement.add_columns(key_column.label("sort_key")),
+        (key_column, id_column),
+        descending=order.descending,
+        cursor=page.cursor,
+        limit=page.limit,
+    )
 
 
-def next_key(page: PageRequest, rows: Sequence[Row[Any]]) -> str:
-    """The cursor of the page after ``rows`` (the last row served is ``rows[page.limit - 1]``)."""
-    last = rows[page.limit - 1]
-    return _ORDERS[page.sort].cursor.encode((last.sort_key, last.id))
+def next_key(page: PageRequest, rows: Sequence[Row[Any]]) -> str | None:
+    """The cursor of the page after ``rows`` (fetched by ``apply_order``), or None."""
+    return _ORDERS[page.sort].cursor.next_cursor(rows, page.limit, lambda r: (r.sort_key, r.id))

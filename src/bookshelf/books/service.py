@@ -342,8 +342,7 @@ async def list_books(
                 raise SearchTimedOut() from None
             raise
     items = [book_from_row(row) for row in rows[: page.limit]]
-    cursor = next_key(page, rows) if len(rows) > page.limit else None
-    return items, cursor
+    return items, next_key(page, rows)
 
 
 def _search_statement(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -140,28 +140,16 @@ async def list_reviews(
     connection: AsyncConnection, book_id: uuid.UUID, *, limit: int, cursor: str | None
 ) -> tuple[Sequence[Review], str | None]:
     """A book's reviews, newest first, keyset-paginated on (created_at, id)."""
-    statement = (
-        _select_reviews()
-        .where(reviews.c.book_id == book_id)
-        .order_by(reviews.c.created_at.desc(), reviews.c.id.desc())
-        .limit(limit + 1)
+    statement = _CURSOR.page(
+        _select_reviews().where(reviews.c.book_id == book_id),
+        (reviews.c.created_at, reviews.c.id),
+        descending=True,
+        cursor=cursor,
+        limit=limit,
     )
-    if cursor is not None:
-        created_at, last_id = _CURSOR.decode(cursor)
-        statement = statement.where(
-            tuple_(reviews.c.created_at, reviews.c.id)
-            < tuple_(
-                bindparam(None, created_at, type_=reviews.c.created_at.type),
-                bindparam(None, last_id, type_=reviews.c.id.type),
-            )
-        )
     rows = (await connection.execute(statement)).all()
     # An empty first page: tell "no reviews yet" from "no such book".
     if not rows and cursor is None and not await books.book_exists(connection, book_id):
         raise BookNotFound(book_id)
     items = [Review.model_validate(row, from_attributes=True) for row in rows[:limit]]
-    next_cursor = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_cursor = _CURSOR.encode((last.created_at, last.id))
-    return items, next_cursor
+    return items, _CURSOR.next_cursor(rows, limit, lambda row: (row.created_at, row.id))

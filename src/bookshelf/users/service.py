@@ -47,14 +47,12 @@ async def list_users(
     connection: AsyncConnection, *, limit: int, cursor: str | None
 ) -> tuple[Sequence[User], str | None]:
     """Accounts by email, keyset-paginated (emails are unique, so the order is total)."""
-    statement = select(*USER_COLUMNS).order_by(users.c.email).limit(limit + 1)
-    if cursor is not None:
-        (last_email,) = _CURSOR.decode(cursor)
-        statement = statement.where(users.c.email > last_email)
+    statement = _CURSOR.page(
+        select(*USER_COLUMNS), (users.c.email,), descending=False, cursor=cursor, limit=limit
+    )
     rows = (await connection.execute(statement)).all()
     items = [User.model_validate(row, from_attributes=True) for row in rows[:limit]]
-    next_cursor = _CURSOR.encode((items[-1].email,)) if len(rows) > limit else None
-    return items, next_cursor
+    return items, _CURSOR.next_cursor(rows, limit, lambda row: (row.email,))
 
 
 async def update_user(
