@@ -19,10 +19,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.users.schemas import Role
 from bookshelf.config import Settings
 from bookshelf.db import create_engine
 from bookshelf.main import create_app
+from bookshelf.users.schemas import Role
 from tests.conftest import empty_tables, make_settings
 from tests.factories import BOOKS, assert_problem, create_book, sign_in
 
