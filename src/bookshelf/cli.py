@@ -145,7 +145,9 @@ def serve(
     # a drained shutdown exit 0, as orchestrators expect.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     config = uvicorn.Config(
-        "bookshelf.main:create_app",
+        # Called in each process that serves (every worker): it configures that process's
+        # logging, then builds the app.
+        "bookshelf.main:create_app_for_process",
         factory=True,
         host=host,
         port=port,
@@ -153,7 +155,7 @@ def serve(
         reload=reload,
         loop="uvloop",
         http="httptools",
-        # Logging is configured by the app (structlog), not by uvicorn.
+        # Logging is configured by create_app_for_process (structlog), not by uvicorn.
         log_config=None,
         log_level=settings.log_level.lower(),
         # Proxy headers are handled by the app, from BOOKSHELF_TRUSTED_PROXIES.
