@@ -1,4 +1,5 @@
-"""Settings from the environment: defaults, database URL normalisation, and one-line errors."""
+"""Settings from the environment: defaults, database URL normalisation, one-line errors, and
+secrets that never print."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("clean_environment")
 
 def test_defaults_use_embedded_sqlite_and_auto_migrate() -> None:
     settings = Settings()
-    assert settings.database_url == "sqlite+aiosqlite:///./bookshelf.db"
+    assert settings.database_url.get_secret_value() == "sqlite+aiosqlite:///./bookshelf.db"
     assert settings.is_sqlite is True
     assert settings.auto_migrate is None
     assert settings.should_auto_migrate is True
@@ -73,14 +74,14 @@ def test_database_url_is_rewritten_to_the_async_driver(
     monkeypatch: pytest.MonkeyPatch, given: str, expected: str
 ) -> None:
     monkeypatch.setenv("BOOKSHELF_DATABASE_URL", given)
-    assert Settings().database_url == expected
+    assert Settings().database_url.get_secret_value() == expected
 
 
 def test_database_url_keeps_password_with_special_characters(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("BOOKSHELF_DATABASE_URL", "postgres://app:p%40ss%2Fw0rd@db.internal/books")
-    url = make_url(Settings().database_url)
+    url = make_url(Settings().database_url.get_secret_value())
     assert url.drivername == "postgresql+asyncpg"
     assert url.password == "p@ss/w0rd"
     assert url.database == "books"
@@ -88,11 +89,16 @@ def test_database_url_keeps_password_with_special_characters(
 
 def test_database_url_given_directly_is_normalised_too() -> None:
     settings = Settings(database_url="postgres://app@db.internal/books")
-    assert settings.database_url == "postgresql+asyncpg://app@db.internal/books"
+    assert settings.database_url.get_secret_value() == "postgresql+asyncpg://app@db.internal/books"
 
 
 @pytest.mark.parametrize(
-    "url", ["mysql://app@db.internal/books", "mysql+aiomysql://app@db/books", "oracle://x@y/z"]
+    "url",
+    [
+        "mysql://app@db.internal/books",
+        "mysql+aiomysql://app:db-pass-7f3a9c@db/books",
+        "oracle://x@y/z",
+    ],
 )
 def test_unsupported_database_is_an_error_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, url: str
@@ -104,6 +110,7 @@ def test_unsupported_database_is_an_error_naming_the_variable(
     assert message.startswith("invalid configuration: BOOKSHELF_DATABASE_URL: ")
     assert "unsupported database" in message
     assert "\n" not in message
+    assert "db-pass-7f3a9c" not in message
 
 
 def test_text_that_is_not_a_url_is_an_error_naming_the_variable(
@@ -170,7 +177,7 @@ def test_dotenv_file_in_working_directory_is_read(tmp_path: Path) -> None:
     )
     settings = Settings()
     assert settings.log_level == "WARNING"
-    assert settings.database_url == "postgresql+asyncpg://app@db.internal/books"
+    assert settings.database_url.get_secret_value() == "postgresql+asyncpg://app@db.internal/books"
 
 
 def test_environment_variable_overrides_dotenv_file(
@@ -243,3 +250,20 @@ def test_outside_production_any_host_and_the_development_secret_are_fine(
 ) -> None:
     settings = Settings(environment=environment, allowed_hosts="*")  # type: ignore[arg-type]
     assert settings.jwt_secrets[0] == DEVELOPMENT_SECRET
+
+
+def test_connection_urls_never_print_their_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    database_password, redis_password = "db-pass-7f3a9c", "redis-pass-41be0d"
+    database_url = f"postgresql://app:{database_password}@db.internal:5432/books"
+    redis_url = f"redis://:{redis_password}@cache.internal:6379/0"
+    monkeypatch.setenv("BOOKSHELF_DATABASE_URL", database_url)
+    monkeypatch.setenv("BOOKSHELF_REDIS_URL", redis_url)
+    settings = Settings()
+    assert settings.database_url.get_secret_value() == database_url.replace(
+        "postgresql://", "postgresql+asyncpg://"
+    )
+    assert settings.redis_url is not None
+    assert settings.redis_url.get_secret_value() == redis_url
+    for shown in (repr(settings), str(settings), settings.model_dump_json()):
+        assert database_password not in shown
+        assert redis_password not in shown

@@ -57,7 +57,8 @@ def run_with_database(work: Coroutine[Any, Any, None], settings: Settings) -> No
     try:
         asyncio.run(work)
     except (OSError, DBAPIError) as error:
-        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        url = make_url(settings.database_url.get_secret_value())
+        where = url.render_as_string(hide_password=True)
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         print(f"bookshelf: cannot use the database at {where}: {reason}", file=sys.stderr)
         raise typer.Exit(1) from None

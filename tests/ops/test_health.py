@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from bookshelf import migrate
 from bookshelf.config import Settings
@@ -81,7 +82,7 @@ async def test_not_ready_while_migrations_are_behind(behind_database_url: str) -
 async def test_unreachable_redis_fails_readiness_but_not_requests(settings: Settings) -> None:
     limited = settings.model_copy(
         update={
-            "redis_url": UNREACHABLE_REDIS,
+            "redis_url": SecretStr(UNREACHABLE_REDIS),
             "rate_limit_enabled": True,
             "rate_limit_default": "2/hour",
             "json_logs": True,
@@ -108,7 +109,7 @@ async def test_reachable_redis_is_a_passing_check(
     settings: Settings, shared_redis: SharedRedis
 ) -> None:
     limited = settings.model_copy(
-        update={"redis_url": shared_redis.url, "rate_limit_enabled": True}
+        update={"redis_url": SecretStr(shared_redis.url), "rate_limit_enabled": True}
     )
     async with started(limited) as app, http(app) as client:
         response = await client.get(READY)

@@ -308,7 +308,7 @@ def test_the_served_factory_configures_the_process_logging_first(
     settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``bookshelf serve`` builds each worker's app with ``create_app_for_process``."""
-    monkeypatch.setenv("BOOKSHELF_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("BOOKSHELF_DATABASE_URL", settings.database_url.get_secret_value())
     monkeypatch.setenv("BOOKSHELF_ENVIRONMENT", "test")
     monkeypatch.setenv("BOOKSHELF_JSON_LOGS", "true")
     get_settings.cache_clear()
