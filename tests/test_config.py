@@ -1,8 +1,9 @@
-"""Settings from the environment: defaults, database URL normalisation, one-line errors, and
-secrets that never print."""
+"""Settings from the environment: defaults, database URL normalisation, one-line errors, secrets
+that never print, and every setting documented."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from sqlalchemy.engine import make_url
 from bookshelf.config import DEVELOPMENT_SECRET, ConfigurationError, Settings, load_settings
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_defaults_use_embedded_sqlite_and_auto_migrate() -> None:
@@ -267,3 +270,24 @@ def test_connection_urls_never_print_their_passwords(monkeypatch: pytest.MonkeyP
     for shown in (repr(settings), str(settings), settings.model_dump_json()):
         assert database_password not in shown
         assert redis_password not in shown
+
+
+def _variables(text: str) -> set[str]:
+    return set(re.findall(r"BOOKSHELF_[A-Z0-9_]*[A-Z0-9]", text))
+
+
+def test_every_setting_is_in_the_readme_table_and_the_env_example() -> None:
+    """A new setting cannot be forgotten in the documentation, nor a removed one linger."""
+    settings = {f"BOOKSHELF_{name.upper()}" for name in Settings.model_fields}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    configuration = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    # The first cell of each row of the table names the variable(s) it documents.
+    rows = [line for line in configuration.splitlines() if line.startswith("| `")]
+    in_table = _variables("\n".join(row.split("|")[1] for row in rows))
+    # Each appears as an assignment, commented out when it has no default worth copying.
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    in_example = set(re.findall(r"^#? ?(BOOKSHELF_[A-Z0-9_]+)=", example, re.MULTILINE))
+    assert sorted(settings - in_table) == [], "missing from the README's Configuration table"
+    assert sorted(in_table - settings) == [], "in the README's table but not a setting"
+    assert sorted(settings - in_example) == [], "missing from .env.example"
+    assert sorted(in_example - settings) == [], "in .env.example but not a setting"
