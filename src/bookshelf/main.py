@@ -1,4 +1,5 @@
-"""The app factory: metadata, error handling, docs and feature routers under ``/api/v1``."""
+"""The app factory (metadata, error handling, docs and feature routers under ``/api/v1``), and
+the factory a serving process runs once, which sets up the process before building its app."""
 
 from __future__ import annotations
 
