@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from bookshelf.config import Settings
-from bookshelf.main import create_app
+from bookshelf.main import configure_process, create_app
 
 # Settings for production with every feature on, and each feature switched off in turn.
 FEATURES: dict[str, dict[str, Any]] = {
@@ -32,6 +32,8 @@ LIVENESS = "GET /health/live instead (no database, no dependencies)"
 
 
 async def _cpu_per_request(settings: Settings, path: str) -> float:
+    # As `bookshelf serve` starts each worker: the process's logging, then the app.
+    configure_process(settings)
     app = create_app(settings)
     scope: dict[str, Any] = {
         "type": "http",

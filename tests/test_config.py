@@ -1,7 +1,9 @@
-"""Settings from the environment: defaults, database URL normalisation, and one-line errors."""
+"""Settings from the environment: defaults, database URL normalisation, one-line errors, secrets
+that never print, and every setting documented."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,10 +13,12 @@ from bookshelf.config import DEVELOPMENT_SECRET, ConfigurationError, Settings, l
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def test_defaults_use_embedded_sqlite_and_auto_migrate() -> None:
     settings = Settings()
-    assert settings.database_url == "sqlite+aiosqlite:///./bookshelf.db"
+    assert settings.database_url.get_secret_value() == "sqlite+aiosqlite:///./bookshelf.db"
     assert settings.is_sqlite is True
     assert settings.auto_migrate is None
     assert settings.should_auto_migrate is True
@@ -73,14 +77,14 @@ def test_database_url_is_rewritten_to_the_async_driver(
     monkeypatch: pytest.MonkeyPatch, given: str, expected: str
 ) -> None:
     monkeypatch.setenv("BOOKSHELF_DATABASE_URL", given)
-    assert Settings().database_url == expected
+    assert Settings().database_url.get_secret_value() == expected
 
 
 def test_database_url_keeps_password_with_special_characters(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("BOOKSHELF_DATABASE_URL", "postgres://app:p%40ss%2Fw0rd@db.internal/books")
-    url = make_url(Settings().database_url)
+    url = make_url(Settings().database_url.get_secret_value())
     assert url.drivername == "postgresql+asyncpg"
     assert url.password == "p@ss/w0rd"
     assert url.database == "books"
@@ -88,11 +92,16 @@ def test_database_url_keeps_password_with_special_characters(
 
 def test_database_url_given_directly_is_normalised_too() -> None:
     settings = Settings(database_url="postgres://app@db.internal/books")
-    assert settings.database_url == "postgresql+asyncpg://app@db.internal/books"
+    assert settings.database_url.get_secret_value() == "postgresql+asyncpg://app@db.internal/books"
 
 
 @pytest.mark.parametrize(
-    "url", ["mysql://app@db.internal/books", "mysql+aiomysql://app@db/books", "oracle://x@y/z"]
+    "url",
+    [
+        "mysql://app@db.internal/books",
+        "mysql+aiomysql://app:db-pass-7f3a9c@db/books",
+        "oracle://x@y/z",
+    ],
 )
 def test_unsupported_database_is_an_error_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, url: str
@@ -104,6 +113,7 @@ def test_unsupported_database_is_an_error_naming_the_variable(
     assert message.startswith("invalid configuration: BOOKSHELF_DATABASE_URL: ")
     assert "unsupported database" in message
     assert "\n" not in message
+    assert "db-pass-7f3a9c" not in message
 
 
 def test_text_that_is_not_a_url_is_an_error_naming_the_variable(
@@ -170,7 +180,7 @@ def test_dotenv_file_in_working_directory_is_read(tmp_path: Path) -> None:
     )
     settings = Settings()
     assert settings.log_level == "WARNING"
-    assert settings.database_url == "postgresql+asyncpg://app@db.internal/books"
+    assert settings.database_url.get_secret_value() == "postgresql+asyncpg://app@db.internal/books"
 
 
 def test_environment_variable_overrides_dotenv_file(
@@ -243,3 +253,41 @@ def test_outside_production_any_host_and_the_development_secret_are_fine(
 ) -> None:
     settings = Settings(environment=environment, allowed_hosts="*")  # type: ignore[arg-type]
     assert settings.jwt_secrets[0] == DEVELOPMENT_SECRET
+
+
+def test_connection_urls_never_print_their_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    database_password, redis_password = "db-pass-7f3a9c", "redis-pass-41be0d"
+    database_url = f"postgresql://app:{database_password}@db.internal:5432/books"
+    redis_url = f"redis://:{redis_password}@cache.internal:6379/0"
+    monkeypatch.setenv("BOOKSHELF_DATABASE_URL", database_url)
+    monkeypatch.setenv("BOOKSHELF_REDIS_URL", redis_url)
+    settings = Settings()
+    assert settings.database_url.get_secret_value() == database_url.replace(
+        "postgresql://", "postgresql+asyncpg://"
+    )
+    assert settings.redis_url is not None
+    assert settings.redis_url.get_secret_value() == redis_url
+    for shown in (repr(settings), str(settings), settings.model_dump_json()):
+        assert database_password not in shown
+        assert redis_password not in shown
+
+
+def _variables(text: str) -> set[str]:
+    return set(re.findall(r"BOOKSHELF_[A-Z0-9_]*[A-Z0-9]", text))
+
+
+def test_every_setting_is_in_the_readme_table_and_the_env_example() -> None:
+    """A new setting cannot be forgotten in the documentation, nor a removed one linger."""
+    settings = {f"BOOKSHELF_{name.upper()}" for name in Settings.model_fields}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    configuration = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    # The first cell of each row of the table names the variable(s) it documents.
+    rows = [line for line in configuration.splitlines() if line.startswith("| `")]
+    in_table = _variables("\n".join(row.split("|")[1] for row in rows))
+    # Each appears as an assignment, commented out when it has no default worth copying.
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    in_example = set(re.findall(r"^#? ?(BOOKSHELF_[A-Z0-9_]+)=", example, re.MULTILINE))
+    assert sorted(settings - in_table) == [], "missing from the README's Configuration table"
+    assert sorted(in_table - settings) == [], "in the README's table but not a setting"
+    assert sorted(settings - in_example) == [], "missing from .env.example"
+    assert sorted(in_example - settings) == [], "in .env.example but not a setting"

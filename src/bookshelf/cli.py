@@ -57,7 +57,8 @@ def run_with_database(work: Coroutine[Any, Any, None], settings: Settings) -> No
     try:
         asyncio.run(work)
     except (OSError, DBAPIError) as error:
-        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        url = make_url(settings.database_url.get_secret_value())
+        where = url.render_as_string(hide_password=True)
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         print(f"bookshelf: cannot use the database at {where}: {reason}", file=sys.stderr)
         raise typer.Exit(1) from None
@@ -145,7 +146,9 @@ def serve(
     # a drained shutdown exit 0, as orchestrators expect.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     config = uvicorn.Config(
-        "bookshelf.main:create_app",
+        # Called in each process that serves (every worker): it configures that process's
+        # logging, then builds the app.
+        "bookshelf.main:create_app_for_process",
         factory=True,
         host=host,
         port=port,
@@ -153,7 +156,7 @@ def serve(
         reload=reload,
         loop="uvloop",
         http="httptools",
-        # Logging is configured by the app (structlog), not by uvicorn.
+        # Logging is configured by create_app_for_process (structlog), not by uvicorn.
         log_config=None,
         log_level=settings.log_level.lower(),
         # Proxy headers are handled by the app, from BOOKSHELF_TRUSTED_PROXIES.

@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     )
 
     environment: Environment = Environment.DEVELOPMENT
-    database_url: str = DEFAULT_DATABASE_URL
+    # Secret: a URL may carry a password, so the value never prints (``get_secret_value()``).
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
     database_pool_size: Annotated[int, Field(ge=1, le=1000)] = 10
     # Overflow connections are opened and closed again under sustained load (a connect per
     # request, measured in bench/): off by default, size the pool itself instead.
@@ -99,7 +100,8 @@ class Settings(BaseSettings):
     # Where Prometheus scrapes; empty disables the endpoint. Keep it off the public ingress.
     metrics_path: str = "/metrics"
     # Redis for state shared by all instances (rate-limit counters). Unset: in-process memory.
-    redis_url: str | None = None
+    # Secret, like the database URL: it may carry a password.
+    redis_url: SecretStr | None = None
     rate_limit_enabled: bool = True
     # limits' notation: "600/minute", "10/second;1000/hour" ...
     rate_limit_default: str = "600/minute"
@@ -144,9 +146,9 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _normalise_database_url(cls, value: str) -> str:
+    def _normalise_database_url(cls, value: SecretStr) -> SecretStr:
         try:
-            url = make_url(value)
+            url = make_url(value.get_secret_value())
         except ArgumentError:
             raise ValueError(
                 "not a database URL (expected sqlite:///… or postgresql://…)"
@@ -154,7 +156,7 @@ class Settings(BaseSettings):
         driver = _ASYNC_DRIVERS.get(url.drivername)
         if driver is None:
             raise ValueError(f"unsupported database {url.drivername!r}: use sqlite or postgresql")
-        return url.set(drivername=driver).render_as_string(hide_password=False)
+        return SecretStr(url.set(drivername=driver).render_as_string(hide_password=False))
 
     @field_validator("log_level")
     @classmethod
@@ -228,7 +230,7 @@ class Settings(BaseSettings):
 
     @property
     def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+        return self.database_url.get_secret_value().startswith("sqlite")
 
     @property
     def should_auto_migrate(self) -> bool:

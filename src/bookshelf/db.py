@@ -76,7 +76,7 @@ def _engine(
         logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     if settings.is_sqlite:
         engine = create_async_engine(
-            settings.database_url,
+            settings.database_url.get_secret_value(),
             hide_parameters=True,
             connect_args={"timeout": 30},
             # Unescaped UTF-8, so full-text search sees "Molière", not "Moli\\u00e8re".
@@ -93,7 +93,7 @@ def _engine(
         connect_args["server_settings"] = {
             "statement_timeout": str(settings.database_statement_timeout_ms)
         }
-    url = make_url(settings.database_url)
+    url = make_url(settings.database_url.get_secret_value())
     if not settings.database_statement_cache:
         # PgBouncer in transaction mode hands each transaction to any server connection, so
         # prepared statements must be neither cached nor reused under a fixed name.

@@ -1,4 +1,5 @@
-"""The app factory: metadata, error handling, docs and feature routers under ``/api/v1``."""
+"""The app factory (metadata, error handling, docs and feature routers under ``/api/v1``), and
+the factory a serving process runs once, which sets up the process before building its app."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from bookshelf.middleware import BodySizeLimit
 from bookshelf.ops.admin import AdminPortSplit, HTTPSRedirectExceptAdminPort
 from bookshelf.ops.health import Readiness
 from bookshelf.ops.health import router as health_router
-from bookshelf.ops.logging import configure_logging
+from bookshelf.ops.logging import build_access_log, configure_logging
 from bookshelf.ops.metrics import install_metrics
 from bookshelf.ops.observability import RequestObservability
 from bookshelf.ops.ratelimit import RateLimitMiddleware, RateLimits
@@ -220,15 +221,20 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             AdminPortSplit, admin_port=settings.admin_port, metrics_path=settings.metrics_path
         )
     # Outside everything else, so 413s, 429s and timeouts are logged and counted too.
-    app.add_middleware(RequestObservability, api_prefix=API_PREFIX)
+    app.add_middleware(
+        RequestObservability,
+        api_prefix=API_PREFIX,
+        access_log=build_access_log(settings.log_level, json=settings.use_json_logs),
+    )
     if settings.trusted_proxy_list:
         # Rewrites the client address and scheme from X-Forwarded-* sent by trusted proxies.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application; with no settings, they are read from the environment."""
-    settings = settings or get_settings()
+def create_app(settings: Settings) -> FastAPI:
+    """Build the application from ``settings`` and wire its parts together. It changes nothing
+    outside the app it returns (logging is the process's: ``configure_process``), so tests
+    build as many as they like; what must run while the app serves is in ``lifespan``."""
     app = FastAPI(
         title="Bookshelf",
         summary="A production-ready book catalog API.",
@@ -244,7 +250,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    configure_logging(settings.log_level, json=settings.use_json_logs)
     app.state.settings = settings
     app.state.auth = build_auth(settings)
     app.state.draining = False
@@ -269,4 +274,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-__all__ = ["API_PREFIX", "PROBLEM_MEDIA_TYPE", "create_app"]
+def configure_process(settings: Settings) -> None:
+    """What a process that serves sets up once, before it builds its app: its logging."""
+    configure_logging(settings.log_level, json=settings.use_json_logs)
+
+
+def create_app_for_process() -> FastAPI:
+    """uvicorn's factory (``bookshelf serve``): called once in each process that serves, so
+    every worker reads the settings and configures its own logging before building its app."""
+    settings = get_settings()
+    configure_process(settings)
+    return create_app(settings)
+
+
+__all__ = [
+    "API_PREFIX",
+    "PROBLEM_MEDIA_TYPE",
+    "configure_process",
+    "create_app",
+    "create_app_for_process",
+]

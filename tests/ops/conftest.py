@@ -1,10 +1,8 @@
-"""Fixtures for the operating tests: the shared Redis, and root logging put back after a test
-that configured it."""
+"""Fixtures for the operating tests: the shared Redis and a PostgreSQL-only database."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -57,18 +55,6 @@ async def shared_redis() -> AsyncIterator[SharedRedis]:
         keys = await redis.keys_for(address)
         if keys:
             await client.delete(keys)
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """``create_app`` installs a handler on the root logger writing to the stderr of the moment
-    (capsys's, in these tests); SQLAlchemy's echo adds one on stdout. Put both back."""
-    watched = [logging.getLogger(), logging.getLogger("sqlalchemy.engine.Engine")]
-    saved = [(logger, list(logger.handlers), logger.level) for logger in watched]
-    yield
-    for logger, handlers, level in saved:
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
 
 
 @pytest.fixture

@@ -1,19 +1,21 @@
-"""Helpers for the operating tests: apps built from their own settings, clients with a chosen
-peer address, Prometheus samples, signed-in accounts."""
+"""Helpers for the operating tests: apps built from their own settings, the process's logging
+as a served process has it, clients with a chosen peer address, Prometheus samples, signed-in
+accounts."""
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import httpx
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from bookshelf.config import Settings
-from bookshelf.main import create_app
+from bookshelf.main import configure_process, create_app
 from bookshelf.users.schemas import Role
 from tests.factories import signed_in_user
 
@@ -26,6 +28,24 @@ async def started(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield app
+
+
+@contextmanager
+def logging_as_served(settings: Settings) -> Iterator[None]:
+    """The process's logging configured from ``settings`` as ``bookshelf serve`` does it in each
+    process (``configure_process``), writing to the stderr of the moment (capsys's): for
+    tests that read log lines. ``create_app`` leaves logging alone, so without this the
+    standard library's lines would not be formatted at all. Afterwards the root logger, and the
+    SQLAlchemy logger that ``BOOKSHELF_DATABASE_ECHO`` turns up, are put back."""
+    watched = [logging.getLogger(), logging.getLogger("sqlalchemy.engine")]
+    saved = [(logger, list(logger.handlers), logger.level) for logger in watched]
+    configure_process(settings)
+    try:
+        yield
+    finally:
+        for logger, handlers, level in saved:
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
 
 
 def http(

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -86,7 +87,7 @@ async def test_not_ready_while_migrations_are_behind(behind_database_url: str) -
 async def test_unreachable_redis_fails_readiness_but_not_requests(settings: Settings) -> None:
     limited = settings.model_copy(
         update={
-            "redis_url": UNREACHABLE_REDIS,
+            "redis_url": SecretStr(UNREACHABLE_REDIS),
             "rate_limit_enabled": True,
             "rate_limit_default": "2/hour",
             "json_logs": True,
@@ -113,7 +114,7 @@ async def test_reachable_redis_is_a_passing_check(
     settings: Settings, shared_redis: SharedRedis
 ) -> None:
     limited = settings.model_copy(
-        update={"redis_url": shared_redis.url, "rate_limit_enabled": True}
+        update={"redis_url": SecretStr(shared_redis.url), "rate_limit_enabled": True}
     )
     async with started(limited) as app, http(app) as client:
         response = await client.get(READY)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import threading
 import time
@@ -19,17 +20,15 @@ import uvicorn
 from fastapi import FastAPI, Request
 from sqlalchemy import select, text
 
-from bookshelf.config import Settings
+from bookshelf.config import Settings, get_settings
 from bookshelf.db import ConnectionDep
-from bookshelf.main import create_app
+from bookshelf.main import create_app, create_app_for_process
 from bookshelf.ops.logging import MASK, redact_secrets
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role
 from tests.conftest import _asyncpg_dsn, make_settings
 from tests.factories import book_payload
-from tests.ops.support import http, signed_in, started
-
-pytestmark = pytest.mark.usefixtures("restore_logging")
+from tests.ops.support import http, logging_as_served, signed_in, started
 
 
 def json_events(text_: str) -> list[dict[str, Any]]:
@@ -44,26 +43,28 @@ def access_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def test_every_request_logs_one_access_event(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with started(settings.model_copy(update={"json_logs": True})) as app:
-        editor_id, editor = await signed_in(app, Role.EDITOR)
-        async with http(app) as client:
-            created = await client.post("/api/v1/books", json=book_payload(), headers=editor)
-            book = f"/api/v1/books/{created.json()['id']}"
-            # (path, headers, route template, status, user_id)
-            cases = [
-                ("/api/v1/books", {}, "/api/v1/books", 200, None),
-                (book, {}, "/api/v1/books/{book_id}", 200, None),
-                (f"/api/v1/books/{uuid.uuid4()}", {}, "/api/v1/books/{book_id}", 404, None),
-                ("/api/v1/users/me", editor, "/api/v1/users/me", 200, str(editor_id)),
-                ("/api/v1/users/me", {}, "/api/v1/users/me", 401, None),
-                ("/no/such/page", {}, "<unmatched>", 404, None),
-                ("/api/v1/no-such-resource/42", {}, "<unmatched>", 404, None),
-            ]
-            sent = [(created, "POST", "/api/v1/books", 201, str(editor_id))]
-            for number, (path, headers, route, status, user_id) in enumerate(cases):
-                headers = {**headers, "X-Request-ID": f"ops-access-{number:04d}"}
-                response = await client.get(path, headers=headers)
-                sent.append((response, "GET", route, status, user_id))
+    settings = settings.model_copy(update={"json_logs": True})
+    with logging_as_served(settings):
+        async with started(settings) as app:
+            editor_id, editor = await signed_in(app, Role.EDITOR)
+            async with http(app) as client:
+                created = await client.post("/api/v1/books", json=book_payload(), headers=editor)
+                book = f"/api/v1/books/{created.json()['id']}"
+                # (path, headers, route template, status, user_id)
+                cases = [
+                    ("/api/v1/books", {}, "/api/v1/books", 200, None),
+                    (book, {}, "/api/v1/books/{book_id}", 200, None),
+                    (f"/api/v1/books/{uuid.uuid4()}", {}, "/api/v1/books/{book_id}", 404, None),
+                    ("/api/v1/users/me", editor, "/api/v1/users/me", 200, str(editor_id)),
+                    ("/api/v1/users/me", {}, "/api/v1/users/me", 401, None),
+                    ("/no/such/page", {}, "<unmatched>", 404, None),
+                    ("/api/v1/no-such-resource/42", {}, "<unmatched>", 404, None),
+                ]
+                sent = [(created, "POST", "/api/v1/books", 201, str(editor_id))]
+                for number, (path, headers, route, status, user_id) in enumerate(cases):
+                    headers = {**headers, "X-Request-ID": f"ops-access-{number:04d}"}
+                    response = await client.get(path, headers=headers)
+                    sent.append((response, "GET", route, status, user_id))
     access = access_events(json_events(capsys.readouterr().err))
     assert len(access) == len(sent)
     for response, method, route, status, user_id in sent:
@@ -83,7 +84,8 @@ async def test_every_request_logs_one_access_event(
 
 @contextlib.contextmanager
 def served_like_the_cli(app: FastAPI) -> Iterator[str]:
-    """uvicorn as ``bookshelf serve`` runs it (log_config=None: the app owns logging)."""
+    """uvicorn as ``bookshelf serve`` runs it (log_config=None: logging is configured before
+    the app is built, see ``logging_as_served``)."""
     config = uvicorn.Config(app=app, lifespan="on", log_config=None, log_level="info")
     server = uvicorn.Server(config)
     listener = socket.socket()
@@ -107,8 +109,8 @@ def served_like_the_cli(app: FastAPI) -> Iterator[str]:
 async def test_uvicorn_and_sqlalchemy_logs_are_json_lines(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    app = create_app(settings.model_copy(update={"json_logs": True, "database_echo": True}))
-    with served_like_the_cli(app) as base_url:
+    settings = settings.model_copy(update={"json_logs": True, "database_echo": True})
+    with logging_as_served(settings), served_like_the_cli(create_app(settings)) as base_url:
         async with httpx.AsyncClient(base_url=base_url) as client:
             response = await client.get("/api/v1/books", headers={"X-Request-ID": "ops-sql-0001"})
     assert response.status_code == 200
@@ -148,31 +150,34 @@ async def test_no_secret_reaches_a_log_line(
 
     app.add_api_route("/explode", explode)
     secrets = [jwt_secret, first, second]
-    async with app.router.lifespan_context(app), http(app) as client:
-        registered = await client.post(
-            "/api/v1/auth/register", json={"email": email, "password": first}
-        )
-        assert registered.status_code == 201, registered.text
-        form = {"username": email, "password": first, "grant_type": "password"}
-        signed = (await client.post("/api/v1/auth/token", data=form)).json()
-        refreshed = await client.post(
-            "/api/v1/auth/refresh", json={"refresh_token": signed["refresh_token"]}
-        )
-        assert refreshed.status_code == 200, refreshed.text
-        bearer = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
-        assert (await client.get("/api/v1/users/me", headers=bearer)).status_code == 200
-        old_hash = await _stored_hash(app, email)
-        change = {"current_password": first, "password": second}
-        changed = await client.patch("/api/v1/users/me", json=change, headers=bearer)
-        assert changed.status_code == 200, changed.text
-        wrong = {**form, "password": second + "-wrong"}
-        assert (await client.post("/api/v1/auth/token", data=wrong)).status_code == 400
-        again = (await client.post("/api/v1/auth/token", data={**form, "password": second})).json()
-        # 500, or 503 on SQLite, where a missing table is an OperationalError.
-        assert (await client.get("/explode", headers=bearer)).status_code in {500, 503}
-        secrets += [old_hash, await _stored_hash(app, email)]
-        secrets += [signed["access_token"], signed["refresh_token"], again["access_token"]]
-        secrets += [refreshed.json()["access_token"], refreshed.json()["refresh_token"]]
+    with logging_as_served(settings):
+        async with app.router.lifespan_context(app), http(app) as client:
+            registered = await client.post(
+                "/api/v1/auth/register", json={"email": email, "password": first}
+            )
+            assert registered.status_code == 201, registered.text
+            form = {"username": email, "password": first, "grant_type": "password"}
+            signed = (await client.post("/api/v1/auth/token", data=form)).json()
+            refreshed = await client.post(
+                "/api/v1/auth/refresh", json={"refresh_token": signed["refresh_token"]}
+            )
+            assert refreshed.status_code == 200, refreshed.text
+            bearer = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+            assert (await client.get("/api/v1/users/me", headers=bearer)).status_code == 200
+            old_hash = await _stored_hash(app, email)
+            change = {"current_password": first, "password": second}
+            changed = await client.patch("/api/v1/users/me", json=change, headers=bearer)
+            assert changed.status_code == 200, changed.text
+            wrong = {**form, "password": second + "-wrong"}
+            assert (await client.post("/api/v1/auth/token", data=wrong)).status_code == 400
+            again = (
+                await client.post("/api/v1/auth/token", data={**form, "password": second})
+            ).json()
+            # 500, or 503 on SQLite, where a missing table is an OperationalError.
+            assert (await client.get("/explode", headers=bearer)).status_code in {500, 503}
+            secrets += [old_hash, await _stored_hash(app, email)]
+            secrets += [signed["access_token"], signed["refresh_token"], again["access_token"]]
+            secrets += [refreshed.json()["access_token"], refreshed.json()["refresh_token"]]
     captured = capsys.readouterr()
     events = json_events(captured.err)
     assert any(e["logger"] == "bookshelf.errors" and "exception" in e for e in events)
@@ -202,23 +207,24 @@ async def test_database_error_during_password_change_logs_no_secret(
     until the statement timeout cancels it, and the error is logged with its traceback."""
     settings = make_settings(pg_url, json_logs=json_logs, database_statement_timeout_ms=300)
     old, new = (f"a long secret passphrase {uuid.uuid4().hex}" for _ in range(2))
-    async with started(settings) as app, http(app) as client:
-        email = f"locked-{uuid.uuid4().hex[:8]}@example.org"
-        await client.post("/api/v1/auth/register", json={"email": email, "password": old})
-        form = {"username": email, "password": old, "grant_type": "password"}
-        token = (await client.post("/api/v1/auth/token", data=form)).json()["access_token"]
-        stored = await _stored_hash(app, email)
-        blocker = await asyncpg.connect(_asyncpg_dsn(pg_url))
-        try:
-            async with blocker.transaction():
-                await blocker.execute("SELECT 1 FROM users WHERE email = $1 FOR UPDATE", email)
-                response = await client.patch(
-                    "/api/v1/users/me",
-                    json={"current_password": old, "password": new},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-        finally:
-            await blocker.close()
+    with logging_as_served(settings):
+        async with started(settings) as app, http(app) as client:
+            email = f"locked-{uuid.uuid4().hex[:8]}@example.org"
+            await client.post("/api/v1/auth/register", json={"email": email, "password": old})
+            form = {"username": email, "password": old, "grant_type": "password"}
+            token = (await client.post("/api/v1/auth/token", data=form)).json()["access_token"]
+            stored = await _stored_hash(app, email)
+            blocker = await asyncpg.connect(_asyncpg_dsn(pg_url))
+            try:
+                async with blocker.transaction():
+                    await blocker.execute("SELECT 1 FROM users WHERE email = $1 FOR UPDATE", email)
+                    response = await client.patch(
+                        "/api/v1/users/me",
+                        json={"current_password": old, "password": new},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+            finally:
+                await blocker.close()
     assert response.status_code in {500, 503}, response.text
     output = capsys.readouterr()
     logged = output.err + output.out
@@ -274,8 +280,9 @@ async def test_console_lines_are_readable_not_json(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = settings.model_copy(update={"json_logs": False})
-    async with started(settings) as app, http(app) as client:
-        response = await client.get("/api/v1/books", headers={"X-Request-ID": "ops-console-1"})
+    with logging_as_served(settings):
+        async with started(settings) as app, http(app) as client:
+            response = await client.get("/api/v1/books", headers={"X-Request-ID": "ops-console-1"})
     assert response.status_code == 200
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     [access] = [line for line in lines if "bookshelf.access" in line]
@@ -286,3 +293,37 @@ async def test_console_lines_are_readable_not_json(
     for line in lines:
         with pytest.raises(json.JSONDecodeError):
             json.loads(line)
+
+
+def test_building_an_app_leaves_the_process_logging_alone(settings: Settings) -> None:
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level, logging.getLogger("uvicorn.access").disabled)
+    create_app(settings.model_copy(update={"json_logs": True, "log_level": "DEBUG"}))
+    after = (list(root.handlers), root.level, logging.getLogger("uvicorn.access").disabled)
+    assert after == before
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_the_served_factory_configures_the_process_logging_first(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bookshelf serve`` builds each worker's app with ``create_app_for_process``."""
+    monkeypatch.setenv("BOOKSHELF_DATABASE_URL", settings.database_url.get_secret_value())
+    monkeypatch.setenv("BOOKSHELF_ENVIRONMENT", "test")
+    monkeypatch.setenv("BOOKSHELF_JSON_LOGS", "true")
+    get_settings.cache_clear()
+    # Configured as plain lines first (and put back afterwards): the factory must switch the
+    # process to the settings it reads.
+    with logging_as_served(settings.model_copy(update={"json_logs": False})):
+        try:
+            app = create_app_for_process()
+        finally:
+            get_settings.cache_clear()
+        logging.getLogger("bookshelf").warning("configured")
+    assert app.state.settings.use_json_logs
+    [event] = json_events(capsys.readouterr().err)
+    assert (event["logger"], event["event"], event["level"]) == (
+        "bookshelf",
+        "configured",
+        "warning",
+    )

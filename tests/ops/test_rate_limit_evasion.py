@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+from pydantic import SecretStr
 
 from bookshelf.config import Settings
 from bookshelf.ops.ratelimit import address_key
@@ -106,7 +107,7 @@ def _closed_port() -> int:
 
 
 async def test_unreachable_redis_keeps_sign_in_limited_in_process(settings: Settings) -> None:
-    down = limited(settings, redis_url=f"redis://127.0.0.1:{_closed_port()}/0")
+    down = limited(settings, redis_url=SecretStr(f"redis://127.0.0.1:{_closed_port()}/0"))
     async with started(down) as app, http(app, address="192.0.2.100") as client:
         reads = [await client.get(BOOKS) for _ in range(8)]
         logins = [await client.post(TOKEN, data=BAD_LOGIN) for _ in range(4)]

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from bookshelf.config import Settings
 from bookshelf.users.schemas import Role
@@ -183,7 +184,7 @@ async def test_forwarded_for_from_a_trusted_proxy_names_the_client(settings: Set
 async def test_redis_counters_are_shared_by_every_instance(
     settings: Settings, shared_redis: SharedRedis
 ) -> None:
-    shared = limited(settings, redis_url=shared_redis.url)
+    shared = limited(settings, redis_url=SecretStr(shared_redis.url))
     address = shared_redis.address()
     async with started(shared) as one, started(shared) as two:
         assert one.state.rate_limits is not two.state.rate_limits

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from bookshelf.config import Settings
 from bookshelf.main import create_app
+from tests.ops.support import logging_as_served
 
 
 async def test_well_formed_request_id_is_echoed(client: httpx.AsyncClient) -> None:
@@ -43,16 +44,18 @@ async def test_problem_body_carries_the_request_id(client: httpx.AsyncClient) ->
 async def test_unexpected_error_is_logged_with_the_request_id(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    app: FastAPI = create_app(settings.model_copy(update={"json_logs": True}))
+    settings = settings.model_copy(update={"json_logs": True})
+    app: FastAPI = create_app(settings)
 
     async def explode() -> None:
         raise RuntimeError("boom: select secret from credentials")
 
     app.add_api_route("/explode", explode)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            response = await http.get("/explode", headers={"X-Request-ID": "trace-00000500"})
+    with logging_as_served(settings):
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                response = await http.get("/explode", headers={"X-Request-ID": "trace-00000500"})
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "trace-00000500"
     body = response.json()

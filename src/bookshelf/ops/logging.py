@@ -1,6 +1,7 @@
-"""Logging: structlog, configured once per process; JSON lines in production, readable lines in
-development. The standard library's loggers (uvicorn, SQLAlchemy, Alembic) are routed through
-the same formatter, so every line has the same shape and carries the request id.
+"""Logging: structlog; JSON lines in production, readable lines in development. The standard
+library's loggers (uvicorn, SQLAlchemy, Alembic) are routed through one formatter, configured
+once per process (``configure_logging``), and the access log (``build_access_log``, built by
+each app) writes the same shape, so every line looks alike and carries the request id.
 
 Secrets never reach a line: values under sensitive keys are masked, and anything that looks
 like a bearer token or a JWT is masked wherever it appears.
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 _SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|cookie|api[_-]?key", re.I)
 _TOKEN_LIKE = re.compile(
@@ -49,12 +52,23 @@ class _BookshelfHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 ACCESS_LOGGER_NAME = "bookshelf.access"
-_access_log: Any = structlog.get_logger(ACCESS_LOGGER_NAME)
+# What every line starts with, whether it comes through the root handler or the access log.
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
 
 
-def access_log() -> Any:
-    """The logger of the one access event per request (see ``configure_logging``)."""
-    return _access_log
+def _renderer(*, json: bool) -> Any:
+    if json:
+        return structlog.processors.JSONRenderer()
+    # Plain tracebacks: the default (rich) one prints each frame's local variables, which can
+    # hold passwords and tokens.
+    return structlog.dev.ConsoleRenderer(
+        colors=False, exception_formatter=structlog.dev.plain_traceback
+    )
 
 
 def _access_logger_name(
@@ -64,19 +78,39 @@ def _access_logger_name(
     return event
 
 
+def build_access_log(level: str, *, json: bool) -> FilteringBoundLogger:
+    """The logger of the one access event per request, writing to the current stderr in the
+    format ``configure_logging`` gives every other line. It changes no global state: the app
+    factory builds one and hands it to the middleware that writes the event."""
+    # The access event is the one line every request writes, so it skips the standard library
+    # (two LogRecords, a caller lookup, a lock) and the redaction pass: a structlog logger
+    # renders it straight to the same stream, in the same format. Redaction is not needed: its
+    # fields are ours (method, route template, status, duration, user id, address, request id),
+    # never a header, query string or body. ~15 µs instead of ~70 µs per request (bench/).
+    access_log: FilteringBoundLogger = structlog.wrap_logger(
+        structlog.WriteLogger(sys.stderr),
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            _access_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _renderer(json=json),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        cache_logger_on_first_use=True,
+    )
+    return access_log
+
+
 def configure_logging(level: str, *, json: bool) -> None:
-    """Install one handler on the root logger (replacing ours from a previous call, leaving
-    any other, such as pytest's capture, alone)."""
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
+    """Process-wide: route every standard-library logger through one handler on the root
+    logger, writing to the current stderr. Called once when a process starts serving (see
+    ``bookshelf.main.create_app_for_process``); calling it again replaces the handler it
+    installed before, leaving any other (such as pytest's capture) alone."""
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
-            *shared,
+            *_SHARED,
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
@@ -84,44 +118,17 @@ def configure_logging(level: str, *, json: bool) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json
-        # Plain tracebacks: the default (rich) one prints each frame's local variables, which
-        # can hold passwords and tokens.
-        else structlog.dev.ConsoleRenderer(
-            colors=False, exception_formatter=structlog.dev.plain_traceback
-        )
-    )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=_SHARED,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info if json else _keep,
             redact_secrets,
-            renderer,
+            _renderer(json=json),
         ],
     )
-    handler = _BookshelfHandler()
+    handler = _BookshelfHandler(sys.stderr)
     handler.setFormatter(formatter)
-    # The access event is the one line every request writes, so it skips the standard library
-    # (two LogRecords, a caller lookup, a lock) and the redaction pass: a structlog logger
-    # renders it straight to the same stream, in the same format. Redaction is not needed: its
-    # fields are ours (method, route template, status, duration, user id, address, request id),
-    # never a header, query string or body. ~15 µs instead of ~70 µs per request (bench/).
-    global _access_log
-    _access_log = structlog.wrap_logger(
-        structlog.WriteLogger(handler.stream),
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            _access_logger_name,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        cache_logger_on_first_use=True,
-    )
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _BookshelfHandler)]:
         root.removeHandler(old)

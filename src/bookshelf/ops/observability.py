@@ -9,9 +9,9 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from structlog.typing import FilteringBoundLogger
 
 from bookshelf.ops import metrics
-from bookshelf.ops.logging import access_log
 from bookshelf.ops.request_id import HEADER_KEY, current_request_id, request_id_from
 
 UNMATCHED_ROUTE = "<unmatched>"
@@ -30,9 +30,12 @@ def route_template(scope: Scope, api_prefix: str) -> str:
 
 
 class RequestObservability:
-    def __init__(self, app: ASGIApp, *, api_prefix: str) -> None:
+    """``access_log`` writes the one event per request (``ops.logging.build_access_log``)."""
+
+    def __init__(self, app: ASGIApp, *, api_prefix: str, access_log: FilteringBoundLogger) -> None:
         self.app = app
         self.api_prefix = api_prefix
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -74,7 +77,7 @@ class RequestObservability:
                 metrics.POOL_SIZE.set(pool.size())
                 metrics.POOL_CHECKED_OUT.set(pool.checkedout())
         state = scope.get("state") or {}
-        access_log().info(
+        self.access_log.info(
             "request",
             method=scope["method"],
             route=route,

@@ -78,7 +78,7 @@ class RateLimits:
     def __init__(self, settings: Settings) -> None:
         self.uses_redis = settings.redis_url is not None
         self.storage: Storage = (
-            RedisStorage("async+" + settings.redis_url)
+            RedisStorage("async+" + settings.redis_url.get_secret_value())
             if settings.redis_url is not None
             else MemoryStorage()
         )
