@@ -13,7 +13,7 @@ import json
 import string
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
@@ -74,6 +74,38 @@ def test_a_cursor_round_trips_its_typed_key() -> None:
     )
 
     assert KEY_PARTS.decode(KEY_PARTS.encode(key)) == key
+
+
+STORABLE_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
+    max_size=1000,
+)
+# Offsets in whole minutes, as ISO 8601 writes them (the keys the lists issue are in UTC).
+OFFSETS = st.integers(min_value=-(24 * 60) + 1, max_value=24 * 60 - 1).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
+)
+AWARE_TIMESTAMPS = st.datetimes(
+    min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=OFFSETS
+)
+
+
+@settings(max_examples=200)
+@given(
+    st.tuples(
+        STORABLE_TEXT,
+        AWARE_TIMESTAMPS,
+        st.dates(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        st.uuids(),
+    )
+)
+def test_any_storable_key_round_trips_through_a_cursor(key: tuple[Any, ...]) -> None:
+    cursor = KEY_PARTS.decode(KEY_PARTS.encode(key))
+
+    assert cursor == key  # the same instant, now in UTC
+    assert cursor[1].utcoffset() == timedelta(0)
+    assert set(KEY_PARTS.encode(key)) <= set(string.ascii_letters + string.digits + "-_")
 
 
 def test_a_cursor_timestamp_comes_back_in_utc() -> None:
