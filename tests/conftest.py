@@ -20,32 +20,27 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import bookshelf.models_registry  # noqa: F401 - registers every feature's tables on the metadata
 from bookshelf import migrate
 from bookshelf.auth import service as auth_service
 from bookshelf.auth.service import Auth
 from bookshelf.config import Settings
 from bookshelf.db import create_engine
 from bookshelf.main import create_app
+from bookshelf.metadata import metadata
 from bookshelf.users.schemas import Role
 
 BACKENDS = ("sqlite", "postgresql")
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-# Children before parents, so deletes never trip a foreign key.
-TABLES = (
-    "reviews",
-    "book_authors",
-    "book_subjects",
-    "books",
-    "idempotency_records",
-    "refresh_tokens",
-    "auth_sessions",
-    "users",
-)
+# Every table the app maps, children before parents so deletes never trip a foreign key; read
+# from the metadata so a new table is emptied between tests without anyone listing it.
+TABLES = tuple(reversed(metadata.sorted_tables))
 # Real Argon2id, at the lowest cost that keeps hundreds of sign-ups per run fast.
 FAST_HASHING = {"password_hash_time_cost": 1, "password_hash_memory_kib": 8 * 1024}
 
@@ -66,11 +61,11 @@ async def _postgres_admin(query: str) -> None:
         await connection.close()
 
 
-def create_postgres_database(name: str) -> str:
+async def new_postgres_database(name: str) -> str:
     """Create an empty database on the test server and return its URL (skip/fail if down)."""
     try:
-        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+        await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _postgres_admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
         reason = f"PostgreSQL at {postgres_admin_url()} is not reachable: {error}"
         if os.environ.get("CI", "").lower() == "true":
@@ -79,8 +74,17 @@ def create_postgres_database(name: str) -> str:
     return make_url(postgres_admin_url()).set(database=name).render_as_string(hide_password=False)
 
 
+async def remove_postgres_database(name: str) -> None:
+    await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def create_postgres_database(name: str) -> str:
+    """``new_postgres_database`` for code with no event loop (command-line tests)."""
+    return asyncio.run(new_postgres_database(name))
+
+
 def drop_postgres_database(name: str) -> None:
-    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(remove_postgres_database(name))
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -107,21 +111,21 @@ def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-@pytest.fixture(scope="session")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     path: Path = tmp_path_factory.mktemp("sqlite") / f"bookshelf-{_worker()}.db"
     url = f"sqlite+aiosqlite:///{path}"
-    asyncio.run(migrate_database(url))
+    await migrate_database(url)
     return url
 
 
-@pytest.fixture(scope="session")
-def postgresql_url() -> Iterator[str]:
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def postgresql_url() -> AsyncIterator[str]:
     name = f"bookshelf_test_{_worker()}_{uuid.uuid4().hex[:8]}"
-    url = create_postgres_database(name)
-    asyncio.run(migrate_database(url))
+    url = await new_postgres_database(name)
+    await migrate_database(url)
     yield url
-    drop_postgres_database(name)
+    await remove_postgres_database(name)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -135,17 +139,23 @@ async def empty_tables(url: str) -> None:
     try:
         async with engine.begin() as connection:
             for table in TABLES:
-                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+                await connection.execute(table.delete())
     finally:
         await engine.dispose()
 
 
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A migrated database of the test's backend, emptied after the test."""
+def backend_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """The worker's migrated database of the test's backend (set up on first use)."""
     url: str = request.getfixturevalue(f"{backend}_url")
-    yield url
-    asyncio.run(empty_tables(url))
+    return url
+
+
+@pytest.fixture
+async def database_url(backend_url: str) -> AsyncIterator[str]:
+    """A migrated database of the test's backend, emptied after the test."""
+    yield backend_url
+    await empty_tables(backend_url)
 
 
 @pytest.fixture

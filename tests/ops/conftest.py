@@ -72,7 +72,7 @@ def restore_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-def pg_url(postgresql_url: str) -> Iterator[str]:
+async def pg_url(postgresql_url: str) -> AsyncIterator[str]:
     """The worker's PostgreSQL database, for PostgreSQL-only tests; emptied afterwards."""
     yield postgresql_url
-    asyncio.run(empty_tables(postgresql_url))
+    await empty_tables(postgresql_url)
