@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import ColumnElement, FromClause, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth import service as auth_service
@@ -95,6 +96,14 @@ async def signed_in_user(app: FastAPI, role: Role) -> tuple[uuid.UUID, dict[str,
         )
         tokens = await auth_service.start_session(connection, auth, user.id)
     return user.id, {"Authorization": f"Bearer {tokens.access_token}"}
+
+
+async def count_rows(engine: AsyncEngine, table: FromClause, *where: ColumnElement[bool]) -> int:
+    """How many rows of ``table`` (matching every ``where``) are really in the database."""
+    async with engine.connect() as connection:
+        count = await connection.scalar(select(func.count()).select_from(table).where(*where))
+    assert count is not None
+    return int(count)
 
 
 # --- accounts and reviews --------------------------------------------------------------------
