@@ -9,11 +9,9 @@ reached the PostgreSQL half is skipped with the reason, except under CI=true, wh
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bookshelf.models_registry  # noqa: F401 - registers every feature's tables on the metadata
 from bookshelf import migrate
-from bookshelf.auth import service as auth_service
-from bookshelf.auth.service import Auth
 from bookshelf.config import Settings
 from bookshelf.db import create_engine
-from bookshelf.main import create_app
+from bookshelf.main import build_auth, create_app
 from bookshelf.metadata import metadata
 from bookshelf.users.schemas import Role
+from tests.factories import Account, app_account, create_account
 
 BACKENDS = ("sqlite", "postgresql")
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -107,6 +104,17 @@ async def migrate_database(url: str) -> None:
         await engine.dispose()
 
 
+async def database_account(url: str, role: Role, *, display_name: str | None = None) -> Account:
+    """``create_account`` in the database at ``url``, its tokens signed as an app built with
+    ``make_settings(url)`` signs them (for a real server serving that database)."""
+    settings = make_settings(url)
+    engine = create_engine(settings)
+    try:
+        return await create_account(engine, build_auth(settings), role, display_name=display_name)
+    finally:
+        await engine.dispose()
+
+
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
@@ -170,47 +178,15 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield application
 
 
-@dataclass(frozen=True)
-class Account:
-    """A user created for a test, with a valid access token."""
-
-    id: uuid.UUID
-    email: str
-    password: str
-    role: Role
-    access_token: str
-    refresh_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
-
-
 AccountFactory = Callable[..., Awaitable[Account]]
 
 
 @pytest.fixture
 def make_account(app: FastAPI) -> AccountFactory:
-    """Create an account directly through the service and sign it in (no HTTP round trip)."""
-    counter = itertools.count(1)
+    """Create an account in the app's database and sign it in (no HTTP round trip)."""
 
     async def make(role: Role = Role.READER, *, display_name: str | None = None) -> Account:
-        number = next(counter)
-        email = f"{role.value}-{number}-{uuid.uuid4().hex[:6]}@example.org"
-        password = f"a long test passphrase {uuid.uuid4().hex}"
-        auth: Auth = app.state.auth
-        engine: AsyncEngine = app.state.engine
-        password_hash = await auth.hasher.hash(password)
-        async with engine.begin() as connection:
-            user = await auth_service.create_user(
-                connection,
-                email=email,
-                password_hash=password_hash,
-                display_name=display_name or f"{role.value.title()} {number}",
-                role=role,
-            )
-            tokens = await auth_service.start_session(connection, auth, user.id)
-        return Account(user.id, email, password, role, tokens.access_token, tokens.refresh_token)
+        return await app_account(app, role, display_name=display_name)
 
     return make
 

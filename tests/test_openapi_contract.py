@@ -35,6 +35,7 @@ from bookshelf.main import build_auth, create_app
 from bookshelf.users.schemas import Role
 from tests.conftest import (
     create_postgres_database,
+    database_account,
     drop_postgres_database,
     make_settings,
     migrate_database,
@@ -189,28 +190,6 @@ class Seeded:
     user_ids: list[str]
 
 
-async def create_account(url: str, role: Role) -> tuple[uuid.UUID, str]:
-    """An account made through the service on the server's database, and an access token
-    signed with the same (test) settings as the server's."""
-    settings = make_settings(url)
-    engine = create_engine(settings)
-    auth = build_auth(settings)
-    password_hash = await auth.hasher.hash(f"contract passphrase {uuid.uuid4().hex}")
-    try:
-        async with engine.begin() as connection:
-            user = await auth_service.create_user(
-                connection,
-                email=f"contract-{role.value}-{uuid.uuid4().hex[:8]}@example.org",
-                password_hash=password_hash,
-                display_name=f"Contract {role.value}",
-                role=role,
-            )
-            tokens = await auth_service.start_session(connection, auth, user.id)
-    finally:
-        await engine.dispose()
-    return user.id, tokens.access_token
-
-
 async def new_session(url: str, user_id: uuid.UUID) -> str:
     settings = make_settings(url)
     engine = create_engine(settings)
@@ -224,10 +203,10 @@ async def new_session(url: str, user_id: uuid.UUID) -> str:
 
 @pytest.fixture(scope="module")
 def seeded(server_url: str, contract_database_url: str) -> Seeded:
-    admin_id, token = asyncio.run(create_account(contract_database_url, Role.ADMIN))
-    headers = {"Authorization": f"Bearer {token}"}
+    admin = asyncio.run(database_account(contract_database_url, Role.ADMIN))
+    admin_id, headers = admin.id, admin.headers
     user_ids = [
-        str(asyncio.run(create_account(contract_database_url, Role.READER))[0])
+        str(asyncio.run(database_account(contract_database_url, Role.READER)).id)
         for _ in range(EXISTING_USERS)
     ]
     book_ids, reviews = [], []

@@ -42,7 +42,7 @@ from tests.conftest import (
     make_settings,
     migrate_database,
 )
-from tests.factories import BOOKS, assert_problem, book_payload
+from tests.factories import BOOKS, assert_problem, book_payload, create_account
 
 API = "/api/v1"
 HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
@@ -143,21 +143,12 @@ class World:
         return engine
 
     async def setup(self) -> None:
-        hasher = self.app.state.auth.hasher
-        passwords = {name: f"a long matrix passphrase {uuid.uuid4().hex}" for name, _ in ACCOUNTS}
-        hashes = {name: await hasher.hash(password) for name, password in passwords.items()}
+        for name, role in ACCOUNTS:
+            account = await create_account(
+                self.engine, self.app.state.auth, role, display_name=name.title()
+            )
+            self.users[name] = User(account.id, account.email, account.password)
         async with self.engine.begin() as connection:
-            for name, role in ACCOUNTS:
-                email = f"{name}-{uuid.uuid4().hex[:8]}@example.org"
-                password = passwords[name]
-                user = await auth_service.create_user(
-                    connection,
-                    email=email,
-                    password_hash=hashes[name],
-                    display_name=name.title(),
-                    role=role,
-                )
-                self.users[name] = User(user.id, email, password)
             deactivated = self.users["deactivated"].id
             await connection.execute(
                 update(users).where(users.c.id == deactivated).values(is_active=False)

@@ -26,8 +26,8 @@ from bookshelf.ops.logging import MASK, redact_secrets
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role
 from tests.conftest import _asyncpg_dsn, make_settings
-from tests.factories import book_payload
-from tests.ops.support import http, signed_in, started
+from tests.factories import app_account, book_payload
+from tests.ops.support import http, started
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
 
@@ -45,7 +45,8 @@ async def test_every_request_logs_one_access_event(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with started(settings.model_copy(update={"json_logs": True})) as app:
-        editor_id, editor = await signed_in(app, Role.EDITOR)
+        account = await app_account(app, Role.EDITOR)
+        editor_id, editor = account.id, account.headers
         async with http(app) as client:
             created = await client.post("/api/v1/books", json=book_payload(), headers=editor)
             book = f"/api/v1/books/{created.json()['id']}"
