@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -15,10 +16,12 @@ START_TIMEOUT_SECONDS = 15.0
 
 
 @contextlib.contextmanager
-def running_server(app: FastAPI) -> Iterator[str]:
+def running_server(app: FastAPI, **config: Any) -> Iterator[str]:
     """Serve ``app`` on a free port of 127.0.0.1 from a background thread; yield its base URL.
-    The server runs the app's lifespan and is stopped (and checked stopped) on exit."""
-    server = uvicorn.Server(uvicorn.Config(app=app, lifespan="on", log_level="warning"))
+    The server runs the app's lifespan and is stopped (and checked stopped) on exit. ``config``
+    overrides ``uvicorn.Config`` options (by default uvicorn logs warnings only)."""
+    options: dict[str, Any] = {"lifespan": "on", "log_level": "warning", **config}
+    server = uvicorn.Server(uvicorn.Config(app=app, **options))
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))

@@ -3,19 +3,13 @@ handler, readable lines in development, and no secret in any line."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
-import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from sqlalchemy import select, text
 
@@ -28,6 +22,7 @@ from bookshelf.users.schemas import Role
 from tests.conftest import _asyncpg_dsn, make_settings
 from tests.factories import app_account, book_payload
 from tests.ops.support import http, started
+from tests.servers import running_server
 
 pytestmark = pytest.mark.usefixtures("restore_logging")
 
@@ -82,34 +77,12 @@ async def test_every_request_logs_one_access_event(
     assert len(access[0]["request_id"]) == 32
 
 
-@contextlib.contextmanager
-def served_like_the_cli(app: FastAPI) -> Iterator[str]:
-    """uvicorn as ``bookshelf serve`` runs it (log_config=None: the app owns logging)."""
-    config = uvicorn.Config(app=app, lifespan="on", log_config=None, log_level="info")
-    server = uvicorn.Server(config)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn died"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        listener.close()
-    assert not thread.is_alive()
-
-
 async def test_uvicorn_and_sqlalchemy_logs_are_json_lines(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     app = create_app(settings.model_copy(update={"json_logs": True, "database_echo": True}))
-    with served_like_the_cli(app) as base_url:
+    # As ``bookshelf serve`` runs uvicorn (log_config=None: the app owns logging).
+    with running_server(app, log_config=None, log_level="info") as base_url:
         async with httpx.AsyncClient(base_url=base_url) as client:
             response = await client.get("/api/v1/books", headers={"X-Request-ID": "ops-sql-0001"})
     assert response.status_code == 200
