@@ -34,8 +34,8 @@ from tests.deploy.manifests import (
     pod_spec,
     unavailable,
 )
-from tests.faults.conftest import free_port
 from tests.ops.conftest import DEFAULT_REDIS_URL
+from tests.servers import free_port
 
 VENV_BIN = Path(sys.executable).parent
 # Generous: two workers import the whole app, slow on a loaded 2-core machine.
