@@ -12,6 +12,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,17 @@ async def remove_postgres_database(name: str) -> None:
     await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@asynccontextmanager
+async def throwaway_postgres_database(prefix: str) -> AsyncIterator[str]:
+    """A new empty database named ``prefix`` plus a random suffix; dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    url = await new_postgres_database(name)
+    try:
+        yield url
+    finally:
+        await remove_postgres_database(name)
+
+
 def create_postgres_database(name: str) -> str:
     """``new_postgres_database`` for code with no event loop (command-line tests)."""
     return asyncio.run(new_postgres_database(name))
@@ -134,6 +146,13 @@ async def postgresql_url() -> AsyncIterator[str]:
     await migrate_database(url)
     yield url
     await remove_postgres_database(name)
+
+
+@pytest.fixture
+async def fresh_postgres_url() -> AsyncIterator[str]:
+    """An empty PostgreSQL database that no other test uses (not migrated)."""
+    async with throwaway_postgres_database("bookshelf_fresh") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

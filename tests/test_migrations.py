@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from bookshelf import migrate
 from bookshelf.books.models import book_authors, books
 from bookshelf.db import create_engine
 from bookshelf.main import create_app
-from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
+from tests.conftest import make_settings, throwaway_postgres_database
 from tests.factories import book_payload, sign_in
 
 pytestmark = pytest.mark.slow
@@ -54,15 +54,13 @@ BOOKS_INDEXES = {
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """An empty database that no other test uses."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}"
         return
-    name = f"bookshelf_migrations_{uuid.uuid4().hex[:12]}"
-    url = create_postgres_database(name)
-    yield url
-    drop_postgres_database(name)
+    async with throwaway_postgres_database("bookshelf_migrations") as url:
+        yield url
 
 
 @pytest.fixture
