@@ -18,6 +18,7 @@ from bookshelf.main import create_app
 from tests.conftest import make_settings
 from tests.factories import BOOKS, book_payload, count_rows, sign_in
 from tests.factories import assert_problem as assert_problem_in_full
+from tests.ops.support import http as in_process_client
 
 MIB = 1024 * 1024
 
@@ -48,12 +49,11 @@ async def client_for(
     app = create_app(make_settings(database_url, **settings))
     if configure is not None:
         configure(app)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers=await sign_in(app)
-        ) as http:
-            yield http
+    async with (
+        app.router.lifespan_context(app),
+        in_process_client(app, headers=await sign_in(app)) as client,
+    ):
+        yield client
 
 
 JSON = {"Content-Type": "application/json"}
