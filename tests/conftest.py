@@ -29,10 +29,11 @@ import bookshelf.models_registry  # noqa: F401 - registers every feature's table
 from bookshelf import migrate
 from bookshelf.config import Settings
 from bookshelf.db import create_engine
-from bookshelf.main import build_auth, create_app
+from bookshelf.main import build_auth
 from bookshelf.metadata import metadata
 from bookshelf.users.schemas import Role
 from tests.factories import Account, app_account, create_account
+from tests.ops.support import http, started
 
 BACKENDS = ("sqlite", "postgresql")
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -192,8 +193,7 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with started(settings) as application:
         yield application
 
 
@@ -210,11 +210,6 @@ def make_account(app: FastAPI) -> AccountFactory:
     return make
 
 
-def _http_client(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
-
-
 @pytest.fixture
 async def admin(make_account: AccountFactory) -> Account:
     return await make_account(Role.ADMIN)
@@ -224,14 +219,14 @@ async def admin(make_account: AccountFactory) -> Account:
 async def client(app: FastAPI, admin: Account) -> AsyncIterator[httpx.AsyncClient]:
     """A client signed in as an admin, who may do everything: for tests of what the API does
     (who may do it is tested by the security matrix, with ``anonymous_client``)."""
-    async with _http_client(app, admin.headers) as http:
-        yield http
+    async with http(app, headers=admin.headers) as signed_in:
+        yield signed_in
 
 
 @pytest.fixture
 async def anonymous_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with _http_client(app) as http:
-        yield http
+    async with http(app) as anonymous:
+        yield anonymous
 
 
 @pytest.fixture
