@@ -9,43 +9,37 @@ reached the PostgreSQL half is skipped with the reason, except under CI=true, wh
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import bookshelf.models_registry  # noqa: F401 - registers every feature's tables on the metadata
 from bookshelf import migrate
-from bookshelf.auth import service as auth_service
-from bookshelf.auth.service import Auth
 from bookshelf.config import Settings
 from bookshelf.db import create_engine
-from bookshelf.main import create_app
+from bookshelf.main import build_auth
+from bookshelf.metadata import metadata
 from bookshelf.users.schemas import Role
+from tests.factories import Account, app_account, create_account
+from tests.ops.support import http, started
 
 BACKENDS = ("sqlite", "postgresql")
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-# Children before parents, so deletes never trip a foreign key.
-TABLES = (
-    "reviews",
-    "book_authors",
-    "book_subjects",
-    "books",
-    "idempotency_records",
-    "refresh_tokens",
-    "auth_sessions",
-    "users",
-)
+# Every table the app maps, children before parents so deletes never trip a foreign key; read
+# from the metadata so a new table is emptied between tests without anyone listing it.
+TABLES = tuple(reversed(metadata.sorted_tables))
 # Real Argon2id, at the lowest cost that keeps hundreds of sign-ups per run fast.
 FAST_HASHING = {"password_hash_time_cost": 1, "password_hash_memory_kib": 8 * 1024}
 
@@ -66,11 +60,11 @@ async def _postgres_admin(query: str) -> None:
         await connection.close()
 
 
-def create_postgres_database(name: str) -> str:
+async def new_postgres_database(name: str) -> str:
     """Create an empty database on the test server and return its URL (skip/fail if down)."""
     try:
-        asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+        await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await _postgres_admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
         reason = f"PostgreSQL at {postgres_admin_url()} is not reachable: {error}"
         if os.environ.get("CI", "").lower() == "true":
@@ -79,8 +73,28 @@ def create_postgres_database(name: str) -> str:
     return make_url(postgres_admin_url()).set(database=name).render_as_string(hide_password=False)
 
 
+async def remove_postgres_database(name: str) -> None:
+    await _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@asynccontextmanager
+async def throwaway_postgres_database(prefix: str) -> AsyncIterator[str]:
+    """A new empty database named ``prefix`` plus a random suffix; dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    url = await new_postgres_database(name)
+    try:
+        yield url
+    finally:
+        await remove_postgres_database(name)
+
+
+def create_postgres_database(name: str) -> str:
+    """``new_postgres_database`` for code with no event loop (command-line tests)."""
+    return asyncio.run(new_postgres_database(name))
+
+
 def drop_postgres_database(name: str) -> None:
-    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(remove_postgres_database(name))
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -103,25 +117,43 @@ async def migrate_database(url: str) -> None:
         await engine.dispose()
 
 
+async def database_account(url: str, role: Role, *, display_name: str | None = None) -> Account:
+    """``create_account`` in the database at ``url``, its tokens signed as an app built with
+    ``make_settings(url)`` signs them (for a real server serving that database)."""
+    settings = make_settings(url)
+    engine = create_engine(settings)
+    try:
+        return await create_account(engine, build_auth(settings), role, display_name=display_name)
+    finally:
+        await engine.dispose()
+
+
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-@pytest.fixture(scope="session")
-def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     path: Path = tmp_path_factory.mktemp("sqlite") / f"bookshelf-{_worker()}.db"
     url = f"sqlite+aiosqlite:///{path}"
-    asyncio.run(migrate_database(url))
+    await migrate_database(url)
     return url
 
 
-@pytest.fixture(scope="session")
-def postgresql_url() -> Iterator[str]:
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def postgresql_url() -> AsyncIterator[str]:
     name = f"bookshelf_test_{_worker()}_{uuid.uuid4().hex[:8]}"
-    url = create_postgres_database(name)
-    asyncio.run(migrate_database(url))
+    url = await new_postgres_database(name)
+    await migrate_database(url)
     yield url
-    drop_postgres_database(name)
+    await remove_postgres_database(name)
+
+
+@pytest.fixture
+async def fresh_postgres_url() -> AsyncIterator[str]:
+    """An empty PostgreSQL database that no other test uses (not migrated)."""
+    async with throwaway_postgres_database("bookshelf_fresh") as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -135,17 +167,23 @@ async def empty_tables(url: str) -> None:
     try:
         async with engine.begin() as connection:
             for table in TABLES:
-                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
+                await connection.execute(table.delete())
     finally:
         await engine.dispose()
 
 
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A migrated database of the test's backend, emptied after the test."""
+def backend_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """The worker's migrated database of the test's backend (set up on first use)."""
     url: str = request.getfixturevalue(f"{backend}_url")
-    yield url
-    asyncio.run(empty_tables(url))
+    return url
+
+
+@pytest.fixture
+async def database_url(backend_url: str) -> AsyncIterator[str]:
+    """A migrated database of the test's backend, emptied after the test."""
+    yield backend_url
+    await empty_tables(backend_url)
 
 
 @pytest.fixture
@@ -155,25 +193,8 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
+    async with started(settings) as application:
         yield application
-
-
-@dataclass(frozen=True)
-class Account:
-    """A user created for a test, with a valid access token."""
-
-    id: uuid.UUID
-    email: str
-    password: str
-    role: Role
-    access_token: str
-    refresh_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
 
 
 AccountFactory = Callable[..., Awaitable[Account]]
@@ -181,33 +202,12 @@ AccountFactory = Callable[..., Awaitable[Account]]
 
 @pytest.fixture
 def make_account(app: FastAPI) -> AccountFactory:
-    """Create an account directly through the service and sign it in (no HTTP round trip)."""
-    counter = itertools.count(1)
+    """Create an account in the app's database and sign it in (no HTTP round trip)."""
 
     async def make(role: Role = Role.READER, *, display_name: str | None = None) -> Account:
-        number = next(counter)
-        email = f"{role.value}-{number}-{uuid.uuid4().hex[:6]}@example.org"
-        password = f"a long test passphrase {uuid.uuid4().hex}"
-        auth: Auth = app.state.auth
-        engine: AsyncEngine = app.state.engine
-        password_hash = await auth.hasher.hash(password)
-        async with engine.begin() as connection:
-            user = await auth_service.create_user(
-                connection,
-                email=email,
-                password_hash=password_hash,
-                display_name=display_name or f"{role.value.title()} {number}",
-                role=role,
-            )
-            tokens = await auth_service.start_session(connection, auth, user.id)
-        return Account(user.id, email, password, role, tokens.access_token, tokens.refresh_token)
+        return await app_account(app, role, display_name=display_name)
 
     return make
-
-
-def _http_client(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
 
 
 @pytest.fixture
@@ -219,14 +219,14 @@ async def admin(make_account: AccountFactory) -> Account:
 async def client(app: FastAPI, admin: Account) -> AsyncIterator[httpx.AsyncClient]:
     """A client signed in as an admin, who may do everything: for tests of what the API does
     (who may do it is tested by the security matrix, with ``anonymous_client``)."""
-    async with _http_client(app, admin.headers) as http:
-        yield http
+    async with http(app, headers=admin.headers) as signed_in:
+        yield signed_in
 
 
 @pytest.fixture
 async def anonymous_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with _http_client(app) as http:
-        yield http
+    async with http(app) as anonymous:
+        yield anonymous
 
 
 @pytest.fixture

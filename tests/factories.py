@@ -5,10 +5,12 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import ColumnElement, FromClause, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth import service as auth_service
@@ -72,29 +74,61 @@ def assert_problem(
     return problem
 
 
-async def sign_in(app: FastAPI, role: Role = Role.ADMIN) -> dict[str, str]:
-    """Create an account with ``role`` in a started app's database and return its
-    ``Authorization`` header."""
-    _, headers = await signed_in_user(app, role)
-    return headers
+@dataclass(frozen=True)
+class Account:
+    """A user created for a test, signed in: a valid access token and refresh token."""
+
+    id: uuid.UUID
+    email: str
+    password: str
+    role: Role
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.access_token)
 
 
-async def signed_in_user(app: FastAPI, role: Role) -> tuple[uuid.UUID, dict[str, str]]:
-    """A new account in a started app's database (through the service, as ``make_account``
-    does): its id and ``Authorization`` header."""
-    engine: AsyncEngine = app.state.engine
-    auth: Auth = app.state.auth
-    password_hash = await auth.hasher.hash(f"a long test passphrase {uuid.uuid4().hex}")
+async def create_account(
+    engine: AsyncEngine, auth: Auth, role: Role = Role.READER, *, display_name: str | None = None
+) -> Account:
+    """A new account made through the service (no HTTP round trip) and signed in: the one way
+    tests get a user. ``engine`` and ``auth`` are a started app's, or built from its settings."""
+    tag = uuid.uuid4().hex[:12]
+    email = f"{role.value}-{tag}@example.org"
+    password = f"a long test passphrase {uuid.uuid4().hex}"
+    password_hash = await auth.hasher.hash(password)
     async with engine.begin() as connection:
         user = await auth_service.create_user(
             connection,
-            email=f"{role.value}-{uuid.uuid4().hex[:12]}@example.org",
+            email=email,
             password_hash=password_hash,
-            display_name=f"Signed-in {role.value}",
+            display_name=display_name or f"{role.value.title()} {tag[:6]}",
             role=role,
         )
         tokens = await auth_service.start_session(connection, auth, user.id)
-    return user.id, {"Authorization": f"Bearer {tokens.access_token}"}
+    return Account(user.id, email, password, role, tokens.access_token, tokens.refresh_token)
+
+
+async def app_account(
+    app: FastAPI, role: Role = Role.READER, *, display_name: str | None = None
+) -> Account:
+    """``create_account`` in a started app's database."""
+    return await create_account(app.state.engine, app.state.auth, role, display_name=display_name)
+
+
+async def sign_in(app: FastAPI, role: Role = Role.ADMIN) -> dict[str, str]:
+    """The ``Authorization`` header of a new account with ``role`` in a started app."""
+    return (await app_account(app, role)).headers
+
+
+async def count_rows(engine: AsyncEngine, table: FromClause, *where: ColumnElement[bool]) -> int:
+    """How many rows of ``table`` (matching every ``where``) are really in the database."""
+    async with engine.connect() as connection:
+        count = await connection.scalar(select(func.count()).select_from(table).where(*where))
+    assert count is not None
+    return int(count)
 
 
 # --- accounts and reviews --------------------------------------------------------------------

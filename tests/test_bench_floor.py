@@ -16,7 +16,7 @@ from bench import floor
 from bookshelf.books.seed import seed_books
 from bookshelf.users.schemas import Role
 from tests.conftest import empty_tables, make_settings
-from tests.factories import signed_in_user
+from tests.factories import app_account
 from tests.ops.support import started
 
 pytestmark = pytest.mark.postgres_only
@@ -93,7 +93,7 @@ async def test_floor_lists_what_bookshelf_lists(
 async def test_floor_reads_a_book_and_the_signed_in_user_like_bookshelf(
     bookshelf: FastAPI, floor_app: Any
 ) -> None:
-    _, headers = await signed_in_user(bookshelf, Role.EDITOR)
+    headers = (await app_account(bookshelf, Role.EDITOR)).headers
     async with _client(bookshelf, headers) as real, _client(floor_app, headers) as fake:
         book_id = (await real.get("/api/v1/books?limit=1")).json()["items"][0]["id"]
         for path in (f"/api/v1/books/{book_id}", "/api/v1/users/me"):
@@ -104,7 +104,7 @@ async def test_floor_reads_a_book_and_the_signed_in_user_like_bookshelf(
 
 
 async def test_floor_writes_what_bookshelf_writes(bookshelf: FastAPI, floor_app: Any) -> None:
-    _, headers = await signed_in_user(bookshelf, Role.EDITOR)
+    headers = (await app_account(bookshelf, Role.EDITOR)).headers
     payload = {
         "title": "The Benchmarked Garden",
         "authors": ["Ada Tanaka", "Floor Q. Author"],

@@ -17,7 +17,6 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,13 +24,12 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, expect, sync_playwright
 from sqlalchemy import select
 
-from bookshelf.auth import service as auth_service
 from bookshelf.books.models import books
 from bookshelf.db import create_engine
-from bookshelf.main import build_auth, create_app
+from bookshelf.main import create_app
 from bookshelf.users.schemas import Role
-from tests.conftest import make_settings, migrate_database
-from tests.factories import book_payload
+from tests.conftest import database_account, make_settings, migrate_database
+from tests.factories import Account, book_payload
 from tests.servers import running_server
 
 pytestmark = pytest.mark.browser
@@ -50,13 +48,6 @@ UI_TIMEOUT_MS = 5_000
 CREATE_BOOK_BLOCK = "#operations-books-create_book_api_v1_books_post"
 
 
-@dataclass(frozen=True)
-class Editor:
-    id: uuid.UUID
-    email: str
-    password: str
-
-
 @pytest.fixture
 def chromium() -> Path:
     configured = os.environ.get("BOOKSHELF_TEST_CHROMIUM")
@@ -70,35 +61,15 @@ def chromium() -> Path:
 
 
 @pytest.fixture
-def database_file_url(tmp_path: Path) -> str:
+async def database_file_url(tmp_path: Path) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'browser.db'}"
-    asyncio.run(migrate_database(url))
+    await migrate_database(url)
     return url
 
 
-async def _create_editor(url: str) -> Editor:
-    settings = make_settings(url)
-    engine = create_engine(settings)
-    email = f"editor-{uuid.uuid4().hex[:8]}@example.org"
-    password = f"an editor's long passphrase {uuid.uuid4().hex[:8]}"
-    password_hash = await build_auth(settings).hasher.hash(password)
-    try:
-        async with engine.begin() as connection:
-            user = await auth_service.create_user(
-                connection,
-                email=email,
-                password_hash=password_hash,
-                display_name="Browser Editor",
-                role=Role.EDITOR,
-            )
-    finally:
-        await engine.dispose()
-    return Editor(user.id, email, password)
-
-
 @pytest.fixture
-def editor(database_file_url: str) -> Editor:
-    return asyncio.run(_create_editor(database_file_url))
+async def editor(database_file_url: str) -> Account:
+    return await database_account(database_file_url, Role.EDITOR, display_name="Browser Editor")
 
 
 @pytest.fixture
@@ -128,7 +99,7 @@ def button(scope: Locator, label: str) -> Locator:
 def test_an_editor_adds_a_book_through_swagger_ui(
     chromium: Path,
     server_url: str,
-    editor: Editor,
+    editor: Account,
     database_file_url: str,
     tmp_path: Path,
 ) -> None:

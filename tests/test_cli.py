@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from bookshelf.books.schemas import Book, BookCreate
 from bookshelf.cli import app as cli
 from bookshelf.db import create_engine
 from bookshelf.main import create_app
-from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
+from tests.conftest import make_settings
 
 APP_TABLES = {"books", "book_authors", "book_subjects", "idempotency_records"}
 BOOK_FIELDS = tuple(BookCreate.model_fields)
@@ -38,14 +36,6 @@ def runner() -> CliRunner:
 @pytest.fixture
 def sqlite_file_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'cli.db'}"
-
-
-@pytest.fixture
-def fresh_postgres_url() -> Iterator[str]:
-    name = f"bookshelf_cli_{uuid.uuid4().hex[:12]}"
-    url = create_postgres_database(name)
-    yield url
-    drop_postgres_database(name)
 
 
 def run_ok(runner: CliRunner, args: list[str], url: str) -> str:

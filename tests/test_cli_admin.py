@@ -8,8 +8,6 @@ the command did is checked in the database and by signing in through the API.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +21,6 @@ from bookshelf.db import create_engine
 from bookshelf.main import create_app
 from bookshelf.users.models import users
 from tests.conftest import (
-    create_postgres_database,
-    drop_postgres_database,
     make_settings,
     migrate_database,
 )
@@ -43,17 +39,9 @@ def sqlite_file_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def migrated_sqlite_url(sqlite_file_url: str) -> str:
-    asyncio.run(migrate_database(sqlite_file_url))
+async def migrated_sqlite_url(sqlite_file_url: str) -> str:
+    await migrate_database(sqlite_file_url)
     return sqlite_file_url
-
-
-@pytest.fixture
-def fresh_postgres_url() -> Iterator[str]:
-    name = f"bookshelf_admin_{uuid.uuid4().hex[:12]}"
-    url = create_postgres_database(name)
-    yield url
-    drop_postgres_database(name)
 
 
 def create_admin(url: str, *args: str, stdin: str = PASSWORD + "\n") -> Result:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Connection
@@ -17,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bookshelf import migrate
 from bookshelf.books.models import book_authors, books
 from bookshelf.db import create_engine
-from bookshelf.main import create_app
-from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
+from tests.conftest import make_settings, throwaway_postgres_database
 from tests.factories import book_payload, sign_in
+from tests.ops.support import http, started
 
 pytestmark = pytest.mark.slow
 
@@ -54,15 +53,13 @@ BOOKS_INDEXES = {
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """An empty database that no other test uses."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}"
         return
-    name = f"bookshelf_migrations_{uuid.uuid4().hex[:12]}"
-    url = create_postgres_database(name)
-    yield url
-    drop_postgres_database(name)
+    async with throwaway_postgres_database("bookshelf_migrations") as url:
+        yield url
 
 
 @pytest.fixture
@@ -161,38 +158,34 @@ async def test_upgrade_downgrade_upgrade_round_trip_leaves_a_working_api(
     await migrate.upgrade(fresh_engine)
     await assert_at_head(fresh_engine)
 
-    app = create_app(make_settings(fresh_url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=await sign_in(app)
-        ) as client:
-            created = await client.post(
-                "/api/v1/books",
-                json=book_payload(title="The Left Hand of Darkness", subjects=["classics"]),
-            )
-            assert created.status_code == 201, created.text
-            book_id = created.json()["id"]
+    async with (
+        started(make_settings(fresh_url)) as app,
+        http(app, headers=await sign_in(app)) as client,
+    ):
+        created = await client.post(
+            "/api/v1/books",
+            json=book_payload(title="The Left Hand of Darkness", subjects=["classics"]),
+        )
+        assert created.status_code == 201, created.text
+        book_id = created.json()["id"]
 
-            found = await client.get("/api/v1/books", params={"q": "darkness left"})
-            assert found.status_code == 200, found.text
-            assert [item["id"] for item in found.json()["items"]] == [book_id]
-            by_subject = await client.get("/api/v1/books", params={"subject": "Classics"})
-            assert [item["id"] for item in by_subject.json()["items"]] == [book_id]
+        found = await client.get("/api/v1/books", params={"q": "darkness left"})
+        assert found.status_code == 200, found.text
+        assert [item["id"] for item in found.json()["items"]] == [book_id]
+        by_subject = await client.get("/api/v1/books", params={"subject": "Classics"})
+        assert [item["id"] for item in by_subject.json()["items"]] == [book_id]
 
-            renamed = await client.patch(
-                f"/api/v1/books/{book_id}", json={"title": "The Dispossessed"}
-            )
-            assert renamed.status_code == 200, renamed.text
-            stale = await client.get("/api/v1/books", params={"q": "darkness"})
-            assert stale.json()["items"] == []
-            fresh = await client.get("/api/v1/books", params={"q": "dispossessed"})
-            assert [item["id"] for item in fresh.json()["items"]] == [book_id]
+        renamed = await client.patch(f"/api/v1/books/{book_id}", json={"title": "The Dispossessed"})
+        assert renamed.status_code == 200, renamed.text
+        stale = await client.get("/api/v1/books", params={"q": "darkness"})
+        assert stale.json()["items"] == []
+        fresh = await client.get("/api/v1/books", params={"q": "dispossessed"})
+        assert [item["id"] for item in fresh.json()["items"]] == [book_id]
 
-            reviewed = await client.post(f"/api/v1/books/{book_id}/reviews", json={"rating": 4})
-            assert reviewed.status_code == 201, reviewed.text
-            book = (await client.get(f"/api/v1/books/{book_id}")).json()
-            assert (book["rating_count"], book["rating_average"]) == (1, 4.0)
+        reviewed = await client.post(f"/api/v1/books/{book_id}/reviews", json={"rating": 4})
+        assert reviewed.status_code == 201, reviewed.text
+        book = (await client.get(f"/api/v1/books/{book_id}")).json()
+        assert (book["rating_count"], book["rating_average"]) == (1, 4.0)
 
 
 async def test_upgrade_is_idempotent(fresh_engine: AsyncEngine) -> None:
@@ -205,37 +198,28 @@ async def test_downgrade_drops_data_and_upgrade_starts_empty(
     fresh_url: str, fresh_engine: AsyncEngine
 ) -> None:
     await migrate.upgrade(fresh_engine)
-    app = create_app(make_settings(fresh_url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=await sign_in(app)
-        ) as client:
-            assert (await client.post("/api/v1/books", json=book_payload())).status_code == 201
+    async with (
+        started(make_settings(fresh_url)) as app,
+        http(app, headers=await sign_in(app)) as client,
+    ):
+        assert (await client.post("/api/v1/books", json=book_payload())).status_code == 201
 
     await migrate.downgrade(fresh_engine, "base")
     await migrate.upgrade(fresh_engine)
 
-    app = create_app(make_settings(fresh_url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            listed = await client.get("/api/v1/books")
-            assert listed.status_code == 200
-            assert listed.json() == {"items": [], "next_cursor": None}
+    async with started(make_settings(fresh_url)) as app, http(app) as client:
+        listed = await client.get("/api/v1/books")
+        assert listed.status_code == 200
+        assert listed.json() == {"items": [], "next_cursor": None}
 
 
 async def test_app_with_auto_migrate_upgrades_a_fresh_database(fresh_url: str) -> None:
     # make_settings pins auto_migrate=False; copy with it turned on.
     settings = make_settings(fresh_url, auto_migrate=True)
     assert settings.should_auto_migrate is True
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with started(settings) as app:
         await assert_at_head(app.state.engine)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=await sign_in(app)
-        ) as client:
+        async with http(app, headers=await sign_in(app)) as client:
             assert (await client.post("/api/v1/books", json=book_payload())).status_code == 201
 
 
@@ -243,18 +227,16 @@ async def test_downgrade_to_0001_keeps_the_books_and_their_search(
     fresh_url: str, fresh_engine: AsyncEngine
 ) -> None:
     await migrate.upgrade(fresh_engine)
-    app = create_app(make_settings(fresh_url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=await sign_in(app)
-        ) as client:
-            kept = await client.post("/api/v1/books", json=book_payload(title="Solaris"))
-            other = await client.post("/api/v1/books", json=book_payload(title="Roadside Picnic"))
-            assert (kept.status_code, other.status_code) == (201, 201)
-            book_id = kept.json()["id"]
-            review = await client.post(f"/api/v1/books/{book_id}/reviews", json={"rating": 5})
-            assert review.status_code == 201, review.text
+    async with (
+        started(make_settings(fresh_url)) as app,
+        http(app, headers=await sign_in(app)) as client,
+    ):
+        kept = await client.post("/api/v1/books", json=book_payload(title="Solaris"))
+        other = await client.post("/api/v1/books", json=book_payload(title="Roadside Picnic"))
+        assert (kept.status_code, other.status_code) == (201, 201)
+        book_id = kept.json()["id"]
+        review = await client.post(f"/api/v1/books/{book_id}/reviews", json={"rating": 5})
+        assert review.status_code == 201, review.text
 
     await migrate.downgrade(fresh_engine, "0001")
 
@@ -276,15 +258,12 @@ async def test_downgrade_to_0001_keeps_the_books_and_their_search(
 
     await migrate.upgrade(fresh_engine)
     await assert_at_head(fresh_engine)
-    app = create_app(make_settings(fresh_url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            found = await client.get("/api/v1/books", params={"q": "solaris"})
-            assert [item["id"] for item in found.json()["items"]] == [book_id]
-            book = found.json()["items"][0]
-            assert (book["rating_count"], book["rating_average"]) == (0, None)
-            assert book["created_by"] is None
+    async with started(make_settings(fresh_url)) as app, http(app) as client:
+        found = await client.get("/api/v1/books", params={"q": "solaris"})
+        assert [item["id"] for item in found.json()["items"]] == [book_id]
+        book = found.json()["items"][0]
+        assert (book["rating_count"], book["rating_average"]) == (0, None)
+        assert book["created_by"] is None
 
 
 async def test_upgrade_to_0003_normalises_old_book_text_to_nfc(
@@ -325,13 +304,10 @@ async def test_upgrade_to_0003_normalises_old_book_text_to_nfc(
     assert row.description == f"{composed} by night"
     assert row.version == 2  # a new representation, so a new ETag
     assert sorted(keys) == sorted([f"anna {composed}".lower(), "anna bern"])
-    app = create_app(make_settings(fresh_url))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            for params in ({"q": composed}, {"author": f"anna {composed}"}):
-                found = await client.get("/api/v1/books", params=params)
-                assert [item["id"] for item in found.json()["items"]] == [str(book_id)], params
+    async with started(make_settings(fresh_url)) as app, http(app) as client:
+        for params in ({"q": composed}, {"author": f"anna {composed}"}):
+            found = await client.get("/api/v1/books", params=params)
+            assert [item["id"] for item in found.json()["items"]] == [str(book_id)], params
 
     await migrate.downgrade(fresh_engine, "0002")
 

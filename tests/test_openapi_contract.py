@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, load_all_checks
@@ -34,12 +35,12 @@ from bookshelf.db import create_engine
 from bookshelf.main import build_auth, create_app
 from bookshelf.users.schemas import Role
 from tests.conftest import (
-    create_postgres_database,
-    drop_postgres_database,
+    database_account,
     make_settings,
     migrate_database,
+    throwaway_postgres_database,
 )
-from tests.factories import book_payload
+from tests.factories import Account, book_payload
 from tests.servers import running_server
 
 pytestmark = pytest.mark.slow
@@ -152,22 +153,20 @@ def documented_false_positive(response: schemathesis.Response) -> FalsePositive 
     return reasons[0] if reasons and all(reasons) else None
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def contract_database_url(
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sqlite", "postgresql"])
+async def contract_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+) -> AsyncIterator[str]:
     """A migrated database of its own: the server writes to it for the whole module."""
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("contract") / "contract.db"
         url = f"sqlite+aiosqlite:///{path}"
-        asyncio.run(migrate_database(url))
+        await migrate_database(url)
         yield url
         return
-    name = f"bookshelf_contract_{uuid.uuid4().hex[:12]}"
-    url = create_postgres_database(name)
-    asyncio.run(migrate_database(url))
-    yield url
-    drop_postgres_database(name)
+    async with throwaway_postgres_database("bookshelf_contract") as url:
+        await migrate_database(url)
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -189,28 +188,6 @@ class Seeded:
     user_ids: list[str]
 
 
-async def create_account(url: str, role: Role) -> tuple[uuid.UUID, str]:
-    """An account made through the service on the server's database, and an access token
-    signed with the same (test) settings as the server's."""
-    settings = make_settings(url)
-    engine = create_engine(settings)
-    auth = build_auth(settings)
-    password_hash = await auth.hasher.hash(f"contract passphrase {uuid.uuid4().hex}")
-    try:
-        async with engine.begin() as connection:
-            user = await auth_service.create_user(
-                connection,
-                email=f"contract-{role.value}-{uuid.uuid4().hex[:8]}@example.org",
-                password_hash=password_hash,
-                display_name=f"Contract {role.value}",
-                role=role,
-            )
-            tokens = await auth_service.start_session(connection, auth, user.id)
-    finally:
-        await engine.dispose()
-    return user.id, tokens.access_token
-
-
 async def new_session(url: str, user_id: uuid.UUID) -> str:
     settings = make_settings(url)
     engine = create_engine(settings)
@@ -222,14 +199,18 @@ async def new_session(url: str, user_id: uuid.UUID) -> str:
     return tokens.access_token
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def accounts(contract_database_url: str) -> list[Account]:
+    """An admin, who sends every request, then the readers that /users/{user_id} may name."""
+    roles = [Role.ADMIN] + [Role.READER] * EXISTING_USERS
+    return [await database_account(contract_database_url, role) for role in roles]
+
+
 @pytest.fixture(scope="module")
-def seeded(server_url: str, contract_database_url: str) -> Seeded:
-    admin_id, token = asyncio.run(create_account(contract_database_url, Role.ADMIN))
-    headers = {"Authorization": f"Bearer {token}"}
-    user_ids = [
-        str(asyncio.run(create_account(contract_database_url, Role.READER))[0])
-        for _ in range(EXISTING_USERS)
-    ]
+def seeded(server_url: str, accounts: list[Account]) -> Seeded:
+    admin, *readers = accounts
+    admin_id, headers = admin.id, admin.headers
+    user_ids = [str(reader.id) for reader in readers]
     book_ids, reviews = [], []
     with httpx.Client(base_url=server_url, headers=headers) as client:
         for number in range(EXISTING_BOOKS * 2):

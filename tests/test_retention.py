@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
@@ -21,6 +21,7 @@ from bookshelf.retention import purge_expired
 from bookshelf.types import utc_now
 from bookshelf.users.models import users
 from tests.conftest import make_settings
+from tests.factories import count_rows
 from tests.ops.support import started
 
 EXPIRED, LIVE = 5, 2
@@ -79,13 +80,8 @@ async def _fill(engine: AsyncEngine) -> uuid.UUID:
 
 
 async def _counts(engine: AsyncEngine) -> dict[str, int]:
-    counts = {}
-    async with engine.connect() as connection:
-        for table in (auth_sessions, refresh_tokens, idempotency_records):
-            counts[table.name] = int(
-                await connection.scalar(select(func.count()).select_from(table)) or 0
-            )
-    return counts
+    tables = (auth_sessions, refresh_tokens, idempotency_records)
+    return {table.name: await count_rows(engine, table) for table in tables}
 
 
 LEFT_AFTER_PURGE = {"auth_sessions": LIVE, "refresh_tokens": LIVE, "idempotency_records": LIVE}

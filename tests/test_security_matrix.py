@@ -9,15 +9,14 @@ out later tests), a new book for ``{book_id}`` and a new review for ``{review_id
 the caller when the caller is a real user, so "your own review" paths succeed). That makes the
 allowed calls deterministic, so they are checked for their exact success status.
 
-The app runs in a private event loop for the whole module (one database per backend), like
-tests/books/test_pagination_properties.py, so accounts are created once per backend.
+The app runs for the whole module (one database per backend) in pytest-asyncio's module-scoped
+event loop, which the tests share, so accounts are created once per backend.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -37,12 +37,12 @@ from bookshelf.users.models import users
 from bookshelf.users.schemas import Role
 from tests.conftest import (
     BACKENDS,
-    create_postgres_database,
-    drop_postgres_database,
     make_settings,
     migrate_database,
+    new_postgres_database,
+    remove_postgres_database,
 )
-from tests.factories import BOOKS, assert_problem, book_payload
+from tests.factories import BOOKS, assert_problem, book_payload, create_account
 
 API = "/api/v1"
 HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
@@ -125,17 +125,13 @@ class User:
 
 
 class World:
-    """One backend's running app, its accounts, and helpers that await in its private loop."""
+    """One backend's running app, its accounts, and helpers that make fresh state in it."""
 
-    def __init__(self, app: FastAPI, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.loop = loop
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         self.client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
         self.users: dict[str, User] = {}
-
-    def run(self, awaitable: Any) -> Any:
-        return self.loop.run_until_complete(awaitable)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -143,45 +139,31 @@ class World:
         return engine
 
     async def setup(self) -> None:
-        hasher = self.app.state.auth.hasher
-        passwords = {name: f"a long matrix passphrase {uuid.uuid4().hex}" for name, _ in ACCOUNTS}
-        hashes = {name: await hasher.hash(password) for name, password in passwords.items()}
+        for name, role in ACCOUNTS:
+            account = await create_account(
+                self.engine, self.app.state.auth, role, display_name=name.title()
+            )
+            self.users[name] = User(account.id, account.email, account.password)
         async with self.engine.begin() as connection:
-            for name, role in ACCOUNTS:
-                email = f"{name}-{uuid.uuid4().hex[:8]}@example.org"
-                password = passwords[name]
-                user = await auth_service.create_user(
-                    connection,
-                    email=email,
-                    password_hash=hashes[name],
-                    display_name=name.title(),
-                    role=role,
-                )
-                self.users[name] = User(user.id, email, password)
             deactivated = self.users["deactivated"].id
             await connection.execute(
                 update(users).where(users.c.id == deactivated).values(is_active=False)
             )
 
-    def session(self, name: str) -> tuple[str, str, uuid.UUID]:
+    async def session(self, name: str) -> tuple[str, str, uuid.UUID]:
         """A fresh sign-in of ``name``: (access token, refresh token, session id)."""
+        async with self.engine.begin() as connection:
+            tokens = await auth_service.start_session(
+                connection, self.app.state.auth, self.users[name].id
+            )
+        session_id = self.app.state.auth.signer.verify(tokens.access_token).session_id
+        return tokens.access_token, tokens.refresh_token, session_id
 
-        async def start() -> tuple[str, str, uuid.UUID]:
-            async with self.engine.begin() as connection:
-                tokens = await auth_service.start_session(
-                    connection, self.app.state.auth, self.users[name].id
-                )
-            session_id = self.app.state.auth.signer.verify(tokens.access_token).session_id
-            return tokens.access_token, tokens.refresh_token, session_id
-
-        result: tuple[str, str, uuid.UUID] = self.run(start())
-        return result
-
-    def handmade_token(self, name: str, *, expires_in: timedelta) -> str:
+    async def handmade_token(self, name: str, *, expires_in: timedelta) -> str:
         """An access token signed like the app's own, for a real user and session."""
         settings = self.app.state.settings
         secret = settings.jwt_secrets[0]
-        _, _, session_id = self.session(name)
+        _, _, session_id = await self.session(name)
         now = datetime.now(UTC)
         claims = {
             "sub": str(self.users[name].id),
@@ -194,31 +176,29 @@ class World:
         }
         return jwt.encode(claims, secret, algorithm="HS256", headers={"kid": key_id(secret)})
 
-    def token_for(self, identity: str) -> str | None:
+    async def token_for(self, identity: str) -> str | None:
         if identity == "anonymous":
             return None
         if identity == "expired":
-            return self.handmade_token("reader", expires_in=-timedelta(minutes=1))
+            return await self.handmade_token("reader", expires_in=-timedelta(minutes=1))
         if identity == "tampered":
-            return tampered(self.session("reader")[0])
-        return self.session(identity)[0]
+            return tampered((await self.session("reader"))[0])
+        return (await self.session(identity))[0]
 
-    def headers_of(self, name: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.session(name)[0]}"}
+    async def headers_of(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {(await self.session(name))[0]}"}
 
-    def new_book(self) -> str:
-        response = self.run(
-            self.client.post(BOOKS, json=book_payload(), headers=self.headers_of("curator"))
+    async def new_book(self) -> str:
+        response = await self.client.post(
+            BOOKS, json=book_payload(), headers=await self.headers_of("curator")
         )
         assert response.status_code == 201, response.text
         book_id: str = response.json()["id"]
         return book_id
 
-    def new_review(self, book_id: str, author: str) -> str:
-        response = self.run(
-            self.client.post(
-                f"{BOOKS}/{book_id}/reviews", json={"rating": 3}, headers=self.headers_of(author)
-            )
+    async def new_review(self, book_id: str, author: str) -> str:
+        response = await self.client.post(
+            f"{BOOKS}/{book_id}/reviews", json={"rating": 3}, headers=await self.headers_of(author)
         )
         assert response.status_code == 201, response.text
         review_id: str = response.json()["id"]
@@ -233,6 +213,18 @@ def tampered(token: str) -> str:
     return f"{header}.{payload}.{first}{signature[1:]}"
 
 
+Body = Callable[[World], Awaitable[dict[str, Any]]]
+
+
+def _fixed(make: Callable[[], dict[str, Any]]) -> Body:
+    """A body that needs nothing from the world (made fresh for each request)."""
+
+    async def body(_: World) -> dict[str, Any]:
+        return make()
+
+    return body
+
+
 def _new_account() -> dict[str, Any]:
     return {
         "json": {
@@ -242,70 +234,67 @@ def _new_account() -> dict[str, Any]:
     }
 
 
-def _sign_in(world: World) -> dict[str, Any]:
+async def _sign_in(world: World) -> dict[str, Any]:
     target = world.users["target"]
     return {"data": {"username": target.email, "password": target.password}}
 
 
 # The body of a valid call, as httpx keyword arguments, for each operation that takes one.
-BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
-    ("POST", f"{API}/books"): lambda _: {"json": book_payload()},
-    ("PATCH", f"{API}/books/{{book_id}}"): lambda _: {"json": {"description": "Changed."}},
-    ("POST", f"{API}/books/{{book_id}}/reviews"): lambda _: {"json": {"rating": 4}},
-    ("PATCH", f"{API}/books/{{book_id}}/reviews/{{review_id}}"): lambda _: {"json": {"rating": 2}},
-    ("POST", f"{API}/auth/register"): lambda _: _new_account(),
+async def _refresh(world: World) -> dict[str, Any]:
+    return {"json": {"refresh_token": (await world.session("target"))[1]}}
+
+
+BODIES: dict[tuple[str, str], Body] = {
+    ("POST", f"{API}/books"): _fixed(lambda: {"json": book_payload()}),
+    ("PATCH", f"{API}/books/{{book_id}}"): _fixed(lambda: {"json": {"description": "Changed."}}),
+    ("POST", f"{API}/books/{{book_id}}/reviews"): _fixed(lambda: {"json": {"rating": 4}}),
+    ("PATCH", f"{API}/books/{{book_id}}/reviews/{{review_id}}"): _fixed(
+        lambda: {"json": {"rating": 2}}
+    ),
+    ("POST", f"{API}/auth/register"): _fixed(_new_account),
     ("POST", f"{API}/auth/token"): _sign_in,
-    ("POST", f"{API}/auth/refresh"): lambda world: {
-        "json": {"refresh_token": world.session("target")[1]}
-    },
-    ("PATCH", f"{API}/users/me"): lambda _: {"json": {"display_name": "Renamed"}},
-    ("PATCH", f"{API}/users/{{user_id}}"): lambda _: {"json": {"role": "reader"}},
+    ("POST", f"{API}/auth/refresh"): _refresh,
+    ("PATCH", f"{API}/users/me"): _fixed(lambda: {"json": {"display_name": "Renamed"}}),
+    ("PATCH", f"{API}/users/{{user_id}}"): _fixed(lambda: {"json": {"role": "reader"}}),
 }
 
 
-def url_for(world: World, path: str, identity: str) -> str:
+async def url_for(world: World, path: str, identity: str) -> str:
     """``path`` with its parameters filled with things that exist (created for this request)."""
     values: dict[str, str] = {}
     if "{book_id}" in path:
-        values["book_id"] = world.new_book()
+        values["book_id"] = await world.new_book()
     if "{review_id}" in path:
         author = identity if identity in RANK else "author"
-        values["review_id"] = world.new_review(values["book_id"], author)
+        values["review_id"] = await world.new_review(values["book_id"], author)
     if "{user_id}" in path:
         values["user_id"] = str(world.users["target"].id)
     return path.format(**values)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def world(
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[World]:
-    """The app on a migrated database of its own, started in a private event loop."""
+) -> AsyncIterator[World]:
+    """The app on a migrated database of its own, running for the whole module."""
     database = None
     if request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("matrix") / "matrix.db"
         url = f"sqlite+aiosqlite:///{path}"
     else:
         database = f"bookshelf_matrix_{uuid.uuid4().hex[:12]}"
-        url = create_postgres_database(database)
-    asyncio.run(migrate_database(url))
-    loop = asyncio.new_event_loop()
-    app = create_app(make_settings(url))
-    lifespan = app.router.lifespan_context(app)
-    loop.run_until_complete(lifespan.__aenter__())
-    state = World(app, loop)
+        url = await new_postgres_database(database)
     try:
-        state.run(state.setup())
-        yield state
+        await migrate_database(url)
+        app = create_app(make_settings(url))
+        async with app.router.lifespan_context(app):
+            state = World(app)
+            async with state.client:
+                await state.setup()
+                yield state
     finally:
-        try:
-            loop.run_until_complete(state.client.aclose())
-            loop.run_until_complete(lifespan.__aexit__(None, None, None))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
-            if database is not None:
-                drop_postgres_database(database)
+        if database is not None:
+            await remove_postgres_database(database)
 
 
 def test_every_operation_has_a_policy_and_every_policy_an_operation() -> None:
@@ -342,16 +331,17 @@ def _expect_bad_token(response: httpx.Response, identity: str) -> None:
 
 @pytest.mark.parametrize("identity", IDENTITIES)
 @pytest.mark.parametrize("operation", OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
-def test_access(world: World, operation: tuple[str, str], identity: str) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_access(world: World, operation: tuple[str, str], identity: str) -> None:
     method, path = operation
     policy = POLICY.get(operation)
     if policy is None:
         pytest.fail(f"{method} {path} has no entry in POLICY")
-    url = url_for(world, path, identity)
-    token = world.token_for(identity)
+    url = await url_for(world, path, identity)
+    token = await world.token_for(identity)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    body = BODIES[operation](world) if operation in BODIES else {}
-    response = world.run(world.client.request(method, url, headers=headers, **body))
+    body = await BODIES[operation](world) if operation in BODIES else {}
+    response = await world.client.request(method, url, headers=headers, **body)
     success = SUCCESS[operation]
 
     if policy in UNPROTECTED:
@@ -377,40 +367,43 @@ def test_access(world: World, operation: tuple[str, str], identity: str) -> None
     assert response.status_code == success, response.text
 
 
-def test_a_handmade_token_is_accepted_until_it_expires(world: World) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_handmade_token_is_accepted_until_it_expires(world: World) -> None:
     """The "expired" identity is refused for its expiry alone: the same token, still valid,
     works."""
-    valid = world.handmade_token("reader", expires_in=timedelta(minutes=5))
-    response = world.run(
-        world.client.get(f"{API}/users/me", headers={"Authorization": f"Bearer {valid}"})
+    valid = await world.handmade_token("reader", expires_in=timedelta(minutes=5))
+    response = await world.client.get(
+        f"{API}/users/me", headers={"Authorization": f"Bearer {valid}"}
     )
     assert response.status_code == 200, response.text
     assert response.json()["id"] == str(world.users["reader"].id)
 
 
-def test_the_untampered_token_works(world: World) -> None:
-    token = world.session("reader")[0]
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_untampered_token_works(world: World) -> None:
+    token = (await world.session("reader"))[0]
     assert tampered(token) != token
     for sent, status in ((token, 200), (tampered(token), 401)):
-        response = world.run(
-            world.client.get(f"{API}/users/me", headers={"Authorization": f"Bearer {sent}"})
+        response = await world.client.get(
+            f"{API}/users/me", headers={"Authorization": f"Bearer {sent}"}
         )
         assert response.status_code == status, response.text
 
 
-def test_posting_a_book_needs_the_editor_role(world: World) -> None:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_posting_a_book_needs_the_editor_role(world: World) -> None:
     """Done when: no token is 401, a reader is 403, an editor is 201 (and the book is theirs)."""
-    anonymous = world.run(world.client.post(BOOKS, json=book_payload()))
+    anonymous = await world.client.post(BOOKS, json=book_payload())
     assert_problem(anonymous, 401, "not-authenticated")
     assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
 
-    reader = world.run(
-        world.client.post(BOOKS, json=book_payload(), headers=world.headers_of("reader"))
+    reader = await world.client.post(
+        BOOKS, json=book_payload(), headers=await world.headers_of("reader")
     )
     assert_problem(reader, 403, "forbidden")
 
-    editor = world.run(
-        world.client.post(BOOKS, json=book_payload(), headers=world.headers_of("editor"))
+    editor = await world.client.post(
+        BOOKS, json=book_payload(), headers=await world.headers_of("editor")
     )
     assert editor.status_code == 201, editor.text
     assert editor.json()["created_by"] == str(world.users["editor"].id)

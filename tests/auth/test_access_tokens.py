@@ -6,25 +6,23 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import jwt
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth.tokens import InvalidToken, TokenSigner, key_id
 from bookshelf.config import Settings
-from bookshelf.main import create_app
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role
 from tests.conftest import Account, AccountFactory, make_settings
 from tests.factories import ME, assert_unauthenticated, bearer, sign_in
+from tests.ops.support import http, started
 
 OLD_SECRET = "the-old-signing-secret-0123456789abcdef"
 NEW_SECRET = "the-new-signing-secret-fedcba9876543210"
@@ -202,27 +200,17 @@ async def test_token_of_a_deleted_user_returns_401(
 # --- key rotation ----------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def started(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
-
-
 async def test_a_rotated_key_still_verifies_old_tokens_and_signs_new_ones(
     database_url: str,
 ) -> None:
-    before = create_app(make_settings(database_url, jwt_secret=OLD_SECRET))
-    after = create_app(
-        make_settings(database_url, jwt_secret=NEW_SECRET, jwt_previous_secrets=OLD_SECRET)
-    )
-    only_new = create_app(make_settings(database_url, jwt_secret=NEW_SECRET))
-
+    rotated = make_settings(database_url, jwt_secret=NEW_SECRET, jwt_previous_secrets=OLD_SECRET)
     async with (
-        started(before) as old_http,
-        started(after) as new_http,
-        started(only_new) as strict_http,
+        started(make_settings(database_url, jwt_secret=OLD_SECRET)) as before,
+        started(rotated) as after,
+        started(make_settings(database_url, jwt_secret=NEW_SECRET)) as only_new,
+        http(before) as old_http,
+        http(after) as new_http,
+        http(only_new) as strict_http,
     ):
         old_token = await sign_in(before, Role.READER)
         new_token = await sign_in(after, Role.READER)

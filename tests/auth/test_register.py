@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth.passwords import password_problems
@@ -21,6 +21,7 @@ from tests.factories import (
     USER_KEYS,
     assert_problem,
     bearer,
+    count_rows,
     login,
     register,
 )
@@ -31,11 +32,6 @@ COMMON_PASSWORDS = ["password1234", "qwerty123456", "Password1234"]
 async def stored_user(engine: AsyncEngine, email: str) -> Any:
     async with engine.connect() as connection:
         return (await connection.execute(select(users).where(users.c.email == email))).first()
-
-
-async def count_users(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        return await connection.scalar(select(func.count()).select_from(users)) or 0
 
 
 def assert_names_password(response: httpx.Response) -> str:
@@ -152,7 +148,7 @@ async def test_duplicate_email_in_any_case_returns_409_without_the_user_id(
     problem = assert_problem(response, 409, "email-taken", instance=REGISTER)
     assert first.json()["id"] not in response.text
     assert set(problem) <= {"type", "title", "status", "detail", "instance", "request_id"}
-    assert await count_users(engine) == 1
+    assert await count_rows(engine, users) == 1
     assert (await login(anonymous_client, "ada@example.org", PASSPHRASE)).status_code == 200
 
 
@@ -164,7 +160,7 @@ async def test_concurrent_registrations_of_one_email_create_one_account(
     )
 
     assert sorted(response.status_code for response in responses) == [201, 409, 409]
-    assert await count_users(engine) == 1
+    assert await count_rows(engine, users) == 1
 
 
 @pytest.mark.parametrize(
@@ -177,7 +173,7 @@ async def test_invalid_email_returns_422(
 
     problem = assert_problem(response, 422, "validation-error")
     assert [error["loc"] for error in problem["errors"]] == [["body", "email"]]
-    assert await count_users(engine) == 0
+    assert await count_rows(engine, users) == 0
 
 
 # --- password policy -------------------------------------------------------------------------
@@ -204,7 +200,7 @@ async def test_weak_password_returns_422_naming_the_password(
     response = await register(anonymous_client, password=password)
 
     assert reason in assert_names_password(response)
-    assert await count_users(engine) == 0
+    assert await count_rows(engine, users) == 0
 
 
 @pytest.mark.parametrize("password", ["carol.smith@example.org", "CAROL.SMITH@EXAMPLE.ORG"])
@@ -260,7 +256,7 @@ async def test_missing_fields_return_422(
         ["body", "email"],
         ["body", "password"],
     ]
-    assert await count_users(engine) == 0
+    assert await count_rows(engine, users) == 0
 
 
 async def test_form_body_returns_415(anonymous_client: httpx.AsyncClient) -> None:

@@ -8,22 +8,14 @@ import asyncio
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books.models import book_authors, books
 from bookshelf.idempotency.models import idempotency_records
-from tests.factories import BOOKS, assert_problem, book_payload, unique_isbn
+from tests.factories import BOOKS, assert_problem, book_payload, count_rows, unique_isbn
 
 PROBLEM = "application/problem+json"
 RACES = 10
-
-
-async def count_rows(engine: AsyncEngine, table: Any, *where: Any) -> int:
-    async with engine.connect() as connection:
-        count = await connection.scalar(select(func.count()).select_from(table).where(*where))
-    assert count is not None
-    return count
 
 
 async def create(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:

@@ -9,12 +9,12 @@ from uuid import UUID
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books.models import book_authors, book_subjects, books
 from tests.conftest import Account
-from tests.factories import BOOKS, book_payload
+from tests.factories import BOOKS, book_payload, count_rows
 
 HOBBIT_ISBN13 = "9780261102217"
 UNICODE_TITLE = "Ꮳherokee 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 — ñ 日本語 🙂"  # noqa: RUF001 - look-alike letters on purpose
@@ -38,11 +38,6 @@ def assert_invalid(response: httpx.Response, *loc: str | int) -> None:
 async def stored_book(engine: AsyncEngine, book_id: str) -> Any:
     async with engine.connect() as connection:
         return (await connection.execute(select(books).where(books.c.id == UUID(book_id)))).one()
-
-
-async def count_books(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        return await connection.scalar(select(func.count()).select_from(books)) or 0
 
 
 # --- success ---------------------------------------------------------------------------------
@@ -106,7 +101,7 @@ async def test_create_stores_the_book_and_its_name_keys(
         assert list(subject_keys) == ["humour"]
     assert row.authors == ["Terry Pratchett", "NEIL Gaiman"]
     assert row.version == 1
-    assert await count_books(engine) == 1
+    assert await count_rows(engine, books) == 1
 
 
 async def test_create_with_only_required_fields_defaults_the_rest(
@@ -193,7 +188,7 @@ async def test_create_same_book_as_isbn10_then_isbn13_returns_409_and_keeps_one_
     assert problem["status"] == 409
     assert problem["instance"] == BOOKS
     assert HOBBIT_ISBN13 in problem["detail"]
-    assert await count_books(engine) == 1
+    assert await count_rows(engine, books) == 1
 
 
 # --- language and dates ----------------------------------------------------------------------
@@ -334,7 +329,7 @@ async def test_create_with_unknown_field_returns_422_naming_it(
     response = await post(client, colour="blue")
 
     assert_invalid(response, "colour")
-    assert await count_books(engine) == 0
+    assert await count_rows(engine, books) == 0
 
 
 # --- text content ----------------------------------------------------------------------------
@@ -383,7 +378,7 @@ async def test_create_with_unstorable_or_control_characters_returns_422(
     client: httpx.AsyncClient, engine: AsyncEngine, field: str, value: str
 ) -> None:
     assert_invalid(await post(client, **{field: value}), field)
-    assert await count_books(engine) == 0
+    assert await count_rows(engine, books) == 0
 
 
 async def test_create_with_nul_in_author_name_returns_422(client: httpx.AsyncClient) -> None:

@@ -7,18 +7,16 @@ from uuid import UUID
 
 import httpx
 import pytest
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books.models import book_authors, book_subjects, books
-from tests.factories import BOOKS, assert_problem, book_payload, create_book
+from tests.factories import BOOKS, assert_problem, book_payload, count_rows, create_book
 
 
 async def rows_of(engine: AsyncEngine, table: Table, book_id: str) -> int:
     column = table.c.id if table is books else table.c.book_id
-    async with engine.connect() as connection:
-        statement = select(func.count()).select_from(table).where(column == UUID(book_id))
-        return await connection.scalar(statement) or 0
+    return await count_rows(engine, table, column == UUID(book_id))
 
 
 async def test_delete_returns_204_with_empty_body(

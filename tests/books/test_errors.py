@@ -11,14 +11,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books.models import books
 from bookshelf.main import create_app
 from tests.conftest import make_settings
-from tests.factories import BOOKS, book_payload, sign_in
+from tests.factories import BOOKS, book_payload, count_rows, sign_in
 from tests.factories import assert_problem as assert_problem_in_full
+from tests.ops.support import http as in_process_client
 
 MIB = 1024 * 1024
 
@@ -28,11 +28,6 @@ def assert_problem(
 ) -> dict[str, Any]:
     """Every problem on this page is checked in full, instance included."""
     return assert_problem_in_full(response, status, problem_type, instance=instance)
-
-
-async def count_books(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        return await connection.scalar(select(func.count()).select_from(books)) or 0
 
 
 def json_bytes(size: int | None = None) -> bytes:
@@ -54,12 +49,11 @@ async def client_for(
     app = create_app(make_settings(database_url, **settings))
     if configure is not None:
         configure(app)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers=await sign_in(app)
-        ) as http:
-            yield http
+    async with (
+        app.router.lifespan_context(app),
+        in_process_client(app, headers=await sign_in(app)) as client,
+    ):
+        yield client
 
 
 JSON = {"Content-Type": "application/json"}
@@ -78,7 +72,7 @@ async def test_malformed_json_returns_400_problem(
 
     problem = assert_problem(response, 400, "malformed-json")
     assert problem["title"] == "Malformed JSON"
-    assert await count_books(engine) == 0
+    assert await count_rows(engine, books) == 0
 
 
 @pytest.mark.parametrize(
@@ -121,7 +115,7 @@ async def test_body_with_non_json_content_type_returns_415(
 
     problem = assert_problem(response, 415, "unsupported-media-type")
     assert content_type in problem["detail"]
-    assert await count_books(engine) == 0
+    assert await count_rows(engine, books) == 0
 
 
 async def test_body_without_content_type_returns_415(
@@ -133,7 +127,7 @@ async def test_body_without_content_type_returns_415(
     response = await client.send(request)
 
     assert_problem(response, 415, "unsupported-media-type")
-    assert await count_books(engine) == 0
+    assert await count_rows(engine, books) == 0
 
 
 @pytest.mark.parametrize(
@@ -160,7 +154,7 @@ async def test_body_over_1_mib_with_content_length_returns_413(
 
     assert_problem(response, 413, "about:blank")
     assert response.json()["title"] == "Content Too Large"
-    assert await count_books(engine) == 0
+    assert await count_rows(engine, books) == 0
 
 
 async def test_body_of_exactly_1_mib_is_accepted(client: httpx.AsyncClient) -> None:
@@ -176,7 +170,7 @@ async def test_chunked_body_over_1_mib_returns_413(
 
     assert response.request.headers["transfer-encoding"] == "chunked"
     assert_problem(response, 413, "about:blank")
-    assert await count_books(engine) == 0
+    assert await count_rows(engine, books) == 0
 
 
 async def test_chunked_body_under_the_cap_is_accepted(client: httpx.AsyncClient) -> None:

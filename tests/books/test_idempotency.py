@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books.models import books
@@ -16,16 +16,11 @@ from bookshelf.idempotency.models import idempotency_records as records
 from bookshelf.idempotency.service import fingerprint
 from bookshelf.users.schemas import Role
 from tests.conftest import Account, AccountFactory
-from tests.factories import BOOKS, assert_problem, book_payload
+from tests.factories import BOOKS, assert_problem, book_payload, count_rows
 
 
 async def post(client: httpx.AsyncClient, payload: dict[str, Any], key: str) -> httpx.Response:
     return await client.post(BOOKS, json=payload, headers={"Idempotency-Key": key})
-
-
-async def count_books(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        return await connection.scalar(select(func.count()).select_from(books)) or 0
 
 
 def scope_of(account: Account) -> str:
@@ -93,7 +88,7 @@ async def test_same_key_and_body_replays_the_first_response(
     )
     assert second.headers["etag"] == first.headers["etag"] == '"1"'
     assert second.headers["content-type"] == "application/json"
-    assert await count_books(engine) == 1
+    assert await count_rows(engine, books) == 1
 
 
 async def test_replay_stores_the_response_with_the_key(
@@ -119,7 +114,7 @@ async def test_third_attempt_still_replays(client: httpx.AsyncClient, engine: As
 
     assert {response.json()["id"] for response in responses} == {responses[0].json()["id"]}
     assert [r.headers.get("idempotent-replayed") for r in responses] == [None, "true", "true"]
-    assert await count_books(engine) == 1
+    assert await count_rows(engine, books) == 1
 
 
 async def test_same_key_with_different_body_returns_422_and_writes_nothing(
@@ -131,7 +126,7 @@ async def test_same_key_with_different_body_returns_422_and_writes_nothing(
     response = await post(client, {**payload, "title": "Second"}, "reused")
 
     assert_problem(response, 422, "idempotency-key-reused")
-    assert await count_books(engine) == 1
+    assert await count_rows(engine, books) == 1
 
 
 async def test_different_keys_create_different_books(
@@ -145,7 +140,7 @@ async def test_different_keys_create_different_books(
     assert (first.status_code, second.status_code) == (201, 201)
     assert first.json()["id"] != second.json()["id"]
     assert "idempotent-replayed" not in second.headers
-    assert await count_books(engine) == 2
+    assert await count_rows(engine, books) == 2
 
 
 @pytest.mark.parametrize("key", ["", "k" * 256])
@@ -156,7 +151,7 @@ async def test_empty_or_overlong_key_returns_422(
 
     assert_problem(response, 422, "validation-error")
     assert ["header", "Idempotency-Key"] in [error["loc"] for error in response.json()["errors"]]
-    assert await count_books(engine) == 0
+    assert await count_rows(engine, books) == 0
 
 
 # --- failures do not burn the key ------------------------------------------------------------
@@ -179,7 +174,7 @@ async def test_failed_request_does_not_burn_the_key(
     assert "idempotent-replayed" not in retried.headers
     assert retried.json()["title"] == "Retry Me"
     assert retried.json()["isbn"] == "9780261102217"
-    assert await count_books(engine) == 1
+    assert await count_rows(engine, books) == 1
 
 
 async def test_invalid_body_does_not_claim_the_key(
@@ -191,7 +186,7 @@ async def test_invalid_body_does_not_claim_the_key(
     response = await post(client, book_payload(page_count=10), "fix-and-retry")
 
     assert response.status_code == 201
-    assert await count_books(engine) == 1
+    assert await count_rows(engine, books) == 1
 
 
 # --- in flight, stale and expired records ----------------------------------------------------
@@ -206,7 +201,7 @@ async def test_key_in_flight_returns_409_and_writes_nothing(
     response = await post(client, payload, "busy")
 
     assert_problem(response, 409, "idempotency-key-in-flight")
-    assert await count_books(engine) == 0
+    assert await count_rows(engine, books) == 0
     assert (await stored_record(engine, "busy", admin)).status_code is None
 
 
@@ -235,7 +230,7 @@ async def test_stale_in_flight_key_is_taken_over(
     replay = await post(client, payload, "stale")
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json() == response.json()
-    assert await count_books(engine) == 1
+    assert await count_rows(engine, books) == 1
 
 
 async def test_in_flight_key_within_the_lock_timeout_is_not_taken_over(
@@ -272,7 +267,7 @@ async def test_expired_record_is_replaced(
     assert record.fingerprint == fingerprint_of(payload)
     assert record.response_body == response.content
     assert record.expires_at > datetime.now(UTC)
-    assert await count_books(engine) == 1
+    assert await count_rows(engine, books) == 1
 
 
 # --- keys are per user -----------------------------------------------------------------------
@@ -295,7 +290,7 @@ async def test_same_key_from_two_users_creates_two_books(
     assert theirs.json()["created_by"] == str(editor.id)
     assert (await stored_record(engine, "shared-key", admin)).response_body == mine.content
     assert (await stored_record(engine, "shared-key", editor)).response_body == theirs.content
-    assert await count_books(engine) == 2
+    assert await count_rows(engine, books) == 2
 
 
 async def test_another_users_in_flight_key_does_not_block(
@@ -308,4 +303,4 @@ async def test_another_users_in_flight_key_does_not_block(
     response = await post(client, payload, "busy")
 
     assert response.status_code == 201, response.text
-    assert await count_books(engine) == 1
+    assert await count_rows(engine, books) == 1

@@ -1,81 +1,55 @@
 """Property: paging through any filtered, sorted or searched list visits every matching book
 exactly once, in the list's order.
 
-Hypothesis cannot drive async tests, and asyncpg connections belong to the event loop that made
-them, so each property test runs the app in a private event loop that lives for the whole test,
-creates its books once, and has Hypothesis call the API through that loop. The last tests check
-that pages do not shift when books are added or removed between two requests.
+Each property test creates its books once (a fixture) and Hypothesis's examples call the API
+through the test's client; pytest-asyncio runs every example in the test's event loop, the one
+the app's connections belong to. The last tests check that pages do not shift when books are
+added or removed between two requests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import random
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bookshelf.main import create_app
-from bookshelf.users.schemas import Role
-from tests.conftest import make_settings
-from tests.factories import book_payload, sign_in
+from tests.factories import book_payload
 
 BOOKS = "/api/v1/books"
 UNDATED = date(9999, 12, 31)  # where books without a date sort (after every dated book)
 PROPERTY_SETTINGS = settings(
     max_examples=40,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    # The books are made once per test, by a fixture, for every example to read.
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
 Book = dict[str, Any]
-Run = Callable[[Any], Any]
 
 
-@contextmanager
-def running_app(database_url: str) -> Iterator[tuple[httpx.AsyncClient, Run]]:
-    """The app and a client, started in a private event loop; ``run`` awaits in that loop."""
-    loop = asyncio.new_event_loop()
-    app = create_app(make_settings(database_url))
-    lifespan = app.router.lifespan_context(app)
-    loop.run_until_complete(lifespan.__aenter__())
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-    try:
-        # Signed in as an editor: creating books needs one; listing them does not care.
-        client.headers.update(loop.run_until_complete(sign_in(app, Role.EDITOR)))
-        yield client, loop.run_until_complete
-    finally:
-        try:
-            loop.run_until_complete(client.aclose())
-            loop.run_until_complete(lifespan.__aexit__(None, None, None))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
-
-
-def create_books(client: httpx.AsyncClient, run: Run, payloads: list[Book]) -> list[Book]:
+async def create_books(client: httpx.AsyncClient, payloads: list[Book]) -> list[Book]:
     created = []
     for payload in payloads:
-        response = run(client.post(BOOKS, json=payload))
+        response = await client.post(BOOKS, json=payload)
         assert response.status_code == 201, response.text
         created.append(response.json())
     return created
 
 
-def page_through(
-    client: httpx.AsyncClient, run: Run, params: dict[str, Any], limit: int, follow_link: bool
+async def page_through(
+    client: httpx.AsyncClient, params: dict[str, Any], limit: int, follow_link: bool
 ) -> list[str]:
     """Every id of the list, one page at a time, checking each page on the way."""
     seen: list[str] = []
-    response = run(client.get(BOOKS, params={**params, "limit": limit}))
+    response = await client.get(BOOKS, params={**params, "limit": limit})
     for _ in range(100):
         assert response.status_code == 200, response.text
         page = response.json()
@@ -91,25 +65,25 @@ def page_through(
         assert link is not None, response.headers["link"]
         assert httpx.URL(link.group(1)).params["cursor"] == cursor
         if follow_link:
-            response = run(client.get(link.group(1)))
+            response = await client.get(link.group(1))
         else:
-            response = run(client.get(BOOKS, params={**params, "limit": limit, "cursor": cursor}))
+            response = await client.get(BOOKS, params={**params, "limit": limit, "cursor": cursor})
     raise AssertionError(f"more than 100 pages for {params} with limit {limit}")
 
 
-def whole_list(client: httpx.AsyncClient, run: Run, params: dict[str, Any]) -> list[Book]:
-    response = run(client.get(BOOKS, params={**params, "limit": 100}))
+async def whole_list(client: httpx.AsyncClient, params: dict[str, Any]) -> list[Book]:
+    response = await client.get(BOOKS, params={**params, "limit": 100})
     assert response.status_code == 200, response.text
     assert response.json()["next_cursor"] is None
     items: list[Book] = response.json()["items"]
     return items
 
 
-def assert_paging_matches_whole_list(
-    client: httpx.AsyncClient, run: Run, params: dict[str, Any], limit: int, follow_link: bool
+async def assert_paging_matches_whole_list(
+    client: httpx.AsyncClient, params: dict[str, Any], limit: int, follow_link: bool
 ) -> list[Book]:
-    reference = whole_list(client, run, params)
-    paged = page_through(client, run, params, limit, follow_link)
+    reference = await whole_list(client, params)
+    paged = await page_through(client, params, limit, follow_link)
     assert len(paged) == len(set(paged)), "a book was served twice"
     assert set(paged) == {item["id"] for item in reference}
     assert paged == [item["id"] for item in reference]
@@ -216,30 +190,34 @@ sorts = st.sampled_from(
 limits = st.integers(min_value=1, max_value=15)
 
 
-def test_paging_any_filtered_sorted_list_visits_each_book_once_in_order(
-    database_url: str,
+@pytest.fixture
+async def catalog(client: httpx.AsyncClient) -> list[Book]:
+    return await create_books(client, catalog_payloads())
+
+
+@PROPERTY_SETTINGS
+@given(filters=filters_strategy(), sort=sorts, limit=limits, follow_link=st.booleans())
+async def test_paging_any_filtered_sorted_list_visits_each_book_once_in_order(
+    client: httpx.AsyncClient,
+    catalog: list[Book],
+    filters: dict[str, str],
+    sort: str,
+    limit: int,
+    follow_link: bool,
 ) -> None:
-    with running_app(database_url) as (client, run):
-        books = create_books(client, run, catalog_payloads())
-        sort_keys_with_ties = {
-            sort: len({key(book) for book in books}) < len(books)
-            for sort, key in SORT_KEYS.items()
-            if sort != "created_at"
-        }
-        assert all(sort_keys_with_ties.values())
+    sort_keys_with_ties = {
+        sort: len({key(book) for book in catalog}) < len(catalog)
+        for sort, key in SORT_KEYS.items()
+        if sort != "created_at"
+    }
+    assert all(sort_keys_with_ties.values())
+    params = {**filters, "sort": sort}
 
-        @PROPERTY_SETTINGS
-        @given(filters=filters_strategy(), sort=sorts, limit=limits, follow_link=st.booleans())
-        def paging_is_exact(
-            filters: dict[str, str], sort: str, limit: int, follow_link: bool
-        ) -> None:
-            params = {**filters, "sort": sort}
-            listed = assert_paging_matches_whole_list(client, run, params, limit, follow_link)
-            expected = {book["id"] for book in books if matches(book, filters)}
-            assert {item["id"] for item in listed} == expected
-            assert_sorted_by_primary_key(listed, sort)
+    listed = await assert_paging_matches_whole_list(client, params, limit, follow_link)
 
-        paging_is_exact()
+    expected = {book["id"] for book in catalog if matches(book, filters)}
+    assert {item["id"] for item in listed} == expected
+    assert_sorted_by_primary_key(listed, sort)
 
 
 # Search: titles, subtitles and authors share words, so ranks tie and results overlap.
@@ -271,36 +249,41 @@ def tokens(book: Book) -> set[str]:
     return {token.casefold() for token in re.findall(r"\w+", text)}
 
 
-def test_paging_any_search_visits_each_match_once_in_order(database_url: str) -> None:
-    with running_app(database_url) as (client, run):
-        books = create_books(client, run, search_payloads())
+@pytest.fixture
+async def searched(client: httpx.AsyncClient) -> list[Book]:
+    return await create_books(client, search_payloads())
 
-        @PROPERTY_SETTINGS
-        @given(
-            words=st.lists(
-                st.sampled_from([*WORDS, "stone", "quill", "RIVER", "Night"]),
-                min_size=1,
-                max_size=2,
-            ),
-            sort=st.sampled_from(["relevance", "relevance", "relevance", "title", "-created_at"]),
-            explicit_sort=st.booleans(),
-            limit=limits,
-            follow_link=st.booleans(),
-        )
-        def search_paging_is_exact(
-            words: list[str], sort: str, explicit_sort: bool, limit: int, follow_link: bool
-        ) -> None:
-            params = {"q": " ".join(words)}
-            if sort != "relevance" or explicit_sort:
-                params["sort"] = sort
-            listed = assert_paging_matches_whole_list(client, run, params, limit, follow_link)
-            wanted = {word.casefold() for word in words}
-            expected = {book["id"] for book in books if wanted <= tokens(book)}
-            assert {item["id"] for item in listed} == expected
-            if sort != "relevance":
-                assert_sorted_by_primary_key(listed, sort)
 
-        search_paging_is_exact()
+@PROPERTY_SETTINGS
+@given(
+    words=st.lists(
+        st.sampled_from([*WORDS, "stone", "quill", "RIVER", "Night"]), min_size=1, max_size=2
+    ),
+    sort=st.sampled_from(["relevance", "relevance", "relevance", "title", "-created_at"]),
+    explicit_sort=st.booleans(),
+    limit=limits,
+    follow_link=st.booleans(),
+)
+async def test_paging_any_search_visits_each_match_once_in_order(
+    client: httpx.AsyncClient,
+    searched: list[Book],
+    words: list[str],
+    sort: str,
+    explicit_sort: bool,
+    limit: int,
+    follow_link: bool,
+) -> None:
+    params = {"q": " ".join(words)}
+    if sort != "relevance" or explicit_sort:
+        params["sort"] = sort
+
+    listed = await assert_paging_matches_whole_list(client, params, limit, follow_link)
+
+    wanted = {word.casefold() for word in words}
+    expected = {book["id"] for book in searched if wanted <= tokens(book)}
+    assert {item["id"] for item in listed} == expected
+    if sort != "relevance":
+        assert_sorted_by_primary_key(listed, sort)
 
 
 # Keyset pages do not shift when the catalog changes between two requests (unlike OFFSET).

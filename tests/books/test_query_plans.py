@@ -18,23 +18,22 @@ One exception, bounded by the search's candidate cap rather than by an index: a 
 for a word in a large share of the books may read the table until it has its candidates
 (``bounded_candidate_scans``).
 
-The app runs in a private event loop that lives as long as the module, like
-``test_pagination_properties``, so the books are loaded once per pytest-xdist worker, into a
-database of the worker's own that is dropped at the end.
+The app and the test share pytest-asyncio's module-scoped event loop, so the books are loaded
+once per pytest-xdist worker, into a database of the worker's own that is dropped at the end.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -42,10 +41,10 @@ from bookshelf.books.schemas import BookSort
 from bookshelf.books.seed import seed_books
 from bookshelf.main import create_app
 from tests.conftest import (
-    create_postgres_database,
-    drop_postgres_database,
     make_settings,
     migrate_database,
+    new_postgres_database,
+    remove_postgres_database,
 )
 
 pytestmark = pytest.mark.postgres_only
@@ -192,49 +191,44 @@ def _plan_value(value: Any) -> Any:
 
 @dataclass
 class Catalog:
-    """The app over the loaded books, started in a private event loop."""
+    """The app over the loaded books, started in the module's event loop."""
 
-    loop: asyncio.AbstractEventLoop
     engine: AsyncEngine
     client: httpx.AsyncClient
     values: dict[str, str]
     statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
-    def run(self, awaitable: Any) -> Any:
-        return self.loop.run_until_complete(awaitable)
-
     def resolve(self, params: dict[str, str]) -> dict[str, str]:
         return {key: self.values.get(value, value) for key, value in params.items()}
 
-    def get(self, params: dict[str, str]) -> dict[str, Any]:
-        response = self.run(self.client.get(BOOKS, params=params))
+    async def get(self, params: dict[str, str]) -> dict[str, Any]:
+        response = await self.client.get(BOOKS, params=params)
         assert response.status_code == 200, response.text
         page: dict[str, Any] = response.json()
         return page
 
-    def cursor_for(self, params: dict[str, str]) -> str:
+    async def cursor_for(self, params: dict[str, str]) -> str:
         """The ``next_cursor`` of the first page; if that is the only page, of a first page of
         one book, or (for one ISBN) of the unfiltered list in the same order."""
         unfiltered = {key: value for key, value in params.items() if key in ("sort", "q")}
         for attempt in (params, {**params, "limit": "1"}, unfiltered):
-            cursor = self.get(attempt)["next_cursor"]
+            cursor = (await self.get(attempt))["next_cursor"]
             if cursor is not None:
                 assert isinstance(cursor, str)
                 return cursor
         raise AssertionError(f"no second page for {params}")
 
-    def list_statement(self, params: dict[str, str]) -> tuple[str, tuple[Any, ...]]:
+    async def list_statement(self, params: dict[str, str]) -> tuple[str, tuple[Any, ...]]:
         """Serve the list and return the statement it ran on ``books``, with its parameters."""
         self.statements.clear()
-        self.get(params)
+        await self.get(params)
         on_books = [(sql, args) for sql, args in self.statements if "FROM books" in sql]
         assert len(on_books) == 1, f"expected one statement on books, got {self.statements}"
         return on_books[0]
 
-    def explain(self, sql: str, args: tuple[Any, ...], *, generic: bool, fmt: str = "JSON") -> Any:
-        return self.run(self._explain(sql, args, generic=generic, fmt=fmt))
-
-    async def _explain(self, sql: str, args: tuple[Any, ...], *, generic: bool, fmt: str) -> Any:
+    async def explain(
+        self, sql: str, args: tuple[Any, ...], *, generic: bool, fmt: str = "JSON"
+    ) -> Any:
         # The pool holds one connection: the one that just served the request.
         async with self.engine.connect() as connection:
             raw = (await connection.get_raw_connection()).driver_connection
@@ -283,35 +277,27 @@ async def _settle_and_pick_values(connection: AsyncConnection) -> dict[str, str]
     }
 
 
-@pytest.fixture(scope="module")
-def catalog() -> Iterator[Catalog]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def catalog() -> AsyncIterator[Catalog]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     name = f"bookshelf_plans_{worker}_{uuid.uuid4().hex[:8]}"
-    url = create_postgres_database(name)
+    url = await new_postgres_database(name)
     try:
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(migrate_database(url))
-            # One pooled connection, so the plans are explained on the one that ran the query.
-            settings = make_settings(url, database_pool_size=1, database_max_overflow=0)
-            app = create_app(settings)
-            lifespan = app.router.lifespan_context(app)
-            loop.run_until_complete(lifespan.__aenter__())
+        await migrate_database(url)
+        # One pooled connection, so the plans are explained on the one that ran the query.
+        settings = make_settings(url, database_pool_size=1, database_max_overflow=0)
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
             engine: AsyncEngine = app.state.engine
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-            client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-            try:
-                loop.run_until_complete(seed_books(engine, SEEDED_BOOKS, seed=20261126))
-
-                async def prepare() -> dict[str, str]:
-                    async with engine.connect() as connection:
-                        autocommit = await connection.execution_options(
-                            isolation_level="AUTOCOMMIT"
-                        )
-                        return await _settle_and_pick_values(autocommit)
-
-                values = loop.run_until_complete(prepare())
-                catalog = Catalog(loop, engine, client, values)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://testserver"
+            ) as client:
+                await seed_books(engine, SEEDED_BOOKS, seed=20261126)
+                async with engine.connect() as connection:
+                    autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                    values = await _settle_and_pick_values(autocommit)
+                catalog = Catalog(engine, client, values)
 
                 def record(*args: Any) -> None:
                     catalog.statements.append((args[2], tuple(args[3])))
@@ -319,30 +305,25 @@ def catalog() -> Iterator[Catalog]:
                 event.listen(engine.sync_engine, "before_cursor_execute", record)
                 yield catalog
                 event.remove(engine.sync_engine, "before_cursor_execute", record)
-            finally:
-                loop.run_until_complete(client.aclose())
-                loop.run_until_complete(lifespan.__aexit__(None, None, None))
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
     finally:
-        drop_postgres_database(name)
+        await remove_postgres_database(name)
 
 
 @pytest.mark.parametrize(("params", "page"), all_shapes())
-def test_list_query_is_served_by_an_index(
+@pytest.mark.asyncio(loop_scope="module")
+async def test_list_query_is_served_by_an_index(
     catalog: Catalog, params: dict[str, str], page: str
 ) -> None:
     params = catalog.resolve(params)
     if page == "cursor":
-        params = {**params, "cursor": catalog.cursor_for(params)}
-    sql, args = catalog.list_statement(params)
+        params = {**params, "cursor": await catalog.cursor_for(params)}
+    sql, args = await catalog.list_statement(params)
     failures = []
     for generic in (False, True):
-        plan = catalog.explain(sql, args, generic=generic)[0]["Plan"]
+        plan = (await catalog.explain(sql, args, generic=generic))[0]["Plan"]
         problems = plan_problems(plan)
         if problems:
-            readable = catalog.explain(sql, args, generic=generic, fmt="TEXT")
+            readable = await catalog.explain(sql, args, generic=generic, fmt="TEXT")
             kind = "generic plan (a reused prepared statement)" if generic else "custom plan"
             failures.append(f"{kind}: {', '.join(problems)}\n{readable}")
     if failures:

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from bookshelf.cli import app as cli
 from bookshelf.problems import PROBLEM_MEDIA_TYPE
 from tests.conftest import make_settings
-from tests.faults.conftest import BookshelfServer, free_port
 from tests.ops.support import http, sample, started
+from tests.servers import BookshelfServer, free_port
 
 ADMIN_PORT = 9000
 PUBLIC = "http://testserver"

@@ -17,15 +17,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.conftest import throwaway_postgres_database
 from tests.deploy.manifests import (
     container_environment,
     dockerfile_command,
@@ -34,8 +33,8 @@ from tests.deploy.manifests import (
     pod_spec,
     unavailable,
 )
-from tests.faults.conftest import free_port
 from tests.ops.conftest import DEFAULT_REDIS_URL
+from tests.servers import free_port
 
 VENV_BIN = Path(sys.executable).parent
 # Generous: two workers import the whole app, slow on a loaded 2-core machine.
@@ -107,10 +106,9 @@ def workers(command: list[str], env: dict[str, str]) -> int:
 
 
 @pytest.fixture
-def database_url() -> Iterator[str]:
-    name = f"bookshelf_deploy_{uuid.uuid4().hex[:8]}"
-    yield create_postgres_database(name)
-    drop_postgres_database(name)
+async def database_url() -> AsyncIterator[str]:
+    async with throwaway_postgres_database("bookshelf_deploy") as url:
+        yield url
 
 
 @contextlib.contextmanager

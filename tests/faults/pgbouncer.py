@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.faults.conftest import ThrowawayPostgres, free_port, service_directory
+from tests.faults.conftest import ThrowawayPostgres, service_directory
+from tests.servers import free_port
 
 
 class PgBouncer:

@@ -19,7 +19,6 @@ import pytest
 
 from tests.faults.conftest import (
     PROBLEM_PREFIX,
-    BookshelfServer,
     ThrowawayPostgres,
     bearer,
     create_admin,
@@ -27,9 +26,9 @@ from tests.faults.conftest import (
     leaks,
     new_book,
     problem_type,
-    running_server,
     sign_in,
 )
+from tests.servers import BookshelfServer, running_bookshelf
 
 pytestmark = pytest.mark.slow
 
@@ -171,7 +170,7 @@ def server(
     """One server process for both outages: it must survive and recover from each."""
     url = throwaway_postgres.url()
     log_dir = tmp_path_factory.mktemp("outage")
-    with running_server(url, log_dir, meanwhile=lambda: create_admin(url)) as running:
+    with running_bookshelf(url, log_dir, meanwhile=lambda: create_admin(url)) as running:
         yield running
 
 

@@ -9,7 +9,8 @@ import uuid
 from pathlib import Path
 
 from bench.signin import peak_rss_mib, rss_mib, sign_in_burst
-from tests.faults.conftest import ADMIN_PASSWORD, create_admin, running_server, sign_in
+from tests.faults.conftest import ADMIN_PASSWORD, create_admin, sign_in
+from tests.servers import running_bookshelf
 
 HASH_MIB = 64
 SLOTS = 2
@@ -22,7 +23,7 @@ def test_a_sign_in_burst_stays_within_the_memory_budget(
 ) -> None:
     email = f"burst-{uuid.uuid4().hex[:8]}@faults.example.org"
     create_admin(postgresql_url, email=email)
-    with running_server(
+    with running_bookshelf(
         postgresql_url,
         tmp_path,
         password_hash_time_cost="3",

@@ -18,7 +18,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.faults.conftest import BookshelfServer, ThrowawayPostgres, running_server
+from tests.faults.conftest import ThrowawayPostgres
+from tests.servers import BookshelfServer, running_bookshelf
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +111,9 @@ def test_sigterm_lets_every_accepted_request_finish_and_exits_0(
     """One worker is the brief's case; two is what deploy/Dockerfile runs."""
     url = throwaway_postgres.url()
     grace = str(GRACE_SECONDS)
-    with running_server(url, tmp_path, workers=workers, graceful_shutdown_seconds=grace) as server:
+    with running_bookshelf(
+        url, tmp_path, workers=workers, graceful_shutdown_seconds=grace
+    ) as server:
         observed, sent = asyncio.run(drain(throwaway_postgres, server))
         try:
             code = server.process.wait(timeout=max(0.1, sent + GRACE_SECONDS - time.monotonic()))

@@ -20,17 +20,16 @@ import pytest
 
 from tests.faults.conftest import (
     PROBLEM_PREFIX,
-    BookshelfServer,
     ThrowawayPostgres,
     bearer,
     create_admin,
     new_book,
     problem_type,
-    running_servers,
     sign_in,
     unavailable,
 )
 from tests.faults.pgbouncer import running_pgbouncer
+from tests.servers import BookshelfServer, running_servers
 
 pytestmark = pytest.mark.slow
 

@@ -9,21 +9,15 @@ import httpx
 import pytest
 from fastapi import FastAPI, Response
 from pydantic import BaseModel
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books import service as books_service
 from bookshelf.books.models import books
 from bookshelf.idempotency.dependencies import Idempotent
 from bookshelf.idempotency.models import idempotency_records as records
-from tests.factories import BOOKS, book_payload
+from tests.factories import BOOKS, book_payload, count_rows
 
 KEYED_POSTS = ["/api/v1/books", "/api/v1/books/{book_id}/reviews"]
-
-
-async def count_rows(engine: AsyncEngine, table: Any) -> int:
-    async with engine.connect() as connection:
-        return await connection.scalar(select(func.count()).select_from(table)) or 0
 
 
 @pytest.mark.parametrize("path", KEYED_POSTS)

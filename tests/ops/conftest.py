@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import coredis
@@ -58,7 +58,7 @@ async def shared_redis() -> AsyncIterator[SharedRedis]:
 
 
 @pytest.fixture
-def pg_url(postgresql_url: str) -> Iterator[str]:
+async def pg_url(postgresql_url: str) -> AsyncIterator[str]:
     """The worker's PostgreSQL database, for PostgreSQL-only tests; emptied afterwards."""
     yield postgresql_url
-    asyncio.run(empty_tables(postgresql_url))
+    await empty_tables(postgresql_url)

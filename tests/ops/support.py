@@ -1,12 +1,10 @@
 """Helpers for the operating tests: apps built from their own settings, the process's logging
-as a served process has it, clients with a chosen peer address, Prometheus samples, signed-in
-accounts."""
+as a served process has it, clients with a chosen peer address, Prometheus samples."""
 
 from __future__ import annotations
 
 import logging
 import random
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -16,8 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bookshelf.config import Settings
 from bookshelf.main import configure_process, create_app
-from bookshelf.users.schemas import Role
-from tests.factories import signed_in_user
 
 LOCALHOST = "127.0.0.1"
 
@@ -63,11 +59,6 @@ def http(
 def random_address() -> str:
     """An address no other test uses, so shared rate-limit counters never collide."""
     return "10." + ".".join(str(random.randrange(1, 255)) for _ in range(3))
-
-
-async def signed_in(app: FastAPI, role: Role = Role.READER) -> tuple[uuid.UUID, dict[str, str]]:
-    """A new account in the started app's database: its id and ``Authorization`` header."""
-    return await signed_in_user(app, role)
 
 
 def sample(exposition: str, name: str, **labels: str) -> float:

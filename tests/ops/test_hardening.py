@@ -18,8 +18,8 @@ from bookshelf.config import Settings
 from bookshelf.db import ConnectionDep
 from bookshelf.users.schemas import Role
 from tests.conftest import empty_tables, make_settings
-from tests.factories import assert_problem, book_payload
-from tests.ops.support import http, signed_in, started
+from tests.factories import app_account, assert_problem, book_payload
+from tests.ops.support import http, started
 
 BOOKS = "/api/v1/books"
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -261,7 +261,7 @@ async def _prepared_on_server(settings: Settings) -> int:
     """Create, list and get a book on one pooled connection; count its server-side prepared
     statements afterwards (the counting query itself is one)."""
     async with started(settings) as app, http(app) as client:
-        _, editor = await signed_in(app, Role.EDITOR)
+        editor = (await app_account(app, Role.EDITOR)).headers
         created = await client.post(BOOKS, json=book_payload(), headers=editor)
         assert created.status_code == 201, created.text
         for _ in range(3):

@@ -3,20 +3,14 @@ handler, readable lines in development, and no secret in any line."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import socket
-import threading
-import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from sqlalchemy import select, text
 
@@ -27,8 +21,9 @@ from bookshelf.ops.logging import MASK, redact_secrets
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role
 from tests.conftest import _asyncpg_dsn, make_settings
-from tests.factories import book_payload
-from tests.ops.support import http, logging_as_served, signed_in, started
+from tests.factories import app_account, book_payload
+from tests.ops.support import http, logging_as_served, started
+from tests.servers import running_server
 
 
 def json_events(text_: str) -> list[dict[str, Any]]:
@@ -46,7 +41,8 @@ async def test_every_request_logs_one_access_event(
     settings = settings.model_copy(update={"json_logs": True})
     with logging_as_served(settings):
         async with started(settings) as app:
-            editor_id, editor = await signed_in(app, Role.EDITOR)
+            account = await app_account(app, Role.EDITOR)
+            editor_id, editor = account.id, account.headers
             async with http(app) as client:
                 created = await client.post("/api/v1/books", json=book_payload(), headers=editor)
                 book = f"/api/v1/books/{created.json()['id']}"
@@ -82,35 +78,17 @@ async def test_every_request_logs_one_access_event(
     assert len(access[0]["request_id"]) == 32
 
 
-@contextlib.contextmanager
-def served_like_the_cli(app: FastAPI) -> Iterator[str]:
-    """uvicorn as ``bookshelf serve`` runs it (log_config=None: logging is configured before
-    the app is built, see ``logging_as_served``)."""
-    config = uvicorn.Config(app=app, lifespan="on", log_config=None, log_level="info")
-    server = uvicorn.Server(config)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn died"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        listener.close()
-    assert not thread.is_alive()
-
-
 async def test_uvicorn_and_sqlalchemy_logs_are_json_lines(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = settings.model_copy(update={"json_logs": True, "database_echo": True})
-    with logging_as_served(settings), served_like_the_cli(create_app(settings)) as base_url:
+    app = create_app(settings)
+    # As ``bookshelf serve`` runs uvicorn (log_config=None: logging is configured before the app
+    # is built, see ``logging_as_served``).
+    with (
+        logging_as_served(settings),
+        running_server(app, log_config=None, log_level="info") as (base_url),
+    ):
         async with httpx.AsyncClient(base_url=base_url) as client:
             response = await client.get("/api/v1/books", headers={"X-Request-ID": "ops-sql-0001"})
     assert response.status_code == 200

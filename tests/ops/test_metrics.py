@@ -5,11 +5,6 @@ The registry is process-global, so every check reads a value before and after.""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +17,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from bookshelf.config import Settings
 from bookshelf.ops.observability import UNMATCHED_ROUTE
 from tests.ops.support import http, random_address, sample, scrape, series_names, started
+from tests.servers import BookshelfServer
 
 REQUESTS = "bookshelf_http_requests_total"
 LATENCY = "bookshelf_http_request_duration_seconds"
@@ -151,13 +147,6 @@ async def test_metrics_path_moves_or_disables_the_endpoint(settings: Settings, p
 # --- several worker processes -----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        port: int = listener.getsockname()[1]
-        return port
-
-
 def _books_served_per_worker(metrics_dir: Path) -> dict[str, float]:
     """From each worker's own sample file: how many GET /api/v1/books it answered."""
     served = {}
@@ -169,44 +158,18 @@ def _books_served_per_worker(metrics_dir: Path) -> dict[str, float]:
     return served
 
 
-def _wait_live(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    # Generous: two workers each import the app, which is slow on a loaded 2-core machine.
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("bookshelf serve did not become live in 90 s:\n" + log.read_text())
-
-
 @pytest.mark.slow
 def test_a_scrape_of_any_worker_counts_every_workers_requests(tmp_path: Path) -> None:
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("BOOKSHELF_") and key != "PROMETHEUS_MULTIPROC_DIR"
-    }
     # TMPDIR: the folder `serve` creates for the workers' samples lands under tmp_path.
-    env |= {
-        "BOOKSHELF_DATABASE_URL": f"sqlite:///{tmp_path / 'workers.db'}",
-        "BOOKSHELF_RATE_LIMIT_ENABLED": "false",
-        "BOOKSHELF_LOG_LEVEL": "WARNING",
-        "TMPDIR": str(tmp_path),
-    }
-    command = [str(Path(sys.executable).parent / "bookshelf"), "serve", "--workers", "2"]
-    log = tmp_path / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)], env=env, cwd=tmp_path, stdout=output, stderr=output
-        )
+    server = BookshelfServer(
+        f"sqlite:///{tmp_path / 'workers.db'}",
+        tmp_path,
+        workers=2,
+        extra_env={"TMPDIR": str(tmp_path)},
+    )
+    base_url = server.base_url
     try:
-        _wait_live(base_url, process, log)
+        server.wait_live()
         [metrics_dir] = tmp_path.glob("bookshelf-metrics-*")
         # Each worker creates its gauge file on start-up; the second may lag on a busy machine.
         deadline = time.monotonic() + 30
@@ -233,9 +196,6 @@ def test_a_scrape_of_any_worker_counts_every_workers_requests(tmp_path: Path) ->
             for _ in range(8)
         ]
         assert scraped == [sent] * 8
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0, log.read_text()
+        assert server.stop() == 0, server.log_tail()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+        server.stop()

@@ -12,14 +12,23 @@ from pydantic import SecretStr
 from bookshelf.config import Settings
 from bookshelf.ops.ratelimit import address_key
 from bookshelf.users.schemas import Role
-from tests.factories import ME, PASSPHRASE, TOKEN, assert_problem, bearer, login, register
-from tests.ops.support import http, scrape, signed_in, started
+from tests.factories import (
+    ME,
+    PASSPHRASE,
+    TOKEN,
+    app_account,
+    assert_problem,
+    bearer,
+    login,
+    register,
+)
+from tests.ops.support import http, scrape, started
 from tests.ops.test_rate_limits import BAD_LOGIN, BOOKS, assert_rate_limited, limited, remaining
 
 
 async def test_many_accounts_from_one_address_share_its_budget(settings: Settings) -> None:
     async with started(limited(settings)) as app, http(app, address="192.0.2.50") as client:
-        accounts = [(await signed_in(app, Role.READER))[1] for _ in range(3)]
+        accounts = [(await app_account(app, Role.READER)).headers for _ in range(3)]
         runs = [await client.get(BOOKS, headers=accounts[n % 3]) for n in range(6)]
     assert [r.status_code for r in runs] == [200] * 5 + [429]
     assert_rate_limited(runs[5], limit=5, path=BOOKS)
@@ -89,8 +98,8 @@ async def test_password_change_guesses_share_the_address_budget_with_sign_in(
     settings: Settings,
 ) -> None:
     async with started(limited(settings, rate_limit_default="100/hour")) as app:
-        _, first = await signed_in(app, Role.READER)
-        _, second = await signed_in(app, Role.READER)
+        first = (await app_account(app, Role.READER)).headers
+        second = (await app_account(app, Role.READER)).headers
         async with http(app, address="192.0.2.90") as client:
             sign_in = await client.post(TOKEN, data=BAD_LOGIN)
             as_first = await client.patch(ME, json=_guess("guess one"), headers=first)

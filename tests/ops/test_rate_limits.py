@@ -15,9 +15,9 @@ from pydantic import SecretStr
 
 from bookshelf.config import Settings
 from bookshelf.users.schemas import Role
-from tests.factories import assert_problem
+from tests.factories import app_account, assert_problem
 from tests.ops.conftest import SharedRedis
-from tests.ops.support import http, signed_in, started
+from tests.ops.support import http, started
 
 BOOKS = "/api/v1/books"
 TOKEN = "/api/v1/auth/token"
@@ -69,8 +69,8 @@ async def test_anonymous_requests_are_limited_per_address(settings: Settings) ->
 
 async def test_signed_in_users_are_counted_per_user(settings: Settings) -> None:
     async with started(limited(settings)) as app:
-        _, first = await signed_in(app, Role.READER)
-        _, second = await signed_in(app, Role.READER)
+        first = (await app_account(app, Role.READER)).headers
+        second = (await app_account(app, Role.READER)).headers
         async with (
             http(app, address="192.0.2.40") as here,
             http(app, address="192.0.2.41") as there,

@@ -6,24 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.idempotency.models import idempotency_records as records
 from bookshelf.reviews.models import reviews
 from tests.conftest import Account
-from tests.factories import assert_problem, create_book, post_review, reviews_path
+from tests.factories import assert_problem, count_rows, create_book, post_review, reviews_path
 
 
 async def post(
     client: httpx.AsyncClient, book_id: str, payload: dict[str, Any], key: str
 ) -> httpx.Response:
     return await client.post(reviews_path(book_id), json=payload, headers={"Idempotency-Key": key})
-
-
-async def count_reviews(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        return await connection.scalar(select(func.count()).select_from(reviews)) or 0
 
 
 async def stored_record(engine: AsyncEngine, book_id: str, key: str, account: Account) -> Any:
@@ -49,7 +44,7 @@ async def test_same_key_and_body_replays_the_first_review(
     assert second.content == first.content
     assert second.headers["location"] == first.headers["location"]
     assert second.headers["content-type"] == "application/json"
-    assert await count_reviews(engine) == 1
+    assert await count_rows(engine, reviews) == 1
     record = await stored_record(engine, book["id"], "review-1", admin)
     assert (record.status_code, record.response_body) == (201, first.content)
 
@@ -63,7 +58,7 @@ async def test_same_key_with_different_body_returns_422_and_writes_nothing(
     response = await post(client, book["id"], {"rating": 1}, "reused")
 
     assert_problem(response, 422, "idempotency-key-reused")
-    assert await count_reviews(engine) == 1
+    assert await count_rows(engine, reviews) == 1
 
 
 async def test_failed_review_does_not_burn_the_key(
@@ -83,7 +78,7 @@ async def test_failed_review_does_not_burn_the_key(
     assert retried.status_code == 201, retried.text
     assert "idempotent-replayed" not in retried.headers
     assert retried.json()["rating"] == 4
-    assert await count_reviews(engine) == 1
+    assert await count_rows(engine, reviews) == 1
 
 
 async def test_same_key_for_two_books_reviews_both(
@@ -97,4 +92,4 @@ async def test_same_key_for_two_books_reviews_both(
     assert (first.status_code, second.status_code) == (201, 201)
     assert "idempotent-replayed" not in second.headers
     assert second.json()["book_id"] == second_book["id"]
-    assert await count_reviews(engine) == 2
+    assert await count_rows(engine, reviews) == 2

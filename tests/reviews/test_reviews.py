@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.reviews.models import reviews
@@ -20,17 +19,13 @@ from tests.factories import (
     REVIEW_KEYS,
     assert_problem,
     assert_unauthenticated,
+    count_rows,
     create_book,
     post_review,
     reviews_path,
 )
 
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
-
-
-async def count_reviews(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        return await connection.scalar(select(func.count()).select_from(reviews)) or 0
 
 
 def review_path(review: dict[str, Any]) -> str:
@@ -84,9 +79,9 @@ async def test_a_second_review_of_the_same_book_returns_409(
     again = await client.post(reviews_path(book["id"]), json={"rating": 5}, headers=reader.headers)
 
     assert_problem(again, 409, "review-exists", instance=reviews_path(book["id"]))
-    assert await count_reviews(engine) == 1
+    assert await count_rows(engine, reviews) == 1
     await post_review(client, other_book["id"], reader.headers)  # another book is fine
-    assert await count_reviews(engine) == 2
+    assert await count_rows(engine, reviews) == 2
 
 
 INVALID_REVIEWS: list[dict[str, Any]] = [
@@ -118,7 +113,7 @@ async def test_invalid_reviews_return_422_and_create_nothing(
 
         assert response.status_code == 422, (body, response.text)
         assert_problem(response, 422, "validation-error", instance=path)
-    assert await count_reviews(engine) == 0
+    assert await count_rows(engine, reviews) == 0
     assert (await client.get(f"{BOOKS}/{book['id']}")).json()["version"] == 1
 
 
@@ -142,7 +137,7 @@ async def test_review_of_an_unknown_book_returns_404(
     response = await client.post(reviews_path(book_id), json={"rating": 4}, headers=reader.headers)
 
     assert_problem(response, 404, "book-not-found", instance=reviews_path(book_id))
-    assert await count_reviews(engine) == 0
+    assert await count_rows(engine, reviews) == 0
 
 
 async def test_anonymous_review_returns_401(
@@ -153,7 +148,7 @@ async def test_anonymous_review_returns_401(
     response = await anonymous_client.post(reviews_path(book["id"]), json={"rating": 4})
 
     assert_unauthenticated(response, invalid_token=False)
-    assert await count_reviews(engine) == 0
+    assert await count_rows(engine, reviews) == 0
 
 
 # --- read and list ---------------------------------------------------------------------------
@@ -350,7 +345,7 @@ async def test_the_author_deletes_their_review(
     assert response.status_code == 204
     assert response.content == b""
     assert_problem(await client.get(review_path(review)), 404, "review-not-found")
-    assert await count_reviews(engine) == 0
+    assert await count_rows(engine, reviews) == 0
     # With the review gone, the reader may review the book again.
     await post_review(client, book["id"], reader.headers, rating=1)
 
@@ -366,7 +361,7 @@ async def test_someone_elses_review_cannot_be_deleted(
     response = await client.delete(review_path(review), headers=other.headers)
 
     assert_problem(response, 404, "review-not-found", instance=review_path(review))
-    assert await count_reviews(engine) == 1
+    assert await count_rows(engine, reviews) == 1
 
 
 async def test_an_admin_may_delete_any_review(
@@ -378,7 +373,7 @@ async def test_an_admin_may_delete_any_review(
     response = await client.delete(review_path(review), headers=admin.headers)
 
     assert response.status_code == 204
-    assert await count_reviews(engine) == 0
+    assert await count_rows(engine, reviews) == 0
 
 
 async def test_delete_of_an_unknown_or_misplaced_review_returns_404(
@@ -394,7 +389,7 @@ async def test_delete_of_an_unknown_or_misplaced_review_returns_404(
     ):
         response = await client.delete(path, headers=reader.headers)
         assert_problem(response, 404, "review-not-found", instance=path)
-    assert await count_reviews(engine) == 1
+    assert await count_rows(engine, reviews) == 1
 
 
 async def test_anonymous_delete_returns_401(

@@ -9,25 +9,19 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role
 from tests.conftest import Account, AccountFactory
-from tests.factories import USERS
+from tests.factories import USERS, count_rows
 
 ROUNDS = 10
 
 
 async def active_admins(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        count = await connection.scalar(
-            select(func.count())
-            .select_from(users)
-            .where(users.c.role == "admin", users.c.is_active.is_(True))
-        )
-    return int(count or 0)
+    return await count_rows(engine, users, users.c.role == "admin", users.c.is_active.is_(True))
 
 
 async def only_these_admins(engine: AsyncEngine, make_account: AccountFactory) -> list[Account]:
