@@ -25,11 +25,11 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf import migrate
 from bookshelf.auth import service as auth_service
 from bookshelf.auth.service import Auth
 from bookshelf.config import Settings
-from bookshelf.db import create_engine
+from bookshelf.db import migrate
+from bookshelf.db.engine import create_engine
 from bookshelf.main import create_app
 from bookshelf.users.schemas import Role
 

@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from bookshelf.auth import service as auth_service
 from bookshelf.books.models import books
-from bookshelf.db import create_engine
+from bookshelf.db.engine import create_engine
 from bookshelf.main import build_auth, create_app
 from bookshelf.users.schemas import Role
 from tests.conftest import make_settings, migrate_database

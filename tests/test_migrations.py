@@ -14,9 +14,9 @@ from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf import migrate
 from bookshelf.books.models import book_authors, books
-from bookshelf.db import create_engine
+from bookshelf.db import migrate
+from bookshelf.db.engine import create_engine
 from bookshelf.main import create_app
 from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
 from tests.factories import book_payload, sign_in

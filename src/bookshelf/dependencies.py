@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from bookshelf.config import Settings
-from bookshelf.db import ConnectionDep
+from bookshelf.db.connections import ConnectionDep
 
 
 async def get_app_settings(request: Request) -> Settings:

@@ -19,14 +19,15 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from bookshelf import __version__, migrate
+from bookshelf import __version__
 from bookshelf.auth.passwords import PasswordHasher
 from bookshelf.auth.routes import router as auth_router
 from bookshelf.auth.service import Auth
 from bookshelf.auth.tokens import TokenSigner
 from bookshelf.books.routes import router as books_router
 from bookshelf.config import ConfigurationError, Settings, get_settings
-from bookshelf.db import create_engine, create_probe_engine
+from bookshelf.db import migrate
+from bookshelf.db.engine import create_engine, create_probe_engine
 from bookshelf.docs import install_docs
 from bookshelf.http import API_PREFIX
 from bookshelf.middleware import BodySizeLimit

@@ -14,7 +14,7 @@ from bookshelf.auth.exceptions import InsufficientRole, InvalidAccessToken, NotA
 from bookshelf.auth.service import Auth
 from bookshelf.auth.sessions import Principal
 from bookshelf.auth.tokens import InvalidToken
-from bookshelf.db import ConnectionDep, EngineDep, unit_of_work
+from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.ops.ratelimit import RateLimits
 from bookshelf.users.schemas import Role
 

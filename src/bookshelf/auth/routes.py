@@ -10,7 +10,7 @@ from bookshelf.auth import service, sessions
 from bookshelf.auth.dependencies import AuthDep, CurrentUser
 from bookshelf.auth.exceptions import InvalidGrant
 from bookshelf.auth.schemas import RefreshRequest, Registration, TokenPair
-from bookshelf.db import ConnectionDep, EngineDep, unit_of_work
+from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.http import json_response, require_json_body
 from bookshelf.problems import problem_responses
 from bookshelf.users.schemas import User

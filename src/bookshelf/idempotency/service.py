@@ -20,9 +20,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bookshelf.db.types import utc_now
 from bookshelf.exceptions import Conflict, InvalidRequest
 from bookshelf.idempotency.models import idempotency_records as records
-from bookshelf.types import utc_now
 
 
 class IdempotencyKeyInFlight(Conflict):

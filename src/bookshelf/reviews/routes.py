@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from bookshelf.auth.dependencies import CurrentUser
 from bookshelf.books.dependencies import BookId
-from bookshelf.db import ConnectionDep
+from bookshelf.db.connections import ConnectionDep
 from bookshelf.http import (
     json_response,
     next_page_headers,

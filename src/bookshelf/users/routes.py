@@ -14,7 +14,7 @@ from bookshelf.auth.dependencies import (
     CurrentUserReleased,
     RateLimitsDep,
 )
-from bookshelf.db import ConnectionDep, EngineDep, unit_of_work
+from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.http import (
     json_response,
     next_page_headers,
