@@ -20,6 +20,7 @@ from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bookshelf import __version__
+from bookshelf.api import API_PREFIX
 from bookshelf.auth.passwords import PasswordHasher
 from bookshelf.auth.routes import router as auth_router
 from bookshelf.auth.service import Auth
@@ -29,7 +30,6 @@ from bookshelf.config import ConfigurationError, Settings, get_settings
 from bookshelf.db import migrate
 from bookshelf.db.engine import create_engine, create_probe_engine
 from bookshelf.docs import install_docs
-from bookshelf.http import API_PREFIX
 from bookshelf.middleware import BodySizeLimit
 from bookshelf.ops.admin import AdminPortSplit, HTTPSRedirectExceptAdminPort
 from bookshelf.ops.health import Readiness
