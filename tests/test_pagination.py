@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bookshelf.books.schemas import BookSort
+from bookshelf.exceptions import InvalidCursor
 from bookshelf.main import create_app
 from bookshelf.pagination import (
     CursorDate,
@@ -32,7 +33,6 @@ from bookshelf.pagination import (
     CursorSchema,
     CursorText,
     CursorTimestamp,
-    InvalidCursor,
 )
 from bookshelf.users.schemas import Role
 from tests.conftest import AccountFactory, make_settings

@@ -10,18 +10,12 @@ from uuid import UUID
 from fastapi import Request, Response
 from pydantic import BaseModel
 
-from bookshelf.exceptions import DomainError
+from bookshelf.exceptions import UnsupportedMediaType
 
 API_VERSION = "v1"
 # Every feature's router is mounted under this prefix.
 API_PREFIX = f"/api/{API_VERSION}"
 JSON_MEDIA_TYPE = "application/json"
-
-
-class UnsupportedMediaType(DomainError):
-    status = 415
-    title = "Unsupported media type"
-    slug = "unsupported-media-type"
 
 
 def next_page_headers(request: Request, next_cursor: str | None) -> dict[str, str]:

@@ -18,7 +18,8 @@ from fastapi import FastAPI
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.tokens import InvalidToken, TokenSigner, key_id
+from bookshelf.auth.exceptions import InvalidToken
+from bookshelf.auth.tokens import TokenSigner, key_id
 from bookshelf.config import Settings
 from bookshelf.main import create_app
 from bookshelf.users.models import users
