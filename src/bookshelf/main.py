@@ -36,7 +36,6 @@ from bookshelf.ops.metrics import install_metrics
 from bookshelf.ops.ratelimit import RateLimits
 from bookshelf.ops.tracing import instrument_engine
 from bookshelf.problems import (
-    PROBLEM_MEDIA_TYPE,
     FieldError,
     Problem,
     install_problem_handlers,
@@ -216,8 +215,6 @@ def create_app_for_process() -> FastAPI:
 
 
 __all__ = [
-    "API_PREFIX",
-    "PROBLEM_MEDIA_TYPE",
     "configure_process",
     "create_app",
     "create_app_for_process",

@@ -18,7 +18,8 @@ from bookshelf.books.schemas import (
     BookUpdate,
 )
 from bookshelf.conditional import etag, if_none_match_hits, versions_in_if_match
-from bookshelf.dependencies import ConnectionDep, SettingsDep
+from bookshelf.db.connections import ConnectionDep
+from bookshelf.dependencies import SettingsDep
 from bookshelf.idempotency.dependencies import Idempotent
 from bookshelf.problems import problem_responses
 
