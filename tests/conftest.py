@@ -25,12 +25,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import bookshelf.models_registry  # noqa: F401 - registers every feature's tables on the metadata
-from bookshelf import migrate
+import bookshelf.db.registry  # noqa: F401 - registers every feature's tables on the metadata
 from bookshelf.config import Settings
-from bookshelf.db import create_engine
+from bookshelf.db import migrate
+from bookshelf.db.engine import create_engine
+from bookshelf.db.metadata import metadata
 from bookshelf.main import build_auth
-from bookshelf.metadata import metadata
 from bookshelf.users.schemas import Role
 from tests.factories import Account, app_account, create_account
 from tests.ops.support import http, started

@@ -25,7 +25,7 @@ from playwright.sync_api import Locator, expect, sync_playwright
 from sqlalchemy import select
 
 from bookshelf.books.models import books
-from bookshelf.db import create_engine
+from bookshelf.db.engine import create_engine
 from bookshelf.main import create_app
 from bookshelf.users.schemas import Role
 from tests.conftest import database_account, make_settings, migrate_database

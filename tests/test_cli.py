@@ -17,7 +17,7 @@ from bookshelf.books.isbn import normalize_isbn
 from bookshelf.books.models import book_authors, book_subjects, books
 from bookshelf.books.schemas import Book, BookCreate
 from bookshelf.cli import app as cli
-from bookshelf.db import create_engine
+from bookshelf.db.engine import create_engine
 from bookshelf.main import create_app
 from tests.conftest import make_settings
 

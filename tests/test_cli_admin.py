@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner, Result
 
 from bookshelf.cli import app as cli
-from bookshelf.db import create_engine
+from bookshelf.db.engine import create_engine
 from bookshelf.main import create_app
 from bookshelf.users.models import users
 from tests.conftest import (

@@ -13,9 +13,9 @@ from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf import migrate
 from bookshelf.books.models import book_authors, books
-from bookshelf.db import create_engine
+from bookshelf.db import migrate
+from bookshelf.db.engine import create_engine
 from tests.conftest import make_settings, throwaway_postgres_database
 from tests.factories import book_payload, sign_in
 from tests.ops.support import http, started

@@ -31,7 +31,7 @@ from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from bookshelf.auth import service as auth_service
-from bookshelf.db import create_engine
+from bookshelf.db.engine import create_engine
 from bookshelf.main import build_auth, create_app
 from bookshelf.users.schemas import Role
 from tests.conftest import (

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bookshelf.books.schemas import BookSort
+from bookshelf.exceptions import InvalidCursor
 from bookshelf.pagination import (
     CursorDate,
     CursorId,
@@ -28,7 +29,6 @@ from bookshelf.pagination import (
     CursorSchema,
     CursorText,
     CursorTimestamp,
-    InvalidCursor,
 )
 from tests.conftest import AccountFactory
 from tests.factories import BOOKS, USERS, assert_problem, book_payload, reviews_path

@@ -8,7 +8,8 @@ from collections import Counter
 from sqlalchemy import text
 
 from bookshelf.books.seed import BookFactory
-from bookshelf.db import connect, create_engine
+from bookshelf.db.connections import connect
+from bookshelf.db.engine import create_engine
 from bookshelf.main import create_app
 from tests.conftest import make_settings
 

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from bookshelf.auth.models import auth_sessions, refresh_tokens
 from bookshelf.cli import app as cli
-from bookshelf.db import create_engine
+from bookshelf.db.engine import create_engine
+from bookshelf.db.types import utc_now
 from bookshelf.idempotency.models import idempotency_records
 from bookshelf.retention import purge_expired
-from bookshelf.types import utc_now
 from bookshelf.users.models import users
 from tests.conftest import make_settings
 from tests.factories import count_rows

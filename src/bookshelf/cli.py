@@ -21,13 +21,13 @@ from sqlalchemy.exc import DBAPIError
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import ChangeReload, Multiprocess
 
-from bookshelf import migrate as migrations
 from bookshelf.auth import service as auth_service
 from bookshelf.auth.passwords import password_problems
 from bookshelf.auth.schemas import normalise_email
 from bookshelf.books.seed import seed_books
 from bookshelf.config import ConfigurationError, Settings, load_settings
-from bookshelf.db import create_engine
+from bookshelf.db import migrate as migrations
+from bookshelf.db.engine import create_engine
 from bookshelf.main import build_auth
 from bookshelf.ops.metrics import MULTIPROCESS_ENV
 from bookshelf.retention import PurgeReport, purge_expired

@@ -1,4 +1,10 @@
-"""Dependencies shared by every feature, as ``Annotated`` aliases routes can read like sentences."""
+"""Cross-cutting dependencies, as ``Annotated`` aliases routes can read like sentences.
+
+Every alias has exactly one import site, the module that defines it: ``SettingsDep`` here;
+``ConnectionDep`` and ``EngineDep`` in ``db.connections``; ``AuthDep``, ``CurrentUser``,
+``CurrentUserReleased``, ``EditorUser``, ``AdminUser`` and ``RateLimitsDep`` in
+``auth.dependencies``; ``BookId`` in ``books.dependencies``; ``Idempotent`` in
+``idempotency.dependencies``. Nothing is re-exported."""
 
 from __future__ import annotations
 
@@ -7,7 +13,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from bookshelf.config import Settings
-from bookshelf.db import ConnectionDep
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -16,5 +21,3 @@ async def get_app_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-
-__all__ = ["ConnectionDep", "SettingsDep"]

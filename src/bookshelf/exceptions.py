@@ -56,3 +56,20 @@ class FieldValidationError(InvalidRequest):
     def __init__(self, location: tuple[str, ...], message: str) -> None:
         super().__init__("1 field(s) failed validation; see errors.")
         self.errors = [{"loc": list(location), "msg": message, "type": "value_error"}]
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"
+
+
+class InvalidCursor(InvalidRequest):
+    title = "Invalid cursor"
+    slug = "invalid-cursor"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The cursor is not one this list issued for this sort order; "
+            "start again without a cursor."
+        )

@@ -16,31 +16,26 @@ from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from bookshelf import __version__, migrate
+from bookshelf import __version__
+from bookshelf.api import API_PREFIX
 from bookshelf.auth.passwords import PasswordHasher
 from bookshelf.auth.routes import router as auth_router
 from bookshelf.auth.service import Auth
 from bookshelf.auth.tokens import TokenSigner
 from bookshelf.books.routes import router as books_router
-from bookshelf.config import ConfigurationError, Settings, get_settings
-from bookshelf.db import create_engine, create_probe_engine
+from bookshelf.config import Settings, get_settings
+from bookshelf.db import migrate
+from bookshelf.db.engine import create_engine, create_probe_engine
 from bookshelf.docs import install_docs
-from bookshelf.http import API_PREFIX
-from bookshelf.middleware import BodySizeLimit
-from bookshelf.ops.admin import AdminPortSplit, HTTPSRedirectExceptAdminPort
+from bookshelf.middleware import install_middleware
 from bookshelf.ops.health import Readiness
 from bookshelf.ops.health import router as health_router
-from bookshelf.ops.logging import build_access_log, configure_logging
+from bookshelf.ops.logging import configure_logging
 from bookshelf.ops.metrics import install_metrics
-from bookshelf.ops.observability import RequestObservability
-from bookshelf.ops.ratelimit import RateLimitMiddleware, RateLimits
-from bookshelf.ops.security import RequestTimeout, SecurityHeaders, TrustedHostsExceptProbes
-from bookshelf.ops.tracing import install_tracing, instrument_engine, tracing_available
+from bookshelf.ops.ratelimit import RateLimits
+from bookshelf.ops.tracing import instrument_engine
 from bookshelf.problems import (
-    PROBLEM_MEDIA_TYPE,
     FieldError,
     Problem,
     install_problem_handlers,
@@ -171,66 +166,6 @@ def build_auth(settings: Settings) -> Auth:
     )
 
 
-def _add_middleware(app: FastAPI, settings: Settings) -> None:
-    """Pure ASGI middleware; the last added runs first, so read this list bottom-up."""
-    app.add_middleware(RequestTimeout, seconds=settings.request_timeout_seconds)
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
-    if app.state.rate_limits is not None:
-        app.add_middleware(
-            RateLimitMiddleware,
-            limits=app.state.rate_limits,
-            signer=app.state.auth.signer,
-            api_prefix=API_PREFIX,
-        )
-    if settings.cors_origin_list:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origin_list,
-            allow_credentials=settings.cors_allow_credentials,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "If-Match",
-                "If-None-Match",
-                "Idempotency-Key",
-                "X-Request-ID",
-            ],
-            expose_headers=[
-                "ETag",
-                "Location",
-                "Link",
-                "Retry-After",
-                "X-Request-ID",
-                "RateLimit-Limit",
-                "RateLimit-Remaining",
-                "RateLimit-Reset",
-            ],
-        )
-    app.add_middleware(SecurityHeaders)
-    if settings.https_redirect:
-        app.add_middleware(HTTPSRedirectExceptAdminPort, admin_port=settings.admin_port)
-    if settings.allowed_host_list != ["*"]:
-        app.add_middleware(
-            TrustedHostsExceptProbes,
-            allowed_hosts=settings.allowed_host_list,
-            admin_port=settings.admin_port,
-        )
-    if settings.admin_port is not None:
-        app.add_middleware(
-            AdminPortSplit, admin_port=settings.admin_port, metrics_path=settings.metrics_path
-        )
-    # Outside everything else, so 413s, 429s and timeouts are logged and counted too.
-    app.add_middleware(
-        RequestObservability,
-        api_prefix=API_PREFIX,
-        access_log=build_access_log(settings.log_level, json=settings.use_json_logs),
-    )
-    if settings.trusted_proxy_list:
-        # Rewrites the client address and scheme from X-Forwarded-* sent by trusted proxies.
-        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
-
-
 def create_app(settings: Settings) -> FastAPI:
     """Build the application from ``settings`` and wire its parts together. It changes nothing
     outside the app it returns (logging is the process's: ``configure_process``), so tests
@@ -255,19 +190,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.draining = False
     app.state.rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
     install_problem_handlers(app)
-    _add_middleware(app, settings)
+    install_middleware(app, settings)
     install_docs(app)
     app.include_router(health_router)
     if settings.metrics_path:
         install_metrics(app, settings.metrics_path)
-    app.state.tracer_provider = None
-    if settings.tracing:
-        if not tracing_available():
-            raise ConfigurationError(
-                "BOOKSHELF_TRACING is on but the otel extra is not installed "
-                "(pip install 'bookshelf[otel]')"
-            )
-        app.state.tracer_provider = install_tracing(app, settings.tracing_service_name)
     for router in (books_router, reviews_router, auth_router, users_router):
         app.include_router(router, prefix=API_PREFIX)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
@@ -288,8 +215,6 @@ def create_app_for_process() -> FastAPI:
 
 
 __all__ = [
-    "API_PREFIX",
-    "PROBLEM_MEDIA_TYPE",
     "configure_process",
     "create_app",
     "create_app_for_process",

@@ -23,7 +23,7 @@ from uuid import UUID
 from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement, Select, bindparam, tuple_
 
-from bookshelf.exceptions import InvalidRequest
+from bookshelf.exceptions import InvalidCursor
 
 _CURSOR_VERSION = 1
 # A cursor query parameter is at most 1000 characters, so no key part needs to be longer.
@@ -32,17 +32,6 @@ _MAX_TEXT = 1000
 _INT64 = 2**63
 
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-
-
-class InvalidCursor(InvalidRequest):
-    title = "Invalid cursor"
-    slug = "invalid-cursor"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "The cursor is not one this list issued for this sort order; "
-            "start again without a cursor."
-        )
 
 
 def _storable_text(value: str) -> str:

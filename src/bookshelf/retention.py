@@ -18,9 +18,9 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth.models import auth_sessions, refresh_tokens
-from bookshelf.db import unit_of_work
+from bookshelf.db.connections import unit_of_work
+from bookshelf.db.types import utc_now
 from bookshelf.idempotency.models import idempotency_records
-from bookshelf.types import utc_now
 
 logger = logging.getLogger("bookshelf.retention")
 

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.tokens import InvalidToken, TokenSigner, key_id
+from bookshelf.auth.exceptions import InvalidToken
+from bookshelf.auth.tokens import TokenSigner, key_id
 from bookshelf.config import Settings
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role

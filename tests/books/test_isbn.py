@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bookshelf.books.isbn import InvalidIsbn, isbn13_check_digit, normalize_isbn
+from bookshelf.books.exceptions import InvalidIsbn
+from bookshelf.books.isbn import isbn13_check_digit, normalize_isbn
 
 DIGITS = "0123456789"
 # Other scripts' decimal digits: str.isdigit() is True for them, but an ISBN is ASCII.

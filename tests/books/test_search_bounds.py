@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.config import Settings
-from bookshelf.db import create_engine
+from bookshelf.db.engine import create_engine
 from bookshelf.main import create_app
 from bookshelf.users.schemas import Role
 from tests.conftest import empty_tables, make_settings

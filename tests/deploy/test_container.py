@@ -37,6 +37,7 @@ from tests.ops.conftest import DEFAULT_REDIS_URL
 from tests.servers import free_port
 
 VENV_BIN = Path(sys.executable).parent
+CHECKOUT = Path(__file__).resolve().parents[2]
 # Generous: two workers import the whole app, slow on a loaded 2-core machine.
 START_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 30.0
@@ -69,6 +70,10 @@ def sandboxed(spec: dict[str, Any], command: list[str]) -> list[str]:
     sandbox = [bubblewrap(), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for path in writable:
         sandbox += ["--tmpfs", path]
+    # The image's own files (here: this checkout, its virtualenv and code) stay visible, read
+    # only, even when the checkout lies under a path the pod mounts a volume on (a clone in /tmp).
+    if any(CHECKOUT.is_relative_to(path) for path in writable):
+        sandbox += ["--ro-bind", str(CHECKOUT), str(CHECKOUT)]
     # A user namespace, as rootless container engines use: inside, the process is the pod's
     # user and group, with no capabilities (whoever runs the test, root included).
     sandbox += ["--unshare-user", "--uid", str(uid), "--gid", str(gid), "--cap-drop", "ALL"]

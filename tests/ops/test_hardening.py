@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from bookshelf.cli import app as cli
 from bookshelf.config import Settings
-from bookshelf.db import ConnectionDep
+from bookshelf.db.connections import ConnectionDep
 from bookshelf.users.schemas import Role
 from tests.conftest import empty_tables, make_settings
 from tests.factories import app_account, assert_problem, book_payload

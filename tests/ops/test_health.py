@@ -16,9 +16,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bookshelf import migrate
 from bookshelf.config import Settings
-from bookshelf.db import create_engine
+from bookshelf.db import migrate
+from bookshelf.db.engine import create_engine
 from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
 from tests.factories import assert_problem
 from tests.ops.conftest import SharedRedis

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import select, text
 
 from bookshelf.config import Settings, get_settings
-from bookshelf.db import ConnectionDep
+from bookshelf.db.connections import ConnectionDep
 from bookshelf.main import create_app, create_app_for_process
 from bookshelf.ops.logging import MASK, redact_secrets
 from bookshelf.users.models import users

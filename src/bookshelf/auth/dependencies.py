@@ -10,11 +10,15 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.auth import service
-from bookshelf.auth.exceptions import InsufficientRole, InvalidAccessToken, NotAuthenticated
+from bookshelf.auth.exceptions import (
+    InsufficientRole,
+    InvalidAccessToken,
+    InvalidToken,
+    NotAuthenticated,
+)
 from bookshelf.auth.service import Auth
 from bookshelf.auth.sessions import Principal
-from bookshelf.auth.tokens import InvalidToken
-from bookshelf.db import ConnectionDep, EngineDep, unit_of_work
+from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.ops.ratelimit import RateLimits
 from bookshelf.users.schemas import Role
 

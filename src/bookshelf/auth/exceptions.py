@@ -110,3 +110,7 @@ class TooManyPasswordAttempts(DomainError):
                 "RateLimit-Reset": str(retry_after_seconds),
             },
         )
+
+
+class InvalidToken(Exception):
+    """The access token cannot be trusted; the message says why (safe to show the client)."""

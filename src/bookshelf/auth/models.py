@@ -7,8 +7,8 @@ access tokens at once, on every instance, without a token denylist.
 
 from sqlalchemy import Column, ForeignKey, Index, String, Table, Uuid
 
-from bookshelf.metadata import metadata
-from bookshelf.types import UtcDateTime
+from bookshelf.db.metadata import metadata
+from bookshelf.db.types import UtcDateTime
 
 auth_sessions = Table(
     "auth_sessions",

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request, Response, status
 
+from bookshelf.api import json_response, require_json_body
 from bookshelf.auth import service, sessions
 from bookshelf.auth.dependencies import AuthDep, CurrentUser
 from bookshelf.auth.exceptions import InvalidGrant
 from bookshelf.auth.schemas import RefreshRequest, Registration, TokenPair
-from bookshelf.db import ConnectionDep, EngineDep, unit_of_work
-from bookshelf.http import json_response, require_json_body
+from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.problems import problem_responses
 from bookshelf.users.schemas import User
 

@@ -20,7 +20,7 @@ from bookshelf.auth.passwords import PasswordHasher
 from bookshelf.auth.schemas import Registration, TokenPair, normalise_email
 from bookshelf.auth.sessions import Principal, revoke_session
 from bookshelf.auth.tokens import AccessClaims, TokenSigner, hash_refresh_token, new_refresh_token
-from bookshelf.types import utc_now
+from bookshelf.db.types import utc_now
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role, User
 from bookshelf.users.service import USER_COLUMNS

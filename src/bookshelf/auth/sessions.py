@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.auth.models import auth_sessions
-from bookshelf.types import utc_now
+from bookshelf.db.types import utc_now
 from bookshelf.users.schemas import Role, User
 
 

@@ -13,13 +13,11 @@ from typing import Any
 
 import jwt
 
+from bookshelf.auth.exceptions import InvalidToken
+
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti", "sid")
 _VERIFIED_TOKEN = "bookshelf.verified_access_token"  # noqa: S105 - a state key
-
-
-class InvalidToken(Exception):
-    """The access token cannot be trusted; the message says why (safe to show the client)."""
 
 
 def key_id(secret: str) -> str:

@@ -7,8 +7,8 @@ from uuid import UUID
 
 from fastapi import Depends
 
+from bookshelf.api import uuid_or_not_found
 from bookshelf.books.exceptions import BookNotFound
-from bookshelf.http import uuid_or_not_found
 
 
 async def parse_book_id(book_id: str) -> UUID:

@@ -48,3 +48,7 @@ class SearchTimedOut(DomainError):
             "The search took too long and was stopped; retry shortly, or add words or filters.",
             headers={"Retry-After": "5"},
         )
+
+
+class InvalidIsbn(ValueError):
+    """The text is not a valid ISBN-10 or ISBN-13."""

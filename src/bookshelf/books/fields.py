@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime
 
 import pycountry
 
-from bookshelf.books.isbn import InvalidIsbn, normalize_isbn
+from bookshelf.books.exceptions import InvalidIsbn
+from bookshelf.books.isbn import normalize_isbn
 from bookshelf.text import normalise
 
 # The shape of a partial date, also published as the OpenAPI ``pattern`` (so ASCII digits only,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+from bookshelf.books.exceptions import InvalidIsbn
+
 _SEPARATORS = str.maketrans("", "", " -")
-
-
-class InvalidIsbn(ValueError):
-    """The text is not a valid ISBN-10 or ISBN-13."""
 
 
 def _isbn10_is_valid(digits: str) -> bool:

@@ -26,8 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from bookshelf.metadata import metadata
-from bookshelf.types import UtcDateTime
+from bookshelf.db.metadata import metadata
+from bookshelf.db.types import UtcDateTime
 
 # Books without a publication date sort after every dated book (ascending), as NULLs do on
 # PostgreSQL. A real value instead of NULL keeps keyset pagination a plain row comparison.

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
+from bookshelf.api import json_response, next_page_headers, require_json_body
 from bookshelf.auth.dependencies import AdminUser, EditorUser
 from bookshelf.books import service
 from bookshelf.books.dependencies import BookId
@@ -16,15 +17,9 @@ from bookshelf.books.schemas import (
     BookPage,
     BookUpdate,
 )
-from bookshelf.dependencies import ConnectionDep, SettingsDep
-from bookshelf.http import (
-    etag,
-    if_none_match_hits,
-    json_response,
-    next_page_headers,
-    require_json_body,
-    versions_in_if_match,
-)
+from bookshelf.conditional import etag, if_none_match_hits, versions_in_if_match
+from bookshelf.db.connections import ConnectionDep
+from bookshelf.dependencies import SettingsDep
 from bookshelf.idempotency.dependencies import Idempotent
 from bookshelf.problems import problem_responses
 

@@ -119,7 +119,8 @@ async def bounded(connection: AsyncConnection, timeout_ms: int) -> AsyncIterator
     """Run the block's search statement under the settings above (PostgreSQL).
 
     ``set_config(..., true)`` needs a transaction, and a read runs in autocommit
-    (``db.connect``): the block gets one of its own (BEGIN, the settings, the search, COMMIT).
+    (``db.connections.connect``): the block gets one of its own (BEGIN, the settings, the
+    search, COMMIT).
     A search over the timeout is cancelled by the server and raises ``DBAPIError`` with SQLSTATE
     57014. SQLite has no statement timeout (its searches are bounded by the candidate cap) and
     scans deterministically: the block runs as it is.

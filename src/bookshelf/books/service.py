@@ -33,7 +33,7 @@ from bookshelf.books.models import (
 )
 from bookshelf.books.ordering import PageRequest, apply_order, next_key
 from bookshelf.books.schemas import Book, BookCreate, BookListQuery, BookSort, BookUpdate
-from bookshelf.types import utc_now
+from bookshelf.db.types import utc_now
 
 BOOK_COLUMNS = (
     books.c.id,

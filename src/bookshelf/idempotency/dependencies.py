@@ -32,10 +32,11 @@ from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bookshelf.api import API_PREFIX, JSON_MEDIA_TYPE
 from bookshelf.auth.dependencies import CurrentUser
 from bookshelf.auth.sessions import Principal
-from bookshelf.dependencies import ConnectionDep, SettingsDep
-from bookshelf.http import API_PREFIX, JSON_MEDIA_TYPE
+from bookshelf.db.connections import ConnectionDep
+from bookshelf.dependencies import SettingsDep
 from bookshelf.idempotency import service
 
 IdempotencyKey = Annotated[

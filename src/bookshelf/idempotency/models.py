@@ -2,8 +2,8 @@
 
 from sqlalchemy import JSON, Column, Index, Integer, LargeBinary, String, Table
 
-from bookshelf.metadata import metadata
-from bookshelf.types import UtcDateTime
+from bookshelf.db.metadata import metadata
+from bookshelf.db.types import UtcDateTime
 
 idempotency_records = Table(
     "idempotency_records",

@@ -20,29 +20,9 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bookshelf.exceptions import Conflict, InvalidRequest
+from bookshelf.db.types import utc_now
+from bookshelf.idempotency.exceptions import IdempotencyKeyInFlight, IdempotencyKeyReused
 from bookshelf.idempotency.models import idempotency_records as records
-from bookshelf.types import utc_now
-
-
-class IdempotencyKeyInFlight(Conflict):
-    title = "Request with this Idempotency-Key in progress"
-    slug = "idempotency-key-in-flight"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "A request with this Idempotency-Key is still being processed; retry later."
-        )
-
-
-class IdempotencyKeyReused(InvalidRequest):
-    title = "Idempotency-Key reused with another request"
-    slug = "idempotency-key-reused"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This Idempotency-Key was used with a different request body; use a new key."
-        )
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf import migrate
+from bookshelf.db import migrate
 from bookshelf.ops.ratelimit import RateLimits
 from bookshelf.problems import problem_response
 

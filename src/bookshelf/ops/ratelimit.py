@@ -33,8 +33,8 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bookshelf.auth.exceptions import TooManyPasswordAttempts
-from bookshelf.auth.tokens import InvalidToken, TokenSigner
+from bookshelf.auth.exceptions import InvalidToken, TooManyPasswordAttempts
+from bookshelf.auth.tokens import TokenSigner
 from bookshelf.config import Settings
 from bookshelf.ops import metrics
 from bookshelf.problems import problem_response

@@ -1,6 +1,6 @@
 """HTTP hardening that is ours to add: security headers and a per-request time limit.
 (CORS, trusted hosts, HTTPS redirect and proxy headers use Starlette's and uvicorn's own
-middleware, configured in ``bookshelf.main``.)"""
+middleware, wired in ``bookshelf.middleware``.)"""
 
 from __future__ import annotations
 

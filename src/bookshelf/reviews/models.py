@@ -13,8 +13,8 @@ from sqlalchemy import (
     Uuid,
 )
 
-from bookshelf.metadata import metadata
-from bookshelf.types import UtcDateTime
+from bookshelf.db.metadata import metadata
+from bookshelf.db.types import UtcDateTime
 
 reviews = Table(
     "reviews",

@@ -7,15 +7,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from bookshelf.api import json_response, next_page_headers, require_json_body, uuid_or_not_found
 from bookshelf.auth.dependencies import CurrentUser
 from bookshelf.books.dependencies import BookId
-from bookshelf.db import ConnectionDep
-from bookshelf.http import (
-    json_response,
-    next_page_headers,
-    require_json_body,
-    uuid_or_not_found,
-)
+from bookshelf.db.connections import ConnectionDep
 from bookshelf.idempotency.dependencies import Idempotent
 from bookshelf.problems import problem_responses
 from bookshelf.reviews import service

@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bookshelf.auth.sessions import Principal
 from bookshelf.books import service as books
 from bookshelf.books.exceptions import BookNotFound
+from bookshelf.db.types import utc_now
 from bookshelf.pagination import CursorId, CursorSchema, CursorTimestamp
 from bookshelf.reviews.exceptions import ReviewAlreadyExists, ReviewNotFound
 from bookshelf.reviews.models import reviews
 from bookshelf.reviews.schemas import Review, ReviewCreate, ReviewUpdate
-from bookshelf.types import utc_now
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role
 

@@ -6,8 +6,8 @@ and refresh tokens are ``auth.models``.
 
 from sqlalchemy import Boolean, CheckConstraint, Column, String, Table, Uuid
 
-from bookshelf.metadata import metadata
-from bookshelf.types import UtcDateTime
+from bookshelf.db.metadata import metadata
+from bookshelf.db.types import UtcDateTime
 
 ROLES = ("reader", "editor", "admin")
 

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from bookshelf.api import json_response, next_page_headers, require_json_body, uuid_or_not_found
 from bookshelf.auth.dependencies import (
     AdminUser,
     AuthDep,
@@ -14,13 +15,7 @@ from bookshelf.auth.dependencies import (
     CurrentUserReleased,
     RateLimitsDep,
 )
-from bookshelf.db import ConnectionDep, EngineDep, unit_of_work
-from bookshelf.http import (
-    json_response,
-    next_page_headers,
-    require_json_body,
-    uuid_or_not_found,
-)
+from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.problems import problem_responses
 from bookshelf.users import service
 from bookshelf.users.exceptions import UserNotFound

@@ -22,8 +22,8 @@ from bookshelf.auth.exceptions import (
 )
 from bookshelf.auth.passwords import PasswordHasher, password_problems
 from bookshelf.auth.sessions import Principal, revoke_user_sessions
+from bookshelf.db.types import utc_now
 from bookshelf.pagination import CursorSchema, CursorText
-from bookshelf.types import utc_now
 from bookshelf.users.exceptions import CannotChangeOwnAccess, UserNotFound
 from bookshelf.users.models import users
 from bookshelf.users.schemas import ProfileUpdate, Role, User, UserAdminUpdate

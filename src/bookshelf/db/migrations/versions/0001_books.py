@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from bookshelf.migrations.sqlite_fts import BOOKS_FTS_TABLE, BOOKS_FTS_TRIGGERS
-from bookshelf.types import UtcDateTime
+from bookshelf.db.migrations.sqlite_fts import BOOKS_FTS_TABLE, BOOKS_FTS_TRIGGERS
+from bookshelf.db.types import UtcDateTime
 
 revision: str = "0001"
 down_revision: str | None = None

@@ -1,19 +1,8 @@
-"""The database: one async engine per process, one connection (and transaction) per request.
+"""The process's engine: pool sizing, per-dialect tuning (SQLite WAL and write locks, PostgreSQL
+statement timeouts and PgBouncer), and the separate one-connection engine of the readiness checks.
 
-Services work with SQLAlchemy Core on an ``AsyncConnection`` rather than an ORM session: the ORM's
-identity map and unit of work cost more per request than the whole rest of the stack (measured
-by the ``bench/`` suite, see bench/RESULTS.md), and the books service needs none of it. The
-transaction starts lazily on the first statement and is committed by ``get_connection`` before
-the response is sent. Two exceptions, each for a reason: an ``Idempotency-Key`` claim commits
-on its own (see ``idempotency.dependencies``), and the routes that hash passwords hold no
-connection while hashing, so they open short units of work (``unit_of_work``) instead.
-
-Round trips are the cost that matters on the read path, so on PostgreSQL a read-only request
-(GET/HEAD/OPTIONS) runs in autocommit mode: its statements are the only ones sent, with no BEGIN
-before and no ROLLBACK after. No read needs a shared snapshot: a read request runs one query
-(after, when signed in, the one that loads the user). Connections are not pinged on checkout
-either: a connection broken by a database restart fails its request with a 503, and SQLAlchemy
-then recycles every connection of the pool.
+Connections are not pinged on checkout: a connection broken by a database restart fails its
+request with a 503, and SQLAlchemy then recycles every connection of the pool.
 """
 
 from __future__ import annotations
@@ -21,21 +10,17 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from pydantic_core import from_json
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bookshelf.config import Settings
 
-# Requests with these methods never write, so on SQLite they need no write lock.
-_READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_WRITE_INTENT = "bookshelf_write_intent"
+# Execution option marking a connection that will (or may) write: see ``connections.connect``.
+WRITE_INTENT = "bookshelf_write_intent"
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -145,51 +130,5 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(_WRITE_INTENT, False)
+        immediate = connection.get_execution_options().get(WRITE_INTENT, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-async def connect(engine: AsyncEngine, *, write: bool) -> AsyncConnection:
-    """Check out a connection; ``write`` marks it as one that will (or may) write."""
-    connection = await engine.connect()
-    if write:
-        await connection.execution_options(**{_WRITE_INTENT: True})
-    elif engine.dialect.name == "postgresql":
-        # No BEGIN/ROLLBACK round trips around a read; the pool resets the level on return.
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-    return connection
-
-
-@asynccontextmanager
-async def unit_of_work(engine: AsyncEngine, *, write: bool) -> AsyncIterator[AsyncConnection]:
-    """A connection for one unit of work: committed when the block ends, rolled back (by
-    closing) when it raises, and back in the pool either way. This is the one place that
-    commits, save the Idempotency-Key claim and its release (``idempotency.dependencies``);
-    the request's ``ConnectionDep`` is a unit of work spanning the handler."""
-    connection = await connect(engine, write=write)
-    try:
-        yield connection
-        if connection.in_transaction():
-            await connection.commit()
-    finally:
-        await connection.close()
-
-
-async def get_engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
-async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    """One connection per request; commit after the handler, roll back if it raised."""
-    engine: AsyncEngine = request.app.state.engine
-    async with unit_of_work(engine, write=request.method not in _READ_ONLY_METHODS) as connection:
-        yield connection
-
-
-# scope="function": the commit runs when the handler returns, before the response is sent, so a
-# client never sees 201 for a write that then failed to commit.
-ConnectionDep = Annotated[AsyncConnection, Depends(get_connection, scope="function")]
-# For the few routes that must not hold a connection throughout (they hash passwords, see
-# auth.passwords): they open short units of work themselves with ``unit_of_work``.
-EngineDep = Annotated[AsyncEngine, Depends(get_engine)]

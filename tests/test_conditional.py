@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bookshelf.http import etag, if_none_match_hits, versions_in_if_match
+from bookshelf.conditional import etag, if_none_match_hits, versions_in_if_match
 
 VERSIONS = st.integers(min_value=0, max_value=10**18 - 1)
 # Header values as a client may send them: any printable text, commas, quotes, W/ and *.

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on a connection handed in by ``bookshelf.migrate``, or (for the
+"""Alembic environment: runs on a connection handed in by ``bookshelf.db.migrate``, or (for the
 ``alembic`` command line) on one made from ``sqlalchemy.url`` / ``BOOKSHELF_DATABASE_URL``."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bookshelf import models_registry
 from bookshelf.config import load_settings
-from bookshelf.db import create_engine
+from bookshelf.db import registry
+from bookshelf.db.engine import create_engine
 
-target_metadata = models_registry.metadata
+target_metadata = registry.metadata
 
 
 def _run_on(connection: Connection) -> None:

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from bookshelf.migrations.sqlite_fts import BOOKS_FTS_REBUILD, BOOKS_FTS_TRIGGERS
-from bookshelf.types import UtcDateTime
+from bookshelf.db.migrations.sqlite_fts import BOOKS_FTS_REBUILD, BOOKS_FTS_TRIGGERS
+from bookshelf.db.types import UtcDateTime
 
 revision: str = "0002"
 down_revision: str | None = "0001"

@@ -2,8 +2,8 @@
 
 from bookshelf.auth import models as auth_models
 from bookshelf.books import models as books_models
+from bookshelf.db.metadata import metadata
 from bookshelf.idempotency import models as idempotency_models
-from bookshelf.metadata import metadata
 from bookshelf.reviews import models as reviews_models
 from bookshelf.users import models as users_models
 
