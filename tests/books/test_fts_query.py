@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bookshelf.books.fields import check_search_text
 from bookshelf.books.models import books
-from bookshelf.books.search import add_text_search, fts5_query
+from bookshelf.books.search import add_text_search, fts5_query, ranked_candidates
 
 # One quoted FTS5 string: any characters, with a double quote written twice.
 QUOTED_WORD = re.compile(r'"((?:[^"]|"")*)"')
@@ -123,12 +123,17 @@ def test_fts5_accepts_the_query_built_from_any_accepted_search(text: str) -> Non
 
 def test_the_sqlite_search_binds_the_built_query() -> None:
     statement = add_text_search(select(books.c.id), 'x" OR "y', dialect="sqlite")
+    ranked = select(ranked_candidates('x" OR "y', [], dialect="sqlite", cap=5))
 
     compiled = statement.compile(dialect=sqlite.dialect())
+    compiled_ranked = ranked.compile(dialect=sqlite.dialect())
 
     assert "books_fts MATCH ?" in str(compiled)
-    assert "bm25(books_fts)" in str(compiled)
     assert '"x""" "OR" """y"' in compiled.params.values()
+    # The candidates are ranked by bm25 on the same bound query.
+    assert "bm25(books_fts)" in str(compiled_ranked)
+    assert "books_fts MATCH ?" in str(compiled_ranked)
+    assert '"x""" "OR" """y"' in compiled_ranked.params.values()
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
@@ -140,12 +145,18 @@ def test_the_postgresql_search_passes_the_text_as_a_parameter_of_plainto_tsquery
 ) -> None:
     """plainto_tsquery reads no operators, and the text is bound, never part of the SQL."""
     statement = add_text_search(select(books.c.id), text, dialect="postgresql")
+    ranked = select(ranked_candidates(text, [], dialect="postgresql", cap=5))
 
     compiled = statement.compile(dialect=postgresql.dialect())
+    compiled_ranked = ranked.compile(dialect=postgresql.dialect())
 
-    sql = str(compiled)
-    # The match and the rank read the same bound parameter, and nothing else is bound.
-    assert sql.count("plainto_tsquery('simple'::regconfig, %(plainto_tsquery_1)s") == 2
+    sql, ranked_sql = str(compiled), str(compiled_ranked)
+    call = "plainto_tsquery('simple'::regconfig, %(plainto_tsquery_1)s"
+    assert sql.count(call) == 1
     assert "WHERE books.search_vector @@ plainto_tsquery(" in sql
-    assert re.findall(r"%\((\w+)\)s", sql) == ["plainto_tsquery_1"] * 2
+    assert re.findall(r"%\((\w+)\)s", sql) == ["plainto_tsquery_1"]
     assert compiled.params == {"plainto_tsquery_1": text}
+    # The match and the rank of the candidates read the same bound parameter.
+    assert ranked_sql.count(call) == 2
+    assert compiled_ranked.params["plainto_tsquery_1"] == text
+    assert set(compiled_ranked.params) == {"plainto_tsquery_1", "param_1"}
