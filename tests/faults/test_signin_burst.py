@@ -41,8 +41,9 @@ def test_a_sign_in_burst_stays_within_the_memory_budget(
     assert peak <= baseline + SLOTS * HASH_MIB + SLACK_MIB, (peak, baseline, result)
     assert sum(result.statuses.values()) == 32
     assert set(result.statuses) <= {200, 400, 503}, result.statuses
-    assert result.statuses[200] >= 1, result.statuses
-    assert result.statuses[400] >= 1, result.statuses
+    # At least the requests that got the slots straight away were really checked (which of
+    # them, right or wrong password, depends on arrival order).
+    assert result.statuses[200] + result.statuses[400] >= SLOTS, result.statuses
     assert result.busy_without_retry_after == 0
     assert result.live_statuses, "the liveness probe never ran"
     assert set(result.live_statuses) == {200}, result.live_statuses
