@@ -45,7 +45,7 @@ CHROMIUM_ARGS = [
 ]
 UI_TIMEOUT_MS = 5_000
 # Swagger UI's id of an operation's block: operations-{tag}-{operationId}.
-CREATE_BOOK_BLOCK = "#operations-books-create_book_api_v1_books_post"
+CREATE_BOOK_BLOCK = "#operations-books-create_book"
 
 
 @pytest.fixture

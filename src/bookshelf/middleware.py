@@ -15,6 +15,7 @@ Outermost first, as a request meets them (each only when its setting turns it on
 9. ``RateLimitMiddleware`` (``ops.ratelimit``)
 10. ``BodySizeLimit`` (below): 413 for a body over ``BOOKSHELF_MAX_BODY_BYTES``
 11. ``RequestTimeout`` (``ops.security``): a 503 problem past the time limit
+12. ``HeadAsGet`` (below): ``HEAD`` served as ``GET`` without the body
 
 All are pure ASGI (no ``BaseHTTPMiddleware``: it costs a task and a copy per request). The
 classes that belong to operations live in ``ops/``; this module owns the order.
@@ -87,9 +88,41 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
 
+class HeadAsGet:
+    """Answer ``HEAD`` on every ``GET`` route (FastAPI routes only ``GET``): the request is
+    served as a ``GET`` and the body is dropped, so the status and every header (``ETag``,
+    ``Link``, ``Content-Length``) are exactly the ``GET``'s, with no work beyond it. Uptime
+    monitors and link checkers use ``HEAD``. Innermost, so logs, metrics and rate limits see
+    the request as the ``HEAD`` it is."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        # The same scope, so the route the router finds is seen by the access log and metrics
+        # too; they read the method after the response, when it says HEAD again.
+        scope["method"] = "GET"
+        try:
+            await self.app(scope, receive, send_without_body)
+        finally:
+            scope["method"] = "HEAD"
+
+
 def install_middleware(app: FastAPI, settings: Settings) -> None:
     """Build the stack listed in the module docstring. The last added runs first, so this
     function reads bottom-up; ``app.state.tracer_provider`` is set (None without tracing)."""
+    app.add_middleware(HeadAsGet)
     app.add_middleware(RequestTimeout, seconds=settings.request_timeout_seconds)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
     if app.state.rate_limits is not None:

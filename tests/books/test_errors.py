@@ -215,10 +215,10 @@ async def test_unknown_route_returns_404_problem(client: httpx.AsyncClient, path
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("PUT", BOOKS, "GET, POST"),
-        ("DELETE", BOOKS, "GET, POST"),
-        ("PUT", f"{BOOKS}/0b6f3d1e-4a52-4c8e-9f10-2d7a5c9e8b41", "GET, PATCH, DELETE"),
-        ("POST", f"{BOOKS}/0b6f3d1e-4a52-4c8e-9f10-2d7a5c9e8b41", "GET, PATCH, DELETE"),
+        ("PUT", BOOKS, "GET, HEAD, POST"),
+        ("DELETE", BOOKS, "GET, HEAD, POST"),
+        ("PUT", f"{BOOKS}/0b6f3d1e-4a52-4c8e-9f10-2d7a5c9e8b41", "GET, HEAD, PATCH, DELETE"),
+        ("POST", f"{BOOKS}/0b6f3d1e-4a52-4c8e-9f10-2d7a5c9e8b41", "GET, HEAD, PATCH, DELETE"),
     ],
 )
 async def test_wrong_method_returns_405_problem_with_allow(

@@ -1,0 +1,99 @@
+"""HEAD on every GET route: the same status and headers as GET, no body, and HEAD in every
+``Allow``. Checked over every GET operation of the published schema (a new GET route is
+covered, or this test names the path parameter it cannot fill), plus the routes outside it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import Account
+from tests.factories import BOOKS, create_book, post_review
+
+# Outside the schema, but GET routes all the same.
+UNLISTED = ["/health/live", "/health/ready", "/metrics", "/docs", "/redoc", "/openapi.json"]
+# Headers that legitimately differ between two requests.
+VOLATILE = {"date", "x-request-id", "ratelimit-remaining", "ratelimit-reset"}
+
+
+def _fill(path: str, ids: dict[str, str]) -> str:
+    names = re.findall(r"{(\w+)}", path)
+    missing = [name for name in names if name not in ids]
+    assert not missing, f"no value for {missing} in {path}: extend the ids in this test"
+    return path.format(**ids)
+
+
+def _comparable(response: httpx.Response, *, body_dependent: bool) -> dict[str, Any]:
+    skip = VOLATILE | ({"content-length", "etag"} if body_dependent else set())
+    return {name: value for name, value in response.headers.items() if name not in skip}
+
+
+async def test_head_answers_like_get_on_every_get_route(
+    app: FastAPI, client: httpx.AsyncClient, admin: Account
+) -> None:
+    book = await create_book(client)
+    review = await post_review(client, book["id"], admin.headers)
+    ids = {"book_id": book["id"], "review_id": review["id"], "user_id": str(admin.id)}
+    schema = app.openapi()
+    paths = [_fill(path, ids) for path, item in schema["paths"].items() if "get" in item]
+    assert f"{BOOKS}/{book['id']}" in paths  # the schema really was read
+    for path in [*paths, *UNLISTED]:
+        got = await client.get(path)
+        head = await client.head(path)
+        # The metrics exposition changes with every request it counts.
+        body_dependent = path == "/metrics"
+        assert head.status_code == got.status_code == 200, (path, head.status_code)
+        assert head.content == b"", path
+        assert _comparable(head, body_dependent=body_dependent) == _comparable(
+            got, body_dependent=body_dependent
+        ), path
+        if not body_dependent:
+            assert head.headers["content-length"] == str(len(got.content)), path
+
+
+async def test_head_keeps_conditional_and_error_answers(
+    client: httpx.AsyncClient, anonymous_client: httpx.AsyncClient
+) -> None:
+    book = await create_book(client)
+    path = f"{BOOKS}/{book['id']}"
+    etag = (await client.get(path)).headers["etag"]
+
+    not_modified = await client.head(path, headers={"If-None-Match": etag})
+    missing = await client.head(f"{BOOKS}/0b6f3d1e-4a52-4c8e-9f10-2d7a5c9e8b41")
+    signed_out = await anonymous_client.head("/api/v1/users/me")
+    post_only = await client.head("/api/v1/auth/token")
+
+    assert (not_modified.status_code, not_modified.headers["etag"]) == (304, etag)
+    assert (missing.status_code, missing.content) == (404, b"")
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert signed_out.status_code == 401
+    assert "www-authenticate" in signed_out.headers
+    assert (post_only.status_code, post_only.headers["allow"]) == (405, "POST")
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [(BOOKS, "GET, HEAD, POST"), ("/api/v1/users/me", "GET, HEAD, PATCH")],
+)
+async def test_allow_lists_head_beside_get(
+    client: httpx.AsyncClient, path: str, allow: str
+) -> None:
+    response = await client.put(path, json={})
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+
+
+async def test_head_requests_are_logged_and_counted_under_their_route(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    book = await create_book(client)
+    await client.head(f"{BOOKS}/{book['id']}")
+    exposition = (await client.get("/metrics")).text
+    assert (
+        'bookshelf_http_requests_total{method="HEAD",route="/api/v1/books/{book_id}",'
+        'status_class="2xx"}' in exposition
+    )
