@@ -5,6 +5,7 @@
     python3 dev.py test     # install the pinned set (with test tools), run the whole test suite
     python3 dev.py check    # lint, format check and strict type check
     python3 dev.py bench    # the benchmark suite (bench/): Bookshelf against a raw floor app
+    python3 dev.py openapi  # rewrite openapi.json, the published contract (breaking: refused)
     python3 dev.py lock     # re-resolve dependencies and rewrite the hashed lock files
 
 Each task first makes sure ``.venv`` holds exactly what ``requirements-dev.lock`` pins (hash
@@ -83,6 +84,13 @@ def bench(arguments: list[str]) -> None:
     run(PYTHON, "-m", "bench", *arguments)
 
 
+def openapi(_arguments: list[str]) -> None:
+    """Rewrite openapi.json from the app; refused for a breaking change without a new major
+    version (see src/bookshelf/contract.py)."""
+    ensure_environment()
+    run(PYTHON, "-m", "bookshelf.contract")
+
+
 def lock(arguments: list[str]) -> None:
     """Resolve (``lock --upgrade`` takes the newest allowed versions) and export hashed locks."""
     tool = [shutil.which("uv") or sys.exit("lock needs uv on PATH (pip install uv)")]
@@ -92,7 +100,14 @@ def lock(arguments: list[str]) -> None:
     run(*tool, *common, "--all-groups", "--all-extras", "-o", "requirements-dev.lock")
 
 
-TASKS = {"serve": serve, "test": test, "check": check, "bench": bench, "lock": lock}
+TASKS = {
+    "serve": serve,
+    "test": test,
+    "check": check,
+    "bench": bench,
+    "openapi": openapi,
+    "lock": lock,
+}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
