@@ -25,7 +25,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=User,
-    responses=problem_responses(400, 409, 413, 415, 503),
+    responses=problem_responses(400, 409, 413, 415),
     dependencies=[Depends(require_json_body)],
 )
 async def register(
@@ -41,7 +41,7 @@ async def register(
     )
 
 
-@router.post("/token", response_model=TokenPair, responses=problem_responses(400, 413, 503))
+@router.post("/token", response_model=TokenPair, responses=problem_responses(400, 413))
 async def issue_token(
     engine: EngineDep,
     auth: AuthDep,

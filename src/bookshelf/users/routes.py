@@ -40,7 +40,7 @@ async def read_me(principal: CurrentUser) -> Response:
 @router.patch(
     "/me",
     response_model=User,
-    responses=problem_responses(400, 401, 413, 415, 429, 503),
+    responses=problem_responses(400, 401, 413, 415),
     dependencies=[Depends(require_json_body)],
 )
 async def update_me(
