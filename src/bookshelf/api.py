@@ -5,17 +5,32 @@ and out, the ``Link`` header of a paginated list, and ids in paths. Conditional 
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from uuid import UUID
 
-from fastapi import Request, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from bookshelf.exceptions import UnsupportedMediaType
 
 API_VERSION = "v1"
-# Every feature's router is mounted under this prefix.
+# Every feature's routes live under this prefix.
 API_PREFIX = f"/api/{API_VERSION}"
 JSON_MEDIA_TYPE = "application/json"
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name (``list_books``, ``create_book``): stable and readable method
+    names in every generated client, instead of FastAPI's path-and-method compound."""
+    return route.name
+
+
+def feature_router(path: str, *, tags: list[str | Enum]) -> APIRouter:
+    """A feature's router, its routes already under ``API_PREFIX``: ``main.create_app`` adds
+    them to the app's own route list (``add_routes``), so a request is matched against one
+    flat list instead of walking included routers level by level (measured in bench/)."""
+    return APIRouter(prefix=API_PREFIX + path, tags=tags, generate_unique_id_function=operation_id)
 
 
 def next_page_headers(request: Request, next_cursor: str | None) -> dict[str, str]:

@@ -15,11 +15,10 @@ from datetime import timedelta
 from types import FrameType
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, FastAPI
 
 from bookshelf import __version__
-from bookshelf.api import API_PREFIX
+from bookshelf.api import operation_id
 from bookshelf.auth.passwords import PasswordHasher
 from bookshelf.auth.routes import router as auth_router
 from bookshelf.auth.service import Auth
@@ -29,7 +28,7 @@ from bookshelf.config import Settings, get_settings
 from bookshelf.db import migrate
 from bookshelf.db.engine import create_engine, create_probe_engine
 from bookshelf.docs import install_docs
-from bookshelf.middleware import install_middleware
+from bookshelf.middleware import BookshelfAPI, install_middleware
 from bookshelf.ops.health import Readiness
 from bookshelf.ops.health import router as health_router
 from bookshelf.ops.logging import configure_logging
@@ -130,6 +129,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.auth.hasher.close()
         await probe_engine.dispose()
         await engine.dispose()
+        app.state.access_log.flush()
 
 
 def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
@@ -148,10 +148,12 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def operation_id(route: APIRoute) -> str:
-    """The route function's name (``list_books``, ``create_book``): stable and readable method
-    names in every generated client, instead of FastAPI's path-and-method compound."""
-    return route.name
+def add_routes(app: FastAPI, router: APIRouter) -> None:
+    """Add a router's routes to the app's own list. ``include_router`` would keep the router as
+    a level the app walks on every request (matching, then dispatch through it); the feature
+    routers already carry their full paths (``api.feature_router``), so their routes are added
+    as they are."""
+    app.router.routes.extend(router.routes)
 
 
 def build_auth(settings: Settings) -> Auth:
@@ -177,7 +179,7 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the application from ``settings`` and wire its parts together. It changes nothing
     outside the app it returns (logging is the process's: ``configure_process``), so tests
     build as many as they like; what must run while the app serves is in ``lifespan``."""
-    app = FastAPI(
+    app = BookshelfAPI(
         title="Bookshelf",
         summary="A production-ready book catalog API.",
         description=DESCRIPTION,
@@ -192,6 +194,9 @@ def create_app(settings: Settings) -> FastAPI:
         generate_unique_id_function=operation_id,
         docs_url=None,
         redoc_url=None,
+        # Tracing is OpenTelemetry's instrumentation, opt-in (``ops.tracing``); FastAPI's own
+        # would otherwise check for a configured provider on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.auth = build_auth(settings)
@@ -200,11 +205,11 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     install_middleware(app, settings)
     install_docs(app)
-    app.include_router(health_router)
+    add_routes(app, health_router)
     if settings.metrics_path:
         install_metrics(app, settings.metrics_path)
     for router in (books_router, reviews_router, auth_router, users_router):
-        app.include_router(router, prefix=API_PREFIX)
+        add_routes(app, router)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app
 

@@ -1,79 +1,308 @@
-"""The middleware stack: every middleware the app runs, in order, is added here and only here
-(``install_middleware``, called by ``main.create_app``).
+"""The middleware stack: every layer the app runs, in order, is built here and only here
+(``install_middleware``, called by ``main.create_app``; ``BookshelfAPI.build_middleware_stack``).
 
-Outermost first, as a request meets them (each only when its setting turns it on):
+Outermost first, as a request meets them:
 
-1. OpenTelemetry tracing (``BOOKSHELF_TRACING``; ``ops.tracing``)
-2. ``ProxyHeadersMiddleware`` (uvicorn): client address and scheme from trusted proxies
-3. ``RequestObservability`` (``ops.observability``): request id, access log, metrics, outside
-   everything below so 413s, 429s and timeouts are logged and counted too
-4. ``AdminPortSplit`` (``ops.admin``): probes and metrics only on the admin port
-5. ``TrustedHostsExceptProbes`` (``ops.security``): the ``Host`` allow-list
-6. ``HTTPSRedirectExceptAdminPort`` (``ops.admin``)
-7. ``SecurityHeaders`` (``ops.security``)
-8. ``CORSMiddleware`` (Starlette)
-9. ``RateLimitMiddleware`` (``ops.ratelimit``)
-10. ``BodySizeLimit`` (below): 413 for a body over ``BOOKSHELF_MAX_BODY_BYTES``
-11. ``RequestTimeout`` (``ops.security``): a 503 problem past the time limit
-12. ``HeadAsGet`` (below): ``HEAD`` served as ``GET`` without the body
+1. Starlette's ``ServerErrorMiddleware``: an unhandled exception becomes the 500 problem
+2. OpenTelemetry tracing (only with ``BOOKSHELF_TRACING``; ``ops.tracing``)
+3. ``ProxyHeadersMiddleware`` (uvicorn; only with trusted proxies): client address and scheme
+4. ``RequestPipeline`` (below): every production feature a request goes through, in one layer
+5. Starlette's ``ExceptionMiddleware``: the problem handlers (``problems``)
+6. FastAPI's ``AsyncExitStackMiddleware`` (its request handling requires it), then the router
 
-All are pure ASGI (no ``BaseHTTPMiddleware``: it costs a task and a copy per request). The
-classes that belong to operations live in ``ops/``; this module owns the order.
+Every layer costs a call, and a closure per wrapped ``send``, on every request, so what every
+request needs is one layer with one ``send`` wrapper (measured in bench/RESULTS.md), and what
+only some deployments turn on stays a layer of its own that is absent otherwise. FastAPI's
+own telemetry and body-limit layers are left out: tracing is OpenTelemetry's instrumentation
+(opt-in), and the body cap is ours.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Any
+
 from fastapi import FastAPI, HTTPException
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bookshelf.api import API_PREFIX
+from bookshelf.auth.tokens import TokenSigner
 from bookshelf.config import ConfigurationError, Settings
-from bookshelf.ops.admin import AdminPortSplit, HTTPSRedirectExceptAdminPort
-from bookshelf.ops.logging import build_access_log
-from bookshelf.ops.observability import RequestObservability
-from bookshelf.ops.ratelimit import RateLimitMiddleware
-from bookshelf.ops.security import RequestTimeout, SecurityHeaders, TrustedHostsExceptProbes
+from bookshelf.ops import metrics
+from bookshelf.ops.admin import PROBES_PREFIX, arrived_on, on_wrong_listener, redirect_to_https
+from bookshelf.ops.logging import AccessLog
+from bookshelf.ops.observability import Observations
+from bookshelf.ops.ratelimit import RateLimits, budget_for, too_many_requests, verdict_headers
+from bookshelf.ops.request_id import HEADER_KEY, current_request_id, well_formed_request_id
+from bookshelf.ops.security import HostAllowList, security_headers
 from bookshelf.ops.tracing import install_tracing, tracing_available
 from bookshelf.problems import problem_response
 
+_CORS_ALLOWED_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
+_CORS_EXPOSED_HEADERS = [
+    "ETag",
+    "Location",
+    "Link",
+    "Retry-After",
+    "X-Request-ID",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+]
 
-class BodySizeLimit:
-    """Refuse request bodies over the cap with a 413 problem.
 
-    A declared ``Content-Length`` over the cap is answered before the app runs. A body without
-    one (chunked) is counted as it streams; crossing the cap raises an HTTP 413 inside the
-    request, which the problem handlers render like any other HTTP error.
+class _Exchange:
+    """One request's state in the pipeline, and its one ``send`` wrapper: it records the
+    status, adds the pipeline's headers to the response and drops the body of a ``HEAD``."""
+
+    __slots__ = ("extra_headers", "head", "send_downstream", "started", "status")
+
+    def __init__(self, send: Send, extra_headers: list[tuple[bytes, bytes]], head: bool) -> None:
+        self.send_downstream = send
+        self.extra_headers = extra_headers
+        self.head = head
+        self.started = False
+        self.status = 500
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            message["headers"] = [*message.get("headers", ()), *self.extra_headers]
+        elif self.head and message["type"] == "http.response.body":
+            # HEAD is served as GET (same status and headers, Content-Length included) without
+            # the body: uptime monitors and link checkers use it.
+            if message.get("more_body", False):
+                return
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
+        await self.send_downstream(message)
+
+
+class RequestPipeline:
+    """Every production feature a request goes through, in this order, in one pure-ASGI layer:
+
+    1. request id (``X-Request-ID`` kept when well-formed, else generated), echoed back;
+    2. the admin-port split and the HTTPS redirect (``ops.admin``), the ``Host`` allow-list
+       (``ops.security``);
+    3. security headers on every response, and CORS (Starlette's) for requests with ``Origin``;
+    4. rate limits (``ops.ratelimit``) for API paths, with their ``RateLimit-*`` headers;
+    5. the body cap: 413 for a body over ``BOOKSHELF_MAX_BODY_BYTES``;
+    6. the time limit: a 503 problem if nothing was sent when it runs out;
+    7. ``HEAD`` served as ``GET`` without the body;
+    8. after the response: metrics and the access-log event (``ops.observability``).
+
+    Refusals (404 on the wrong listener, 400 for an unknown host, the redirect, 429, 413, 503)
+    are answered through the same ``send`` as any response, so they are counted, logged and
+    carry the request id and the security headers.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        rate_limits: RateLimits | None,
+        signer: TokenSigner,
+        observations: Observations,
+    ) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    def _too_large(self) -> str:
-        return f"The request body may be at most {self.max_body_bytes} bytes."
+        self.rate_limits = rate_limits
+        self.signer = signer
+        self.observations = observations
+        self.admin_port = settings.admin_port
+        self.metrics_path = settings.metrics_path
+        self.hosts = (
+            HostAllowList(settings.allowed_host_list)
+            if settings.allowed_host_list != ["*"]
+            else None
+        )
+        self.https_redirect = settings.https_redirect
+        self.max_body_bytes = settings.max_body_bytes
+        self.timeout_seconds = settings.request_timeout_seconds
+        self.cors: ASGIApp | None = (
+            CORSMiddleware(
+                self._inner_after_cors,
+                allow_origins=settings.cors_origin_list,
+                allow_credentials=settings.cors_allow_credentials,
+                allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                allow_headers=_CORS_ALLOWED_HEADERS,
+                expose_headers=_CORS_EXPOSED_HEADERS,
+            )
+            if settings.cors_origin_list
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        # One pass over the request headers for everything the pipeline reads.
+        sent_id = host = content_length = authorization = None
+        has_origin = False
         for name, value in scope["headers"]:
-            if name == b"content-length":
-                if not value.isdigit() or int(value) > self.max_body_bytes:
-                    response = problem_response(
-                        None,
-                        status=413,
-                        title="Content Too Large",
-                        detail=self._too_large(),
-                        instance=scope["path"],
-                        headers={"Connection": "close"},
-                    )
-                    await response(scope, receive, send)
-                    return
-                await self.app(scope, receive, send)
-                return
+            if name == b"host":
+                host = value
+            elif name == b"content-length":
+                content_length = value
+            elif name == b"authorization":
+                authorization = value
+            elif name == b"origin":
+                has_origin = True
+            elif name == HEADER_KEY:
+                sent_id = value
+        request_id = well_formed_request_id(sent_id)
+        current_request_id.set(request_id)
+        path: str = scope["path"]
+        head = scope["method"] == "HEAD"
+        exchange = _Exchange(
+            send,
+            [(HEADER_KEY, request_id.encode("ascii")), *security_headers(path, scope["scheme"])],
+            head,
+        )
+        metrics.IN_FLIGHT.inc()
+        try:
+            refusal = self._refusal(scope, path, host, content_length)
+            if refusal is not None:
+                await refusal(scope, receive, exchange.send)
+            elif has_origin and self.cors is not None:
+                await self.cors(scope, receive, exchange.send)
+            else:
+                await self._inner(scope, receive, exchange, authorization, content_length)
+        finally:
+            metrics.IN_FLIGHT.dec()
+            if head:  # served as GET below; logged and counted as the HEAD it is
+                scope["method"] = "HEAD"
+            engine = getattr(self.app_state(scope), "engine", None)
+            self.observations.record(
+                scope,
+                status=exchange.status,
+                elapsed=time.perf_counter() - started,
+                request_id=request_id,
+                pool=engine.pool if engine is not None else None,
+            )
 
+    @staticmethod
+    def app_state(scope: Scope) -> Any:
+        app = scope.get("app")
+        return app.state if app is not None else None
+
+    def _refusal(
+        self, scope: Scope, path: str, host: bytes | None, content_length: bytes | None
+    ) -> Response | None:
+        """The answer to a request refused before it reaches the app, if it is one."""
+        if on_wrong_listener(scope, admin_port=self.admin_port, metrics_path=self.metrics_path):
+            return problem_response(
+                None,
+                status=404,
+                title="Not Found",
+                detail=f"Nothing is served at {path}.",
+                instance=path,
+            )
+        on_admin_port = arrived_on(scope, self.admin_port)
+        if (
+            self.hosts is not None
+            and not path.startswith(PROBES_PREFIX)
+            and not on_admin_port
+            and not self.hosts.allows(host)
+        ):
+            # Probes and scrapes (orchestrators, Prometheus) name a pod by its IP address.
+            return problem_response(
+                None,
+                status=400,
+                title="Bad Request",
+                detail="The Host header names a host this service does not serve.",
+                instance="",  # nothing of what was asked is echoed to an unknown host
+            )
+        if self.https_redirect and not on_admin_port and scope["scheme"] == "http":
+            return redirect_to_https(scope)
+        if content_length is not None and (
+            not content_length.isdigit() or int(content_length) > self.max_body_bytes
+        ):
+            return problem_response(
+                None,
+                status=413,
+                title="Content Too Large",
+                detail=self._too_large(),
+                instance=path,
+                headers={"Connection": "close"},
+            )
+        return None
+
+    def _too_large(self) -> str:
+        return f"The request body may be at most {self.max_body_bytes} bytes."
+
+    async def _inner_after_cors(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The rest of the pipeline, for a request CORS let through. ``send`` is CORS's wrapper
+        around the outer exchange's, which still records the status and adds its headers; this
+        inner exchange adds the rate-limit headers."""
+        inner = _Exchange(send, [], scope["method"] == "HEAD")
+        await self._inner(
+            scope,
+            receive,
+            inner,
+            _header(scope, b"authorization"),
+            _header(scope, b"content-length"),
+        )
+
+    async def _inner(
+        self,
+        scope: Scope,
+        receive: Receive,
+        exchange: _Exchange,
+        authorization: bytes | None,
+        content_length: bytes | None,
+    ) -> None:
+        path: str = scope["path"]
+        if self.rate_limits is not None and path.startswith(API_PREFIX):
+            budget, identities = budget_for(
+                scope, path[len(API_PREFIX) :], authorization, self.signer
+            )
+            verdict = await self.rate_limits.hit(budget, identities)
+            if verdict is not None:
+                exchange.extra_headers.extend(verdict_headers(verdict))
+                if not verdict.allowed:
+                    await too_many_requests(verdict, budget, path)(scope, receive, exchange.send)
+                    return
+        if content_length is None and _header(scope, b"transfer-encoding") is not None:
+            receive = self._counting(receive)
+        if exchange.head:
+            scope["method"] = "GET"
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                await self.app(scope, receive, exchange.send)
+        except TimeoutError:
+            if exchange.started:
+                raise
+            response = problem_response(
+                None,
+                status=503,
+                title="Request timed out",
+                detail=f"The request took longer than {self.timeout_seconds:g} s and was "
+                "abandoned.",
+                slug="timeout",
+                instance=path,
+                headers={"Retry-After": "1"},
+            )
+            await response(scope, receive, exchange.send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        """A body without a declared length (chunked) is counted as it streams; crossing the
+        cap raises a 413 inside the request, rendered by the problem handlers."""
         received = 0
 
         async def counting_receive() -> Message:
@@ -85,96 +314,47 @@ class BodySizeLimit:
                     raise HTTPException(status_code=413, detail=self._too_large())
             return message
 
-        await self.app(scope, counting_receive, send)
+        return counting_receive
 
 
-class HeadAsGet:
-    """Answer ``HEAD`` on every ``GET`` route (FastAPI routes only ``GET``): the request is
-    served as a ``GET`` and the body is dropped, so the status and every header (``ETag``,
-    ``Link``, ``Content-Length``) are exactly the ``GET``'s, with no work beyond it. Uptime
-    monitors and link checkers use ``HEAD``. Innermost, so logs, metrics and rate limits see
-    the request as the ``HEAD`` it is."""
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
+        if name == wanted:
+            return value
+    return None
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
-            await self.app(scope, receive, send)
-            return
+class BookshelfAPI(FastAPI):
+    """FastAPI with the middleware stack of the module docstring: Starlette's error layers
+    around ours, without FastAPI's telemetry and body-limit layers, which would cost every
+    request a call each for features the service gets elsewhere."""
 
-        async def send_without_body(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                if message.get("more_body", False):
-                    return
-                message = {"type": "http.response.body", "body": b"", "more_body": False}
-            await send(message)
-
-        # The same scope, so the route the router finds is seen by the access log and metrics
-        # too; they read the method after the response, when it says HEAD again.
-        scope["method"] = "GET"
-        try:
-            await self.app(scope, receive, send_without_body)
-        finally:
-            scope["method"] = "HEAD"
+    def build_middleware_stack(self) -> ASGIApp:
+        error_handler = None
+        handlers: dict[Any, Any] = {}
+        for key, value in self.exception_handlers.items():
+            if key in (500, Exception):
+                error_handler = value
+            else:
+                handlers[key] = value
+        app: ASGIApp = AsyncExitStackMiddleware(self.router)
+        app = ExceptionMiddleware(app, handlers=handlers, debug=self.debug)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return ServerErrorMiddleware(app, handler=error_handler, debug=self.debug)
 
 
 def install_middleware(app: FastAPI, settings: Settings) -> None:
     """Build the stack listed in the module docstring. The last added runs first, so this
     function reads bottom-up; ``app.state.tracer_provider`` is set (None without tracing)."""
-    app.add_middleware(HeadAsGet)
-    app.add_middleware(RequestTimeout, seconds=settings.request_timeout_seconds)
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
-    if app.state.rate_limits is not None:
-        app.add_middleware(
-            RateLimitMiddleware,
-            limits=app.state.rate_limits,
-            signer=app.state.auth.signer,
-            api_prefix=API_PREFIX,
-        )
-    if settings.cors_origin_list:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origin_list,
-            allow_credentials=settings.cors_allow_credentials,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "If-Match",
-                "If-None-Match",
-                "Idempotency-Key",
-                "X-Request-ID",
-            ],
-            expose_headers=[
-                "ETag",
-                "Location",
-                "Link",
-                "Retry-After",
-                "X-Request-ID",
-                "RateLimit-Limit",
-                "RateLimit-Remaining",
-                "RateLimit-Reset",
-            ],
-        )
-    app.add_middleware(SecurityHeaders)
-    if settings.https_redirect:
-        app.add_middleware(HTTPSRedirectExceptAdminPort, admin_port=settings.admin_port)
-    if settings.allowed_host_list != ["*"]:
-        app.add_middleware(
-            TrustedHostsExceptProbes,
-            allowed_hosts=settings.allowed_host_list,
-            admin_port=settings.admin_port,
-        )
-    if settings.admin_port is not None:
-        app.add_middleware(
-            AdminPortSplit, admin_port=settings.admin_port, metrics_path=settings.metrics_path
-        )
-    # Outside everything else, so 413s, 429s and timeouts are logged and counted too.
+    app.state.access_log = AccessLog(settings.log_level, json=settings.use_json_logs)
     app.add_middleware(
-        RequestObservability,
-        api_prefix=API_PREFIX,
-        access_log=build_access_log(settings.log_level, json=settings.use_json_logs),
+        RequestPipeline,
+        settings=settings,
+        rate_limits=app.state.rate_limits,
+        signer=app.state.auth.signer,
+        observations=Observations(app.state.access_log),
     )
     if settings.trusted_proxy_list:
         # Rewrites the client address and scheme from X-Forwarded-* sent by trusted proxies.

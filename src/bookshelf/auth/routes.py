@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request, Response, status
+from fastapi import Depends, Form, Request, Response, status
 
-from bookshelf.api import json_response, require_json_body
+from bookshelf.api import feature_router, json_response, require_json_body
 from bookshelf.auth import service, sessions
 from bookshelf.auth.dependencies import AuthDep, CurrentUser
 from bookshelf.auth.exceptions import InvalidGrant
@@ -15,7 +15,7 @@ from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.problems import problem_responses
 from bookshelf.users.schemas import User
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = feature_router("/auth", tags=["auth"])
 
 # Token responses must never be cached (RFC 6749 5.1).
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import Depends, Header, Query, Request, Response, status
 
-from bookshelf.api import json_response, next_page_headers, require_json_body
+from bookshelf.api import feature_router, json_response, next_page_headers, require_json_body
 from bookshelf.auth.dependencies import AdminUser, EditorUser
 from bookshelf.books import service
 from bookshelf.books.dependencies import BookId
@@ -23,7 +23,7 @@ from bookshelf.dependencies import SettingsDep
 from bookshelf.idempotency.dependencies import Idempotent
 from bookshelf.problems import problem_responses
 
-router = APIRouter(prefix="/books", tags=["books"])
+router = feature_router("/books", tags=["books"])
 
 IfMatch = Annotated[
     str | None,

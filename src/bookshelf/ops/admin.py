@@ -10,10 +10,9 @@ Which listener a request came through is read from the socket it arrived on (the
 
 from __future__ import annotations
 
-from starlette.middleware.httpsredirect import HTTPSRedirectMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from bookshelf.problems import problem_response
+from starlette.datastructures import URL
+from starlette.responses import RedirectResponse, Response
+from starlette.types import Scope
 
 PROBES_PREFIX = "/health/"
 
@@ -24,46 +23,21 @@ def arrived_on(scope: Scope, port: int | None) -> bool:
     return port is not None and server is not None and server[1] == port
 
 
-class AdminPortSplit:
-    """Serve the operating endpoints on the admin port only, and nothing else there."""
-
-    def __init__(self, app: ASGIApp, *, admin_port: int, metrics_path: str) -> None:
-        self.app = app
-        self.admin_port = admin_port
-        self.metrics_path = metrics_path
-
-    def is_operating_path(self, path: str) -> bool:
-        return path.startswith(PROBES_PREFIX) or (
-            bool(self.metrics_path) and path == self.metrics_path
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and arrived_on(scope, self.admin_port) != self.is_operating_path(
-            scope["path"]
-        ):
-            # The same answer as any unknown route: the other listener's paths are not hinted at.
-            response = problem_response(
-                None,
-                status=404,
-                title="Not Found",
-                detail=f"Nothing is served at {scope['path']}.",
-                instance=scope["path"],
-            )
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+def on_wrong_listener(scope: Scope, *, admin_port: int | None, metrics_path: str) -> bool:
+    """Whether the request asks one listener for what only the other serves: the operating
+    endpoints on the public port, or anything else on the admin port. Such a request gets the
+    same 404 as any unknown route, so the other listener's paths are not hinted at."""
+    if admin_port is None:
+        return False
+    path: str = scope["path"]
+    operating = path.startswith(PROBES_PREFIX) or (bool(metrics_path) and path == metrics_path)
+    return arrived_on(scope, admin_port) != operating
 
 
-class HTTPSRedirectExceptAdminPort(HTTPSRedirectMiddleware):
-    """Starlette's redirect to HTTPS, except on the admin port: probes and scrapes reach it over
-    plain HTTP inside the cluster, and a kubelet following a redirect to TLS would fail."""
-
-    def __init__(self, app: ASGIApp, *, admin_port: int | None) -> None:
-        super().__init__(app)
-        self.admin_port = admin_port
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if arrived_on(scope, self.admin_port):
-            await self.app(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
+def redirect_to_https(scope: Scope) -> Response:
+    """The same URL over HTTPS (307 keeps the method and body). Not on the admin port: probes
+    and scrapes reach it over plain HTTP inside the cluster, and a kubelet following a redirect
+    to TLS would fail."""
+    url = URL(scope=scope)
+    netloc = url.hostname if url.port in (80, 443) else url.netloc
+    return RedirectResponse(str(url.replace(scheme="https", netloc=netloc)), status_code=307)

@@ -1,7 +1,7 @@
 """Logging: structlog; JSON lines in production, readable lines in development. The standard
 library's loggers (uvicorn, SQLAlchemy, Alembic) are routed through one formatter, configured
-once per process (``configure_logging``), and the access log (``build_access_log``, built by
-each app) writes the same shape, so every line looks alike and carries the request id.
+once per process (``configure_logging``), and the access log (``AccessLog``, built by each
+app) writes the same shape, so every line looks alike and carries the request id.
 
 Secrets never reach a line: values under sensitive keys are masked, and anything that looks
 like a bearer token or a JWT is masked wherever it appears.
@@ -9,6 +9,7 @@ like a bearer token or a JWT is masked wherever it appears.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
@@ -16,7 +17,9 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
-from structlog.typing import FilteringBoundLogger
+from pydantic_core import to_json
+
+from bookshelf.ops.request_id import current_request_id
 
 _SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|cookie|api[_-]?key", re.I)
 _TOKEN_LIKE = re.compile(
@@ -52,18 +55,36 @@ class _BookshelfHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 ACCESS_LOGGER_NAME = "bookshelf.access"
+
+
 # What every line starts with, whether it comes through the root handler or the access log.
+def _add_request_id(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The id of the request being served, on every line logged while serving it."""
+    request_id = current_request_id.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
+
+
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    _add_request_id,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
 
 
+def _json_line(event: Any, **_options: Any) -> str:
+    return to_json(event).decode()
+
+
 def _renderer(*, json: bool) -> Any:
     if json:
-        return structlog.processors.JSONRenderer()
+        # pydantic-core's encoder: the same JSON as the standard library's, several times faster.
+        return structlog.processors.JSONRenderer(serializer=_json_line)
     # Plain tracebacks: the default (rich) one prints each frame's local variables, which can
     # hold passwords and tokens.
     return structlog.dev.ConsoleRenderer(
@@ -71,35 +92,43 @@ def _renderer(*, json: bool) -> Any:
     )
 
 
-def _access_logger_name(
-    _logger: Any, _method: str, event: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
-    event["logger"] = ACCESS_LOGGER_NAME
-    return event
+class AccessLog:
+    """The one access event per request, in the format ``configure_logging`` gives every other
+    line, written to the stderr of the moment the app was built.
 
+    Off the request's path: the pipeline hands over the fields it collected (``add``), and the
+    events are rendered and written in a callback after the response went out, every event of
+    one turn of the event loop in a single write. The event skips the standard library (two
+    LogRecords, a caller lookup, a lock) and the redaction pass: its fields are ours (method,
+    route template, status, duration, user id, address, request id), never a header, query
+    string or body. It changes no global state: each app builds its own.
+    """
 
-def build_access_log(level: str, *, json: bool) -> FilteringBoundLogger:
-    """The logger of the one access event per request, writing to the current stderr in the
-    format ``configure_logging`` gives every other line. It changes no global state: the app
-    factory builds one and hands it to the middleware that writes the event."""
-    # The access event is the one line every request writes, so it skips the standard library
-    # (two LogRecords, a caller lookup, a lock) and the redaction pass: a structlog logger
-    # renders it straight to the same stream, in the same format. Redaction is not needed: its
-    # fields are ours (method, route template, status, duration, user id, address, request id),
-    # never a header, query string or body. ~15 µs instead of ~70 µs per request (bench/).
-    access_log: FilteringBoundLogger = structlog.wrap_logger(
-        structlog.WriteLogger(sys.stderr),
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            _access_logger_name,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _renderer(json=json),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        cache_logger_on_first_use=True,
-    )
-    return access_log
+    def __init__(self, level: str, *, json: bool) -> None:
+        self.enabled = logging.getLevelName(level) <= logging.INFO
+        self._stream = sys.stderr
+        self._timestamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+        self._render = _renderer(json=json)
+        self._pending: list[dict[str, Any]] = []
+
+    def add(self, **fields: Any) -> None:
+        """Queue one request's event; written once the current callbacks have run."""
+        if not self.enabled:
+            return
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._pending.append(fields)
+
+    def flush(self) -> None:
+        events, self._pending = self._pending, []
+        if not events:
+            return
+        lines = []
+        for fields in events:
+            event = {"event": "request", **fields, "level": "info", "logger": ACCESS_LOGGER_NAME}
+            lines.append(self._render(None, "info", self._timestamp(None, "info", event)))
+        self._stream.write("\n".join(lines) + "\n")
+        self._stream.flush()
 
 
 def configure_logging(level: str, *, json: bool) -> None:

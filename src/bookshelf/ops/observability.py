@@ -1,88 +1,67 @@
-"""One pure ASGI middleware for what every request needs observed: its id, one access-log
-event, and its metrics. (One layer instead of three: each layer costs a call per message.)"""
+"""What every request leaves behind once answered: its metrics and one access-log event.
+
+Both are recorded by ``middleware.RequestPipeline`` after the response has been sent. The
+metric children are looked up once per (method, route, status class) and kept, instead of
+going through ``labels()`` on every request; the access event's fields are collected during
+the request and rendered and written after it (``ops.logging.AccessLog``), in one write for
+all the requests that finished in the same turn of the event loop.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from structlog.typing import FilteringBoundLogger
+from prometheus_client.metrics import Counter, Histogram
+from starlette.types import Scope
 
 from bookshelf.ops import metrics
-from bookshelf.ops.request_id import HEADER_KEY, current_request_id, request_id_from
+from bookshelf.ops.logging import AccessLog
 
 UNMATCHED_ROUTE = "<unmatched>"
 
 
-def route_template(scope: Scope, api_prefix: str) -> str:
-    """The matched route's template; routers included under the API prefix report their own
-    path without it, so it is put back."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if not isinstance(path, str):
-        return UNMATCHED_ROUTE
-    if scope["path"].startswith(api_prefix) and not path.startswith(api_prefix):
-        return api_prefix + path
-    return path
+def route_template(scope: Scope) -> str:
+    """The matched route's template (``/api/v1/books/{book_id}``): bounded label values."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 
-class RequestObservability:
-    """``access_log`` writes the one event per request (``ops.logging.build_access_log``)."""
+class Observations:
+    """Counts and logs answered requests; one per app."""
 
-    def __init__(self, app: ASGIApp, *, api_prefix: str, access_log: FilteringBoundLogger) -> None:
-        self.app = app
-        self.api_prefix = api_prefix
+    def __init__(self, access_log: AccessLog) -> None:
         self.access_log = access_log
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        request_id = request_id_from(scope["headers"])
-        current_request_id.set(request_id)
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        encoded_id = request_id.encode("ascii")
-        status = 500
+    def _metric_children(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        key = (method, route, status // 100)
+        children = self._children.get(key)
+        if children is None:
+            # The key space is bounded: methods, route templates and five status classes.
+            labels = (method, route, f"{status // 100}xx")
+            children = (metrics.REQUESTS.labels(*labels), metrics.LATENCY.labels(*labels))
+            self._children[key] = children
+        return children
 
-        async def send_observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (HEADER_KEY, encoded_id)]
-            await send(message)
-
-        metrics.IN_FLIGHT.inc()
-        try:
-            await self.app(scope, receive, send_observed)
-        finally:
-            metrics.IN_FLIGHT.dec()
-            self._record(scope, status, time.perf_counter() - started)
-
-    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
-        route = route_template(scope, self.api_prefix)
-        labels = (scope["method"], route, f"{status // 100}xx")
-        metrics.REQUESTS.labels(*labels).inc()
-        metrics.LATENCY.labels(*labels).observe(elapsed)
-        engine: AsyncEngine | None = getattr(scope.get("app"), "state", None) and getattr(
-            scope["app"].state, "engine", None
-        )
-        if engine is not None:
-            pool: Any = engine.pool
-            if hasattr(pool, "checkedout"):
-                metrics.POOL_SIZE.set(pool.size())
-                metrics.POOL_CHECKED_OUT.set(pool.checkedout())
+    def record(
+        self, scope: Scope, *, status: int, elapsed: float, request_id: str, pool: Any
+    ) -> None:
+        method: str = scope["method"]
+        route = route_template(scope)
+        requests, latency = self._metric_children(method, route, status)
+        requests.inc()
+        latency.observe(elapsed)
+        if pool is not None and hasattr(pool, "checkedout"):
+            metrics.POOL_SIZE.set(pool.size())
+            metrics.POOL_CHECKED_OUT.set(pool.checkedout())
         state = scope.get("state") or {}
-        self.access_log.info(
-            "request",
-            method=scope["method"],
+        client = scope.get("client")
+        self.access_log.add(
+            method=method,
             route=route,
             status=status,
             duration_ms=round(elapsed * 1000, 2),
             user_id=str(state["user_id"]) if "user_id" in state else None,
-            client=scope["client"][0] if scope.get("client") else None,
+            client=client[0] if client else None,
+            request_id=request_id,
         )

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
 from bookshelf.auth.exceptions import InvalidToken, TooManyPasswordAttempts
 from bookshelf.auth.tokens import TokenSigner
@@ -136,67 +137,44 @@ class RateLimits:
             )
 
 
-class RateLimitMiddleware:
-    def __init__(
-        self, app: ASGIApp, *, limits: RateLimits, signer: TokenSigner, api_prefix: str
-    ) -> None:
-        self.app = app
-        self.limits = limits
-        self.signer = signer
-        self.api_prefix = api_prefix
-
-    def _user_key(self, scope: Scope) -> str | None:
-        for name, value in scope["headers"]:
-            if name == b"authorization" and value[:7].lower() == b"bearer ":
-                try:
-                    claims = self.signer.verify_once(
-                        value[7:].decode("latin-1"), scope.setdefault("state", {})
-                    )
-                except InvalidToken:
-                    return None
-                return f"user:{claims.user_id}"
-        return None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(self.api_prefix):
-            await self.app(scope, receive, send)
-            return
-        address = client_address_key(scope)
-        identities: tuple[str, ...] = (address,)
-        name = DEFAULT
-        if path[len(self.api_prefix) :] in AUTH_PATHS:
-            name = STRICT
-        elif (user := self._user_key(scope)) is not None:
-            identities = (user, address)
-        verdict = await self.limits.hit(name, identities)
-        if verdict is None:
-            await self.app(scope, receive, send)
-            return
-        headers = [
-            (b"ratelimit-limit", str(verdict.limit).encode()),
-            (b"ratelimit-remaining", str(verdict.remaining).encode()),
-            (b"ratelimit-reset", str(verdict.reset_seconds).encode()),
-        ]
-        if not verdict.allowed:
-            metrics.RATE_LIMITED.labels(name).inc()
-            response = problem_response(
-                None,
-                status=429,
-                title="Too many requests",
-                detail=f"Rate limit of {verdict.limit} requests exceeded; "
-                f"retry in {verdict.reset_seconds} s.",
-                slug="rate-limited",
-                instance=path,
-                headers={"Retry-After": str(max(1, verdict.reset_seconds))},
+def budget_for(
+    scope: Scope, api_path: str, authorization: bytes | None, signer: TokenSigner
+) -> tuple[str, tuple[str, ...]]:
+    """The budget an API request counts against (``api_path`` is its path below the API
+    prefix), and the identities it is counted for: its address, and its user when it carries
+    a valid access token (verified once; the auth dependency reuses the result)."""
+    address = client_address_key(scope)
+    if api_path in AUTH_PATHS:
+        return STRICT, (address,)
+    if authorization is not None and authorization[:7].lower() == b"bearer ":
+        try:
+            claims = signer.verify_once(
+                authorization[7:].decode("latin-1"), scope.setdefault("state", {})
             )
-            response.raw_headers.extend(headers)
-            await response(scope, receive, send)
-            return
+        except InvalidToken:
+            return DEFAULT, (address,)
+        return DEFAULT, (f"user:{claims.user_id}", address)
+    return DEFAULT, (address,)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *headers]
-            await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+def verdict_headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:
+    """The ``RateLimit-*`` headers (IETF draft) of every limited response."""
+    return [
+        (b"ratelimit-limit", str(verdict.limit).encode()),
+        (b"ratelimit-remaining", str(verdict.remaining).encode()),
+        (b"ratelimit-reset", str(verdict.reset_seconds).encode()),
+    ]
+
+
+def too_many_requests(verdict: Verdict, budget: str, path: str) -> Response:
+    metrics.RATE_LIMITED.labels(budget).inc()
+    return problem_response(
+        None,
+        status=429,
+        title="Too many requests",
+        detail=f"Rate limit of {verdict.limit} requests exceeded; "
+        f"retry in {verdict.reset_seconds} s.",
+        slug="rate-limited",
+        instance=path,
+        headers={"Retry-After": str(max(1, verdict.reset_seconds))},
+    )

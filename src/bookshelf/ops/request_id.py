@@ -15,8 +15,8 @@ _WELL_FORMED = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
 current_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
-def request_id_from(headers: list[tuple[bytes, bytes]]) -> str:
-    for name, value in headers:
-        if name == HEADER_KEY and _WELL_FORMED.match(value):
-            return value.decode("ascii")
+def well_formed_request_id(sent: bytes | None) -> str:
+    """The id the client sent, if well-formed (it ends up in logs); a new one otherwise."""
+    if sent is not None and _WELL_FORMED.match(sent):
+        return sent.decode("ascii")
     return uuid.uuid4().hex

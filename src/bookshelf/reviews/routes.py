@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import Depends, Query, Request, Response, status
 
-from bookshelf.api import json_response, next_page_headers, require_json_body, uuid_or_not_found
+from bookshelf.api import (
+    feature_router,
+    json_response,
+    next_page_headers,
+    require_json_body,
+    uuid_or_not_found,
+)
 from bookshelf.auth.dependencies import CurrentUser
 from bookshelf.books.dependencies import BookId
 from bookshelf.db.connections import ConnectionDep
@@ -17,7 +23,7 @@ from bookshelf.reviews import service
 from bookshelf.reviews.exceptions import ReviewNotFound
 from bookshelf.reviews.schemas import Review, ReviewCreate, ReviewPage, ReviewUpdate
 
-router = APIRouter(prefix="/books/{book_id}/reviews", tags=["reviews"])
+router = feature_router("/books/{book_id}/reviews", tags=["reviews"])
 
 
 async def parse_review_id(review_id: str) -> UUID:

@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
-from bookshelf.api import json_response, next_page_headers, require_json_body, uuid_or_not_found
+from bookshelf.api import (
+    feature_router,
+    json_response,
+    next_page_headers,
+    require_json_body,
+    uuid_or_not_found,
+)
 from bookshelf.auth.dependencies import (
     AdminUser,
     AuthDep,
@@ -21,7 +27,7 @@ from bookshelf.users import service
 from bookshelf.users.exceptions import UserNotFound
 from bookshelf.users.schemas import ProfileUpdate, User, UserAdminUpdate, UserPage
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = feature_router("/users", tags=["users"])
 
 
 async def parse_user_id(user_id: str) -> UUID:
