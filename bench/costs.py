@@ -11,8 +11,12 @@ to a few. The database is the bench's own, so each request does its real query.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import cProfile
 import os
+import pstats
+import re
 import time
 from typing import Any
 
@@ -31,7 +35,9 @@ ROUNDS, REQUESTS = 3, 2000
 LIVENESS = "GET /health/live instead (no database, no dependencies)"
 
 
-async def _cpu_per_request(settings: Settings, path: str) -> float:
+async def _cpu_per_request(
+    settings: Settings, path: str, profile: cProfile.Profile | None = None
+) -> float:
     # As `bookshelf serve` starts each worker: the process's logging, then the app.
     configure_process(settings)
     app = create_app(settings)
@@ -61,10 +67,14 @@ async def _cpu_per_request(settings: Settings, path: str) -> float:
     async with app.router.lifespan_context(app):
         for _ in range(200):  # warm up: pool, caches, compiled statements
             await app({**scope, "state": {}}, receive, send)
+        if profile is not None:
+            profile.enable()
         started = time.thread_time()
         for _ in range(REQUESTS):
             await app({**scope, "state": {}}, receive, send)
         elapsed = time.thread_time() - started
+        if profile is not None:
+            profile.disable()
     if statuses != {200}:
         raise RuntimeError(f"costs: {path} answered {sorted(statuses)}")
     return elapsed / REQUESTS * 1e6
@@ -87,3 +97,38 @@ def feature_costs(base: dict[str, Any], book_id: str) -> dict[str, float]:
             cpu = asyncio.run(_cpu_per_request(production, "/health/live"))
             results[LIVENESS] = min(cpu, results.get(LIVENESS, cpu))
     return results
+
+
+_LIBRARY = re.compile(r"site-packages/([A-Za-z0-9_]+)")
+
+
+def _library(filename: str) -> str:
+    """Who a function belongs to: its installed package, Bookshelf, or the standard library
+    (builtins are counted where they run: a C function's time is its own entry, named here
+    after the package that defines it when it has one)."""
+    if (match := _LIBRARY.search(filename)) is not None:
+        return match.group(1)
+    if "/bookshelf/" in filename:
+        return "bookshelf"
+    return "standard library and builtins"
+
+
+def library_split(base: dict[str, Any], book_id: str) -> dict[str, float]:
+    """Share of the CPU of a GET of one book (every feature on), by library: the self time of
+    each function under cProfile, summed by the package it belongs to. The profiler slows
+    every call alike, so the shares are what matters, not the total."""
+    profile = cProfile.Profile()
+    with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
+        asyncio.run(_cpu_per_request(Settings(**base), f"/api/v1/books/{book_id}", profile))
+    totals: collections.Counter[str] = collections.Counter()
+    stats: dict[Any, Any] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    for (filename, _line, _name), (
+        _calls,
+        _primitive,
+        self_time,
+        _cumulative,
+        _callers,
+    ) in stats.items():
+        totals[_library(filename)] += self_time
+    whole = sum(totals.values())
+    return {name: 100 * spent / whole for name, spent in totals.most_common()}
