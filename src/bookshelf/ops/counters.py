@@ -21,9 +21,9 @@ import coredis
 from coredis.typing import KeyT, ValueT
 from limits import RateLimitItem
 
-# Keys one in-process counter keeps (clients seen in the last two windows). Past it the least
-# recently counted client is forgotten: its next request starts a fresh budget. About 200 bytes
-# each (measured), so ~20 MB per limit at the bound.
+# Identities one in-process counter keeps (those counted in the last two windows). Past it the
+# least recently counted is forgotten: its next request starts a fresh budget. About 180 bytes
+# each plus the identity's string (measured: ~25 MB per limit at the bound).
 MAX_KEYS = 100_000
 
 REDIS_KEY_PREFIX = "LIMITS"  # limits' default: the keys older releases use
