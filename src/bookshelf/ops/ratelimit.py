@@ -1,5 +1,6 @@
-"""Rate limits with the ``limits`` library. Counters live in process memory by default and in
-Redis when ``BOOKSHELF_REDIS_URL`` is set, so every instance shares them.
+"""Rate limits: ``limits``' notation and sliding window counter, counted by ``counters.py`` in
+one operation per request. Counters live in process memory by default and in Redis when
+``BOOKSHELF_REDIS_URL`` is set, so every instance shares them.
 
 Who is counted:
 - Every API request counts against its client address (IPv6 addresses grouped by /64, the
@@ -24,13 +25,11 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -38,6 +37,14 @@ from bookshelf.auth.exceptions import InvalidToken, TooManyPasswordAttempts
 from bookshelf.auth.tokens import TokenSigner
 from bookshelf.config import Settings
 from bookshelf.ops import metrics
+from bookshelf.ops.counters import (
+    MAX_KEYS,
+    REDIS_KEY_PREFIX,
+    Count,
+    MemoryCounters,
+    RedisCounters,
+    redis_client,
+)
 from bookshelf.problems import problem_response
 
 logger = logging.getLogger("bookshelf.ratelimit")
@@ -76,55 +83,64 @@ def client_address_key(scope: Scope) -> str:
 
 
 class RateLimits:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_keys: int = MAX_KEYS,
+        redis_key_prefix: str = REDIS_KEY_PREFIX,
+    ) -> None:
         self.uses_redis = settings.redis_url is not None
-        self.storage: Storage = (
-            RedisStorage("async+" + settings.redis_url.get_secret_value())
+        self.clock = clock
+        self.redis = (
+            RedisCounters(
+                redis_client(settings.redis_url.get_secret_value()), key_prefix=redis_key_prefix
+            )
             if settings.redis_url is not None
-            else MemoryStorage()
+            else None
         )
-        self.limiter = SlidingWindowCounterRateLimiter(self.storage)
-        # Strict budgets only, and only while the shared store fails.
-        self.fallback = SlidingWindowCounterRateLimiter(MemoryStorage())
+        # With Redis: strict budgets only, and only while Redis fails.
+        self.memory = MemoryCounters(max_keys=max_keys)
         self.default = parse_many(settings.rate_limit_default)
         self.auth = parse_many(settings.rate_limit_auth)
 
     async def check(self) -> str:
-        return "ok" if await self.storage.check() else "not answering"
+        if self.redis is None or await self.redis.check():
+            return "ok"
+        return "not answering"
 
     @staticmethod
-    async def _hit(
-        limiter: SlidingWindowCounterRateLimiter,
-        items: list[RateLimitItem],
-        name: str,
-        identities: tuple[str, ...],
-    ) -> Verdict:
-        """Count one request against every item for every identity; the tightest decides."""
-        verdicts = []
-        for identity in identities:
-            for item in items:
-                allowed = await limiter.hit(item, name, identity)
-                stats = await limiter.get_window_stats(item, name, identity)
-                reset = max(0, math.ceil(stats.reset_time - time.time()))
-                verdicts.append(Verdict(allowed, item.amount, stats.remaining, reset))
-        refused = [v for v in verdicts if not v.allowed]
-        if refused:
-            return max(refused, key=lambda v: v.reset_seconds)
-        return min(verdicts, key=lambda v: v.remaining)
+    def _decide(items: list[RateLimitItem], counts: list[Count]) -> Verdict:
+        """The tightest count decides: the refusal lasting longest (the first of equals), else
+        the fewest remaining (the first of equals). ``counts`` run identity by identity."""
+        best, best_at = counts[0], 0
+        for at in range(1, len(counts)):
+            count = counts[at]
+            if best.allowed:
+                if not count.allowed or count.remaining < best.remaining:
+                    best, best_at = count, at
+            elif not count.allowed and count.reset_seconds > best.reset_seconds:
+                best, best_at = count, at
+        limit = items[best_at % len(items)].amount
+        return Verdict(best.allowed, limit, best.remaining, best.reset_seconds)
 
     async def hit(self, name: str, identities: tuple[str, ...]) -> Verdict | None:
         """The verdict for one request; None when the store failed and the request may pass."""
         strict = name == STRICT
         items = self.auth if strict else self.default
-        try:
-            return await self._hit(self.limiter, items, name, identities)
-        except Exception:
-            outcome = "counted_in_process" if strict else "allowed"
-            metrics.RATE_LIMIT_STORE_FAILURES.labels(name, outcome).inc()
-            logger.warning("rate limit store unavailable; request %s", outcome, exc_info=True)
-            if not strict:
-                return None
-        return await self._hit(self.fallback, items, name, identities)
+        if self.redis is not None:
+            try:
+                counts = await self.redis.hit(name, items, identities)
+            except Exception:
+                outcome = "counted_in_process" if strict else "allowed"
+                metrics.RATE_LIMIT_STORE_FAILURES.labels(name, outcome).inc()
+                logger.warning("rate limit store unavailable; request %s", outcome, exc_info=True)
+                if not strict:
+                    return None
+            else:
+                return self._decide(items, counts)
+        return self._decide(items, self.memory.hit(name, items, identities, self.clock()))
 
     async def count_password_check(self, user_id: str, scope: Scope) -> None:
         """Count a password check outside the sign-in endpoints (a password change) against the
