@@ -6,6 +6,7 @@
     python3 dev.py check    # lint, format check and strict type check
     python3 dev.py bench    # the benchmark suite (bench/): Bookshelf against a raw floor app
     python3 dev.py openapi  # rewrite openapi.json, the published contract (breaking: refused)
+    python3 dev.py data     # rewrite the data files generated from zxcvbn and pycountry
     python3 dev.py lock     # re-resolve dependencies and rewrite the hashed lock files
 
 Each task first makes sure ``.venv`` holds exactly what ``requirements-dev.lock`` pins (hash
@@ -91,6 +92,13 @@ def openapi(_arguments: list[str]) -> None:
     run(PYTHON, "-m", "bookshelf.contract")
 
 
+def data(_arguments: list[str]) -> None:
+    """Rewrite the package's common-password list and language codes from the packages they
+    come from (see tools/shipped_data.py)."""
+    ensure_environment()
+    run(PYTHON, "-m", "tools.shipped_data")
+
+
 def lock(arguments: list[str]) -> None:
     """Resolve (``lock --upgrade`` takes the newest allowed versions) and export hashed locks."""
     tool = [shutil.which("uv") or sys.exit("lock needs uv on PATH (pip install uv)")]
@@ -106,6 +114,7 @@ TASKS = {
     "check": check,
     "bench": bench,
     "openapi": openapi,
+    "data": data,
     "lock": lock,
 }
 

@@ -185,6 +185,30 @@ def test_the_common_passwords_used_here_are_in_the_breach_list(password: str) ->
 
 
 @pytest.mark.parametrize(
+    "password",
+    [
+        "123456",  # the first entry of the shipped list
+        "GeekBoy",  # the last, in another case (compared case-folded)
+        "PASSWORD1234",
+    ],
+)
+def test_any_listed_password_is_refused_whatever_its_case(password: str) -> None:
+    assert "is one of the most common passwords; choose another" in password_problems(password)
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "123456\npassword",  # the first two entries, each on its line: not one entry
+        "xpassword1234",  # a listed password within a longer one
+        "password1234x",
+    ],
+)
+def test_a_password_that_only_contains_listed_ones_is_not_common(password: str) -> None:
+    assert "is one of the most common passwords; choose another" not in password_problems(password)
+
+
+@pytest.mark.parametrize(
     ("password", "reason"),
     [
         ("elevenchars", "at least 12 characters"),

@@ -6,10 +6,9 @@ import calendar
 import re
 from datetime import UTC, date, datetime
 
-import pycountry
-
 from bookshelf.books.exceptions import InvalidIsbn
 from bookshelf.books.isbn import normalize_isbn
+from bookshelf.books.languages import ISO_639_1_CODES
 from bookshelf.text import normalise
 
 # The shape of a partial date, also published as the OpenAPI ``pattern`` (so ASCII digits only,
@@ -22,11 +21,6 @@ _PARTIAL_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
 # ISBN-10 (X may be its check digit) or ISBN-13 (978/979), with hyphens and spaces anywhere;
 # the check digit is verified by normalize_isbn.
 ISBN_PATTERN = r"^[- ]*((?:[0-9][- ]*){9}[0-9Xx]|97[89](?:[- ]*[0-9]){10})[- ]*$"
-
-# ISO 639-1: the two-letter codes, read once from pycountry's copy of the standard.
-ISO_639_1_CODES = frozenset(
-    language.alpha_2 for language in pycountry.languages if hasattr(language, "alpha_2")
-)
 
 
 def parse_partial_date(text: str) -> tuple[date, date]:

@@ -11,7 +11,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from bookshelf.books.fields import (
     ISBN_PATTERN,
-    ISO_639_1_CODES,
     PARTIAL_DATE_PATTERN,
     check_isbn,
     check_language,
@@ -19,6 +18,7 @@ from bookshelf.books.fields import (
     check_search_text,
     parse_partial_date,
 )
+from bookshelf.books.languages import ISO_639_1_CODES
 from bookshelf.inputs import WholeNumber, absent_or_not_null
 from bookshelf.text import LongText, Name, ShortText, Tag
 

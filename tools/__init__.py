@@ -1,0 +1,1 @@
+"""Developer tools run from ``dev.py``; never installed with the service."""
