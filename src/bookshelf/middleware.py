@@ -85,11 +85,17 @@ class _Exchange:
             message["headers"] = [*message.get("headers", ()), *self.extra_headers]
         elif self.head and message["type"] == "http.response.body":
             # HEAD is served as GET (same status and headers, Content-Length included) without
-            # the body: uptime monitors and link checkers use it.
+            # the body: uptime monitors and link checkers use it. The response ends with the
+            # first body message, and a streamed one is stopped there: no work for the rest.
+            await self.send_downstream({"type": "http.response.body", "body": b""})
             if message.get("more_body", False):
-                return
-            message = {"type": "http.response.body", "body": b"", "more_body": False}
+                raise HeadAnswered
+            return
         await self.send_downstream(message)
+
+
+class HeadAnswered(Exception):
+    """Raised into a streaming ``GET`` served for a ``HEAD`` once the headers went out."""
 
 
 class RequestPipeline:
@@ -285,6 +291,8 @@ class RequestPipeline:
         try:
             async with asyncio.timeout(self.timeout_seconds):
                 await self.app(scope, receive, exchange.send)
+        except HeadAnswered:
+            return
         except TimeoutError:
             if exchange.started:
                 raise

@@ -1,26 +1,46 @@
-"""Running Alembic migrations from the application (CLI, start-up, tests)."""
+"""Running Alembic migrations from the application (CLI, start-up, tests), and reading where a
+database is (the readiness check).
+
+Alembic, with the templating and highlighting libraries it brings, is ~12 MiB of every process
+that imports it, so it is imported only by what migrates. What a serving worker needs — the
+newest revision and the database's — is read without it: the head from the scripts' own
+``revision``/``down_revision`` lines, once per process (a test holds it equal to Alembic's
+answer), and the database's from the ``alembic_version`` table.
+"""
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 _SCRIPTS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"
+_DECLARATION = re.compile(
+    r'^(?P<name>revision|down_revision)\s*(?::[^=]+)?=\s*(?:None|"(?P<value>[^"]+)")\s*$',
+    re.MULTILINE,
+)
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
     return config
 
 
 def _run(connection: Connection, action: str, revision: str) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     if action == "upgrade":
@@ -39,12 +59,29 @@ async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
         await connection.run_sync(_run, "downgrade", revision)
 
 
+@functools.cache
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    """The newest migration: the one revision no script names as its ``down_revision``."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in sorted((_SCRIPTS / "versions").glob("*.py")):
+        for declaration in _DECLARATION.finditer(script.read_text(encoding="utf-8")):
+            value = declaration["value"]
+            if value is not None:
+                (revisions if declaration["name"] == "revision" else parents).add(value)
+    heads = revisions - parents
+    if len(heads) > 1:
+        raise RuntimeError(f"the migrations have several heads: {sorted(heads)}")
+    return heads.pop() if heads else None
 
 
 def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None  # never migrated
+    version: str | None = connection.execute(
+        text("SELECT version_num FROM alembic_version")
+    ).scalar_one_or_none()
+    return version
 
 
 async def revision_of(connection: AsyncConnection) -> str | None:
