@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from bookshelf_client import AuthenticatedClient, Client
@@ -33,6 +35,7 @@ from tests.factories import Account, unique_isbn
 from tests.servers import running_server
 
 PROBLEM = "urn:bookshelf:problem:"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @pytest.fixture
@@ -213,3 +216,20 @@ def test_a_status_the_schema_does_not_declare_raises_unexpected_status(server_ur
     # ...and lenient ones (the default) return nothing parsed.
     with Client(base_url=f"{server_url}/nowhere") as lenient:
         assert list_books.sync(client=lenient) is None
+
+
+def readme_example() -> str:
+    """The Python block of the README's "Python client" section."""
+    section = README.read_text(encoding="utf-8").split("### Python client\n", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_example_creates_a_book(server_url: str, editor: Account) -> None:
+    example = readme_example()
+    assert len(example.splitlines()) == 5
+    namespace: dict[str, Any] = {"TOKEN": sign_in(server_url, editor).access_token}
+    # Our own README's example, run as a reader would run it, against the test server.
+    exec(example.replace("http://127.0.0.1:8000", server_url), namespace)  # noqa: S102
+    book = namespace["book"]
+    assert isinstance(book, Book), book
+    assert (book.title, book.authors) == ("Dune", ["Frank Herbert"])
