@@ -6,7 +6,11 @@
     python3 dev.py check    # lint, format check and strict type check
     python3 dev.py bench    # the benchmark suite (bench/): Bookshelf against a raw floor app
     python3 dev.py openapi  # rewrite openapi.json, the published contract (breaking: refused)
+<<<<<<< HEAD
     python3 dev.py data     # rewrite the data files generated from zxcvbn and pycountry
+=======
+    python3 dev.py client   # regenerate the Python client (clients/python/) from openapi.json
+>>>>>>> i-client
     python3 dev.py lock     # re-resolve dependencies and rewrite the hashed lock files
 
 Each task first makes sure ``.venv`` holds exactly what ``requirements-dev.lock`` pins (hash
@@ -20,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -29,6 +34,12 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 LOCK = ROOT / "requirements-dev.lock"
 STAMP = VENV / ".bookshelf-installed"
+CLIENT = ROOT / "clients" / "python"
+# The hand-written files of clients/python/; everything else there is the generator's output.
+CLIENT_SOURCES = ("generator.yml", "generator.in", "generator.lock")
+# The generator lives in a venv of its own (see clients/python/generator.in for why).
+GENERATOR_VENV = VENV / "client-generator"
+GENERATOR_BIN = GENERATOR_VENV / BIN.name
 
 
 def run(*command: str | Path, env: dict[str, str] | None = None) -> None:
@@ -54,13 +65,32 @@ def ensure_environment() -> None:
     if not PYTHON.exists():
         print(f"+ creating {VENV.name}", flush=True)
         venv.EnvBuilder(with_pip=shutil.which("uv") is None).create(VENV)
-    wanted = hashlib.sha256(LOCK.read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    # The generated client is installed too (editable; its dependencies are in the lock), so the
+    # tests import it as its users do; a change to its pyproject.toml means a new install.
+    client = CLIENT / "pyproject.toml"
+    projects = [LOCK, ROOT / "pyproject.toml", *([client] if client.exists() else [])]
+    wanted = hashlib.sha256(b"".join(path.read_bytes() for path in projects)).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     tool = uv()
     run(*tool, "pip", "install", "--python", PYTHON, "--require-hashes", "-r", LOCK)
-    run(*tool, "pip", "install", "--python", PYTHON, "--no-deps", "-e", ".")
+    editable = ["-e", ".", *(["-e", str(CLIENT)] if client.exists() else [])]
+    run(*tool, "pip", "install", "--python", PYTHON, "--no-deps", *editable)
     STAMP.write_text(wanted)
+
+
+def ensure_generator() -> None:
+    """Create the client generator's venv from clients/python/generator.lock, if not done yet."""
+    python = GENERATOR_BIN / PYTHON.name
+    if not python.exists():
+        venv.EnvBuilder(with_pip=False).create(GENERATOR_VENV)
+    lock = CLIENT / "generator.lock"
+    stamp = GENERATOR_VENV / ".generator-installed"
+    wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    run(*uv(), "pip", "install", "--python", python, "--require-hashes", "-r", lock)
+    stamp.write_text(wanted)
 
 
 def serve(arguments: list[str]) -> None:
@@ -92,11 +122,54 @@ def openapi(_arguments: list[str]) -> None:
     run(PYTHON, "-m", "bookshelf.contract")
 
 
+<<<<<<< HEAD
 def data(_arguments: list[str]) -> None:
     """Rewrite the package's common-password list and language codes from the packages they
     come from (see tools/shipped_data.py)."""
     ensure_environment()
     run(PYTHON, "-m", "tools.shipped_data")
+=======
+def client(arguments: list[str]) -> None:
+    """Regenerate clients/python/ from openapi.json, keeping its hand-written files;
+    ``client --output DIR`` writes the generated files to DIR instead (the staleness test)."""
+    ensure_environment()
+    ensure_generator()
+    if arguments and (arguments[0] != "--output" or len(arguments) != 2):
+        sys.exit("usage: python3 dev.py client [--output DIR]")
+    with tempfile.TemporaryDirectory() as scratch:
+        # Generated outside the repository: the generator refuses (or, told to overwrite,
+        # deletes) an existing folder, and its ruff hooks see no configuration but its own.
+        generated = Path(scratch) / "client"
+        path = f"{GENERATOR_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+        run(
+            GENERATOR_BIN / PYTHON.name,
+            "-m",
+            "openapi_python_client",
+            "generate",
+            "--path",
+            ROOT / "openapi.json",
+            "--config",
+            CLIENT / "generator.yml",
+            "--meta",
+            "uv",
+            "--output-path",
+            generated,
+            "--fail-on-warning",
+            env={**os.environ, "PATH": path},
+        )
+        if arguments:
+            shutil.copytree(generated, Path(arguments[1]))
+            return
+        for entry in CLIENT.iterdir():
+            if entry.name in CLIENT_SOURCES:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        shutil.copytree(generated, CLIENT, dirs_exist_ok=True)
+    print(f"regenerated {CLIENT.relative_to(ROOT)}/", flush=True)
+>>>>>>> i-client
 
 
 def lock(arguments: list[str]) -> None:
@@ -106,6 +179,18 @@ def lock(arguments: list[str]) -> None:
     run(*tool, "lock", *arguments)
     run(*tool, *common, "--no-dev", "-o", "requirements.lock")
     run(*tool, *common, "--all-groups", "--all-extras", "-o", "requirements-dev.lock")
+    # The client generator's own lock (clients/python/generator.in says why it is apart).
+    generator = ["--quiet", "--universal", "--python-version", "3.11", "--generate-hashes"]
+    run(
+        *tool,
+        "pip",
+        "compile",
+        *generator,
+        *arguments,
+        "clients/python/generator.in",
+        "-o",
+        "clients/python/generator.lock",
+    )
 
 
 TASKS = {
@@ -114,7 +199,11 @@ TASKS = {
     "check": check,
     "bench": bench,
     "openapi": openapi,
+<<<<<<< HEAD
     "data": data,
+=======
+    "client": client,
+>>>>>>> i-client
     "lock": lock,
 }
 

@@ -1,11 +1,14 @@
-"""The published contract: ``openapi.json`` is exactly the schema the app serves, and the
-classifier that decides whether a change to it breaks clients (``python3 dev.py openapi``
-refuses a breaking change without a new major version)."""
+"""The published contract: ``openapi.json`` is exactly the schema the app serves, the Python
+client in ``clients/python/`` is exactly what the generator makes of it, and the classifier that
+decides whether a change to it breaks clients (``python3 dev.py openapi`` refuses a breaking
+change without a new major version)."""
 
 from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,12 @@ from bookshelf import __version__, contract
 from bookshelf.contract import Schema, breaking_changes
 
 BOOKS, BOOK = "/api/v1/books", "/api/v1/books/{book_id}"
+ROOT = contract.SCHEMA_FILE.parent
+CLIENT = ROOT / "clients" / "python"
+# Written by hand and kept when the client is regenerated (CLIENT_SOURCES in dev.py).
+CLIENT_SOURCES = {"generator.yml", "generator.in", "generator.lock"}
+# Left beside the client by importing or checking it, never by the generator.
+CLIENT_LEFTOVERS = {"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +39,39 @@ def test_the_committed_openapi_json_is_the_schema_the_app_serves(served: Schema)
         "the file (a breaking change needs a new major version)"
     )
     assert json.loads(committed)["info"]["version"] == __version__
+
+
+def _client_files(folder: Path) -> dict[str, bytes]:
+    """Every file of a client folder by its relative name, less the hand-written ones and what
+    importing or checking the client leaves behind."""
+    found = {}
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder)
+        leftover = CLIENT_LEFTOVERS.intersection(relative.parts)
+        if path.is_file() and not leftover and relative.as_posix() not in CLIENT_SOURCES:
+            found[relative.as_posix()] = path.read_bytes()
+    return found
+
+
+def test_the_committed_python_client_is_generated_from_openapi_json(tmp_path: Path) -> None:
+    generated = tmp_path / "client"
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "dev.py"), "client", "--output", str(generated)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    fresh, committed = _client_files(generated), _client_files(CLIENT)
+    assert "bookshelf_client/api/books/update_book.py" in fresh
+    stale = sorted(
+        name for name in fresh.keys() | committed.keys() if fresh.get(name) != committed.get(name)
+    )
+    assert not stale, (
+        f"clients/python/ differs from the generator's output ({', '.join(stale)}): "
+        "run python3 dev.py client and commit the result"
+    )
 
 
 def _changed(served: Schema, change: Callable[[Schema], object]) -> Schema:

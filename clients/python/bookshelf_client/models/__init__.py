@@ -1,0 +1,51 @@
+"""Contains all the data models used in inputs/outputs"""
+
+from .body_issue_token import BodyIssueToken
+from .book import Book
+from .book_create import BookCreate
+from .book_create_language_type_0 import BookCreateLanguageType0
+from .book_page import BookPage
+from .book_sort import BookSort
+from .book_update import BookUpdate
+from .book_update_language_type_0 import BookUpdateLanguageType0
+from .field_error import FieldError
+from .list_books_language_type_0 import ListBooksLanguageType0
+from .problem import Problem
+from .profile_update import ProfileUpdate
+from .refresh_request import RefreshRequest
+from .registration import Registration
+from .review import Review
+from .review_create import ReviewCreate
+from .review_page import ReviewPage
+from .review_update import ReviewUpdate
+from .role import Role
+from .token_pair import TokenPair
+from .user import User
+from .user_admin_update import UserAdminUpdate
+from .user_page import UserPage
+
+__all__ = (
+    "BodyIssueToken",
+    "Book",
+    "BookCreate",
+    "BookCreateLanguageType0",
+    "BookPage",
+    "BookSort",
+    "BookUpdate",
+    "BookUpdateLanguageType0",
+    "FieldError",
+    "ListBooksLanguageType0",
+    "Problem",
+    "ProfileUpdate",
+    "RefreshRequest",
+    "Registration",
+    "Review",
+    "ReviewCreate",
+    "ReviewPage",
+    "ReviewUpdate",
+    "Role",
+    "TokenPair",
+    "User",
+    "UserAdminUpdate",
+    "UserPage",
+)
