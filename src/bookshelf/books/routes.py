@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 
 from bookshelf.api import json_response, next_page_headers, require_json_body
 from bookshelf.auth.dependencies import AdminUser, EditorUser
-from bookshelf.books import service
+from bookshelf.books import bulk_routes, service
 from bookshelf.books.dependencies import BookId
 from bookshelf.books.schemas import (
     Book,
@@ -24,6 +24,8 @@ from bookshelf.idempotency.dependencies import Idempotent
 from bookshelf.problems import problem_responses
 
 router = APIRouter(prefix="/books", tags=["books"])
+# First: /books/export and /books/import must match before /books/{book_id} does.
+bulk_routes.add_bulk_routes(router)
 
 IfMatch = Annotated[
     str | None,
