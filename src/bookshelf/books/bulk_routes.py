@@ -57,7 +57,7 @@ async def export_books(
     )
     # The first batch is read before the answer starts, so its failure (a search past its
     # timeout, a database that is down) is still a problem response, not a cut-off stream.
-    first = await anext(batches, [])
+    first: list[Book] = await anext(batches, [])
     return StreamingResponse(_ndjson(first, batches), media_type=bulk.NDJSON_MEDIA_TYPE)
 
 
