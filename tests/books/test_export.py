@@ -184,3 +184,19 @@ async def test_a_slow_reader_gets_every_line_and_holds_no_connection_meanwhile(
                         assert meanwhile.status_code == 200, meanwhile.text
                         assert time.monotonic() - started < 1.5
             assert received == len(ids) == BIG_EXPORT_BOOKS
+
+
+async def test_the_bulk_paths_are_not_book_ids(client: httpx.AsyncClient) -> None:
+    """``/books/{book_id}`` does not take ``export`` or ``import`` for an id: other methods
+    there are a 405 naming the ones the path has."""
+    for method, path, allowed in (
+        ("PATCH", EXPORT, "GET, HEAD"),
+        ("DELETE", EXPORT, "GET, HEAD"),
+        ("OPTIONS", EXPORT, "GET, HEAD"),
+        ("GET", IMPORT, "POST"),
+        ("DELETE", IMPORT, "POST"),
+    ):
+        response = await client.request(method, path)
+        assert_problem(response, 405, "about:blank")
+        assert response.headers["Allow"] == allowed, (method, path)
+    assert_problem(await client.get(f"{BOOKS}/exports"), 404, "book-not-found")
