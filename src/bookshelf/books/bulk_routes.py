@@ -1,8 +1,8 @@
 """HTTP endpoints of bulk export and import (NDJSON); the work is in ``books.bulk``.
 
-Added to the books router by ``books.routes`` ahead of ``/books/{book_id}``, which would
-otherwise take ``export`` for a book id (on the same router, not an included one, so the
-route's template, in metrics and Idempotency-Key scopes, is the full path).
+Added to the books router by ``books.routes`` (the same router, not an included one, so the
+route's template, in metrics and Idempotency-Key scopes, is the full path), whose
+``/books/{book_id}`` routes never take ``export`` or ``import`` for an id.
 """
 
 from __future__ import annotations
