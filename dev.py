@@ -6,11 +6,8 @@
     python3 dev.py check    # lint, format check and strict type check
     python3 dev.py bench    # the benchmark suite (bench/): Bookshelf against a raw floor app
     python3 dev.py openapi  # rewrite openapi.json, the published contract (breaking: refused)
-<<<<<<< HEAD
     python3 dev.py data     # rewrite the data files generated from zxcvbn and pycountry
-=======
     python3 dev.py client   # regenerate the Python client (clients/python/) from openapi.json
->>>>>>> i-client
     python3 dev.py lock     # re-resolve dependencies and rewrite the hashed lock files
 
 Each task first makes sure ``.venv`` holds exactly what ``requirements-dev.lock`` pins (hash
@@ -122,13 +119,13 @@ def openapi(_arguments: list[str]) -> None:
     run(PYTHON, "-m", "bookshelf.contract")
 
 
-<<<<<<< HEAD
 def data(_arguments: list[str]) -> None:
     """Rewrite the package's common-password list and language codes from the packages they
     come from (see tools/shipped_data.py)."""
     ensure_environment()
     run(PYTHON, "-m", "tools.shipped_data")
-=======
+
+
 def client(arguments: list[str]) -> None:
     """Regenerate clients/python/ from openapi.json, keeping its hand-written files;
     ``client --output DIR`` writes the generated files to DIR instead (the staleness test)."""
@@ -169,7 +166,6 @@ def client(arguments: list[str]) -> None:
                 entry.unlink()
         shutil.copytree(generated, CLIENT, dirs_exist_ok=True)
     print(f"regenerated {CLIENT.relative_to(ROOT)}/", flush=True)
->>>>>>> i-client
 
 
 def lock(arguments: list[str]) -> None:
@@ -199,11 +195,8 @@ TASKS = {
     "check": check,
     "bench": bench,
     "openapi": openapi,
-<<<<<<< HEAD
     "data": data,
-=======
     "client": client,
->>>>>>> i-client
     "lock": lock,
 }
 

@@ -1,6 +1,6 @@
 """Bookshelf's benchmark suite: ``python -m bench`` (or ``python3 dev.py bench``).
 
-Parts (``--parts``, default all five):
+Parts (``--parts``, default all six):
 
 * ``table``: Bookshelf (production settings, one worker) and the floor app (``bench/floor.py``)
   under the same wrk load, case by case, on a seeded PostgreSQL database of the bench's own.
@@ -11,6 +11,8 @@ Parts (``--parts``, default all five):
 * ``scale``: p95 latency of the list, filter + sort, deep paging and search requests (two common
   words, one very common word, one book) at 10k books and again at 1M books
   (``--scale-books``), and the growth between the two.
+* ``bulk``: 10,000 books in one ``POST /books/import`` against single ``POST /books`` (one at a
+  time and 32 in flight), then the whole catalog through ``GET /books/export``.
 
 The machine is shared by wrk, the app and PostgreSQL, so only ratios within one run mean much.
 """
@@ -34,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench import costs, dataset, load, signin
+from bench import bulk, costs, dataset, load, signin
 from bench.servers import Server, free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,6 +250,10 @@ class Bench:
             memory["bookshelf_after_load"] = app.rss_mib()
             memory["floor_after_load"] = floor.rss_mib()
         return {"rows": [asdict(r) for r in rows], "rss_mib": memory}
+
+    def bulk(self, database: dataset.BenchDatabase) -> dict[str, object]:
+        with self.bookshelf(database, overrides=bulk.SERVER_OVERRIDES) as app:
+            return bulk.measure(app, dataset.sign_in(app.base_url))
 
     def costs(self, database: dataset.BenchDatabase) -> dict[str, dict[str, float]]:
         """CPU per GET-by-id with each production feature switched off in turn (in process)."""
@@ -484,8 +490,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--parts",
-        default="table,costs,soak,signin,scale",
-        help="table, costs, soak, signin, scale",
+        default="table,costs,soak,signin,scale,bulk",
+        help="table, costs, soak, signin, scale, bulk",
     )
     parser.add_argument("--books", type=int, default=100_000, help="catalog size for the table")
     parser.add_argument("--duration", type=float, default=10, help="seconds of load per run")
@@ -522,7 +528,7 @@ def main() -> None:
     # queue for a connection and the tail latency doubles (measured: p99/p50 4.9 -> 2.1).
     options.pool_size = options.pool_size or options.connections
     parts = {p.strip() for p in options.parts.split(",")}
-    unknown = parts - {"table", "costs", "soak", "signin", "scale"}
+    unknown = parts - {"table", "costs", "soak", "signin", "scale", "bulk"}
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
 
@@ -531,7 +537,7 @@ def main() -> None:
     results: dict[str, object] = {"machine": machine, "options": vars(options) | {"json": None}}
     with tempfile.TemporaryDirectory(prefix="bookshelf-bench-") as workdir:
         bench = Bench(options, Path(workdir))
-        if parts & {"table", "costs", "soak", "signin"}:
+        if parts & {"table", "costs", "soak", "signin", "bulk"}:
             database = dataset.BenchDatabase(options.admin_url, options.database)
             print(f"bench: seeding {options.books:,} books into {database.name}", flush=True)
             database.recreate()
@@ -552,6 +558,9 @@ def main() -> None:
                 if "signin" in parts:
                     print("bench: sign-in burst (memory)", flush=True)
                     results["signin"] = bench.signin(database)
+                if "bulk" in parts:
+                    print("bench: bulk import and export", flush=True)
+                    results["bulk"] = bench.bulk(database)
             finally:
                 if not options.keep_database:
                     database.drop()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import pytest_asyncio
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, load_all_checks
+from schemathesis.core import NotSet
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from bookshelf.auth import service as auth_service
@@ -82,6 +84,11 @@ DOCUMENTED_FALSE_POSITIVES = [
         "earlier request, not on this one",
     ),
     FalsePositive(
+        "import-rejected",
+        "each line of an import must be a valid new book, which the schema of a text body "
+        "cannot say; the default mode reports such lines one by one with a 200",
+    ),
+    FalsePositive(
         "invalid-grant",
         "a refresh token is a secret the server issued; any other string is refused",
     ),
@@ -132,6 +139,18 @@ DOCUMENTED_FALSE_POSITIVES = [
         loc=("body", "email"),
     ),
 ]
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _ndjson_body(_context: Any, value: Any) -> bytes:
+    """The import's body is text (NDJSON): a generated string goes on the wire as it is (a lone
+    surrogate as the invalid UTF-8 it would be; the API reports such a line as malformed)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return json.dumps(value).encode()
+
+
+IMPORT_PATH = "/api/v1/books/import"
 
 
 def _matches(rule: FalsePositive, error: dict[str, Any]) -> bool:
@@ -274,6 +293,10 @@ def test_api_conforms_to_its_openapi_document(
         # Signing out must not sign out the session every other request uses.
         token = asyncio.run(new_session(contract_database_url, seeded.admin_id))
         headers["Authorization"] = f"Bearer {token}"
+    if case.operation.path == IMPORT_PATH and not isinstance(case.body, str | NotSet):
+        # Not text: on the wire every body is bytes, and any bytes are an NDJSON text whose
+        # lines the API judges one by one, so "a body of the wrong type" cannot be sent.
+        return
     response = case.call(headers=headers)
     # A refusal documented above is forgiven by positive_data_acceptance, and by nothing else.
     forgiven = [positive_data_acceptance] if documented_false_positive(response) else []

@@ -33,6 +33,8 @@ def test_each_operation_is_named_after_its_route_function() -> None:
     } == {
         ("get", "/api/v1/books"): "list_books",
         ("post", "/api/v1/books"): "create_book",
+        ("get", "/api/v1/books/export"): "export_books",
+        ("post", "/api/v1/books/import"): "import_books",
         ("get", "/api/v1/books/{book_id}"): "get_book",
         ("patch", "/api/v1/books/{book_id}"): "update_book",
         ("delete", "/api/v1/books/{book_id}"): "delete_book",

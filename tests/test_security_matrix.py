@@ -15,6 +15,7 @@ event loop, which the tests share, so accounts are created once per backend.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "tra
 POLICY: dict[tuple[str, str], str] = {
     ("GET", f"{API}/books"): "public",
     ("POST", f"{API}/books"): "editor",
+    ("GET", f"{API}/books/export"): "public",
+    ("POST", f"{API}/books/import"): "editor",
     ("GET", f"{API}/books/{{book_id}}"): "public",
     ("PATCH", f"{API}/books/{{book_id}}"): "editor",
     ("DELETE", f"{API}/books/{{book_id}}"): "admin",
@@ -80,6 +83,7 @@ SUCCESS: dict[tuple[str, str], int] = {
 SUCCESS[("POST", f"{API}/auth/token")] = 200
 SUCCESS[("POST", f"{API}/auth/refresh")] = 200
 SUCCESS[("POST", f"{API}/auth/logout")] = 204
+SUCCESS[("POST", f"{API}/books/import")] = 200  # one result per line, created or not
 
 IDENTITIES = ("anonymous", "reader", "editor", "admin", "deactivated", "expired", "tampered")
 # Why each bad token is refused (in WWW-Authenticate's error_description).
@@ -244,8 +248,16 @@ async def _refresh(world: World) -> dict[str, Any]:
     return {"json": {"refresh_token": (await world.session("target"))[1]}}
 
 
+def _ndjson_books() -> dict[str, Any]:
+    return {
+        "content": json.dumps(book_payload()) + "\n",
+        "headers": {"Content-Type": "application/x-ndjson"},
+    }
+
+
 BODIES: dict[tuple[str, str], Body] = {
     ("POST", f"{API}/books"): _fixed(lambda: {"json": book_payload()}),
+    ("POST", f"{API}/books/import"): _fixed(_ndjson_books),
     ("PATCH", f"{API}/books/{{book_id}}"): _fixed(lambda: {"json": {"description": "Changed."}}),
     ("POST", f"{API}/books/{{book_id}}/reviews"): _fixed(lambda: {"json": {"rating": 4}}),
     ("PATCH", f"{API}/books/{{book_id}}/reviews/{{review_id}}"): _fixed(
@@ -341,6 +353,7 @@ async def test_access(world: World, operation: tuple[str, str], identity: str) -
     token = await world.token_for(identity)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     body = await BODIES[operation](world) if operation in BODIES else {}
+    headers.update(body.pop("headers", {}))
     response = await world.client.request(method, url, headers=headers, **body)
     success = SUCCESS[operation]
 

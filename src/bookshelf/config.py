@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # A request that holds an idempotency key longer than this is presumed dead, so a retry may
     # take the key over instead of getting 409 forever.
     idempotency_lock_seconds: Annotated[int, Field(ge=1)] = 60
+    # Most books one POST /books/import may hold (its lines); the body cap applies as well.
+    import_max_lines: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     log_level: str = "INFO"
 
     # Tokens. HS256 with a secret from the environment; the first secret signs, the previous

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from bookshelf.exceptions import Conflict, DomainError, NotFound, PreconditionFailed
+from bookshelf.exceptions import (
+    Conflict,
+    DomainError,
+    InvalidRequest,
+    NotFound,
+    PreconditionFailed,
+)
 
 
 class BookNotFound(NotFound):
@@ -52,3 +58,66 @@ class SearchTimedOut(DomainError):
 
 class InvalidIsbn(ValueError):
     """The text is not a valid ISBN-10 or ISBN-13."""
+
+
+# --- bulk import (books.bulk): per-line problems, and the request's own --------------------
+
+FieldErrors = list[dict[str, object]]
+
+
+class MalformedImportLine(DomainError):
+    """A line of an import is not JSON at all."""
+
+    title = "Malformed JSON"
+    slug = "malformed-json"
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"Line {line} is not valid JSON.")
+
+
+class InvalidImportLine(InvalidRequest):
+    """A line of an import is JSON but not a valid new book; ``errors`` names the fields."""
+
+    title = "Invalid book"
+    slug = "validation-error"
+
+    def __init__(self, line: int, errors: FieldErrors) -> None:
+        super().__init__(f"Line {line}: {len(errors)} field(s) failed validation; see errors.")
+        self.errors = errors
+
+
+class IsbnRepeatedInImport(Conflict):
+    """Two lines of one import have the same ISBN: the first is imported, later ones not."""
+
+    title = "ISBN already in the catalog"
+    slug = "isbn-conflict"
+
+    def __init__(self, isbn: str, first_line: int) -> None:
+        super().__init__(f"Line {first_line} of this import already has the ISBN {isbn}.")
+        self.isbn = isbn
+
+
+class ImportRejected(InvalidRequest):
+    """An all-or-nothing import with bad lines: nothing was written. ``errors`` has one entry
+    per problem, located at ``["body", line, field…]``."""
+
+    title = "Import rejected"
+    slug = "import-rejected"
+
+    def __init__(self, errors: FieldErrors, bad_lines: int) -> None:
+        super().__init__(
+            f"{bad_lines} line(s) cannot be imported, so nothing was (mode=all-or-nothing); "
+            "see errors."
+        )
+        self.errors = errors
+
+
+class TooManyImportLines(DomainError):
+    status = 413
+    title = "Too many lines"
+    slug = "too-many-lines"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"An import may hold at most {limit} books (lines); split the file.",
+        )

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response, status
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
 
 from bookshelf.api import feature_router, json_response, next_page_headers, require_json_body
 from bookshelf.auth.dependencies import AdminUser, EditorUser
-from bookshelf.books import service
+from bookshelf.books import bulk_routes, service
 from bookshelf.books.dependencies import BookId
 from bookshelf.books.schemas import (
     Book,
@@ -23,7 +26,27 @@ from bookshelf.dependencies import SettingsDep
 from bookshelf.idempotency.dependencies import Idempotent
 from bookshelf.problems import problem_responses
 
-router = feature_router("/books", tags=["books"])
+# Path segments the bulk routes own, which are never a book id.
+_BULK_SEGMENTS = frozenset({"export", "import"})
+
+
+class _BookRoute(APIRoute):
+    """A route of the books router. ``/books/{book_id}`` does not match ``/books/export`` or
+    ``/books/import``: ``PATCH /books/export`` is a 405 that names the methods the export has
+    (``Allow: GET, HEAD``), not an attempt to patch a book called "export"."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            book_id = child_scope.get("path_params", {}).get("book_id")
+            if book_id in _BULK_SEGMENTS:
+                return Match.NONE, {}
+        return match, child_scope
+
+
+router = feature_router("/books", tags=["books"], route_class=_BookRoute)
+# First: /books/export and /books/import must match before /books/{book_id} does.
+bulk_routes.add_bulk_routes(router)
 
 IfMatch = Annotated[
     str | None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -20,6 +20,7 @@ from bookshelf.books.fields import (
 )
 from bookshelf.books.languages import ISO_639_1_CODES
 from bookshelf.inputs import WholeNumber, absent_or_not_null
+from bookshelf.problems import Problem
 from bookshelf.text import LongText, Name, ShortText, Tag
 
 # Patterns are published in the OpenAPI schema (json_schema_extra) so clients and fuzzers know the
@@ -182,20 +183,12 @@ SearchText = Annotated[
 ]
 
 
-class BookListQuery(BaseModel):
-    """Query parameters of ``GET /books``. Unknown parameters are rejected, like unknown fields."""
+class BookFilters(BaseModel):
+    """The filters of the book list, shared by ``GET /books`` and ``GET /books/export``.
+    Unknown parameters are rejected, like unknown fields."""
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: int = Field(20, ge=1, le=100, description="Page size.")
-    cursor: str | None = Field(
-        None, max_length=1000, description="The `next_cursor` of the previous page."
-    )
-    sort: BookSort | None = Field(
-        None,
-        description="Sort order; `-` means descending. Default: `relevance` when `q` is given "
-        "(only allowed then), otherwise `-created_at`.",
-    )
     q: SearchText | None = Field(
         None,
         description="Full-text search over title, subtitle and authors (case-insensitive).",
@@ -211,6 +204,20 @@ class BookListQuery(BaseModel):
         None, description="Published on or before the end of this date."
     )
 
+
+class BookListQuery(BookFilters):
+    """Query parameters of ``GET /books``: the filters, and the page wanted."""
+
+    limit: int = Field(20, ge=1, le=100, description="Page size.")
+    cursor: str | None = Field(
+        None, max_length=1000, description="The `next_cursor` of the previous page."
+    )
+    sort: BookSort | None = Field(
+        None,
+        description="Sort order; `-` means descending. Default: `relevance` when `q` is given "
+        "(only allowed then), otherwise `-created_at`.",
+    )
+
     @model_validator(mode="after")
     def _relevance_needs_a_search(self) -> BookListQuery:
         if self.sort is BookSort.RELEVANCE and self.q is None:
@@ -222,3 +229,27 @@ class BookListQuery(BaseModel):
         if self.sort is not None:
             return self.sort
         return BookSort.RELEVANCE if self.q is not None else BookSort.CREATED_AT_DESC
+
+
+class ImportMode(StrEnum):
+    PARTIAL = "partial"
+    ALL_OR_NOTHING = "all-or-nothing"
+
+
+class ImportLineResult(BaseModel):
+    """What became of one line of an import: ``created`` (with the new book's ``id``) or
+    ``error`` (with a ``problem``: ``validation-error``, ``malformed-json`` or
+    ``isbn-conflict``)."""
+
+    line: int = Field(description="The line's number in the body, from 1 (blank lines count).")
+    status: Literal["created", "error"]
+    id: UUID | None = Field(None, description="The new book's id (`created`).")
+    problem: Problem | None = Field(None, description="Why the line was not imported (`error`).")
+
+
+class ImportReport(BaseModel):
+    """One result per non-blank line of the import, in line order."""
+
+    created: int = Field(description="How many books were added.")
+    failed: int = Field(description="How many lines were not imported.")
+    results: list[ImportLineResult]

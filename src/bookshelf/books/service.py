@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,7 +43,14 @@ from bookshelf.books.models import (
     books,
 )
 from bookshelf.books.ordering import PageRequest, apply_order, next_key
-from bookshelf.books.schemas import Book, BookCreate, BookListQuery, BookSort, BookUpdate
+from bookshelf.books.schemas import (
+    Book,
+    BookCreate,
+    BookFilters,
+    BookListQuery,
+    BookSort,
+    BookUpdate,
+)
 from bookshelf.db.types import utc_now
 
 BOOK_COLUMNS = (
@@ -104,13 +122,7 @@ async def _write_name_keys(
         if not new_book:
             await connection.execute(delete(table).where(table.c.book_id == book_id))
         if names:
-            await connection.execute(
-                insert(table),
-                [
-                    {"book_id": book_id, "position": position, "name_key": fold(name)}
-                    for position, name in enumerate(names)
-                ],
-            )
+            await connection.execute(insert(table), name_key_rows(book_id, names))
 
 
 _INSERT_BOOK = insert(books)
@@ -120,21 +132,34 @@ def _is_isbn_conflict(error: IntegrityError) -> bool:
     return "isbn" in str(error.orig).lower()
 
 
-async def create_book(connection: AsyncConnection, data: BookCreate, *, actor: UUID) -> Book:
-    """Insert a book on behalf of ``actor``; a duplicate ISBN raises ``IsbnAlreadyExists``."""
-    now = utc_now()
-    fields = data.model_dump()
-    book_id = uuid4()
-    row = {
-        **fields,
+def new_book_row(data: BookCreate, *, actor: UUID | None, now: datetime) -> dict[str, Any]:
+    """The ``books`` row of a new book (a fresh id, version 1), derived columns included."""
+    return {
+        **data.model_dump(),
         **_derived_columns({"title": data.title, "published_date": data.published_date}),
-        "id": book_id,
+        "id": uuid4(),
         "version": 1,
         "created_at": now,
         "updated_at": now,
         "created_by": actor,
         "updated_by": actor,
     }
+
+
+def name_key_rows(book_id: UUID, names: list[str]) -> list[dict[str, Any]]:
+    """The rows that index a book's authors (or subjects) by their case-folded names."""
+    return [
+        {"book_id": book_id, "position": position, "name_key": fold(name)}
+        for position, name in enumerate(names)
+    ]
+
+
+async def create_book(connection: AsyncConnection, data: BookCreate, *, actor: UUID) -> Book:
+    """Insert a book on behalf of ``actor``; a duplicate ISBN raises ``IsbnAlreadyExists``."""
+    now = utc_now()
+    fields = data.model_dump()
+    row = new_book_row(data, actor=actor, now=now)
+    book_id: UUID = row["id"]
     try:
         await connection.execute(_INSERT_BOOK, row)
     except IntegrityError as error:
@@ -291,6 +316,38 @@ def _was_cancelled(error: DBAPIError) -> bool:
     return code == _QUERY_CANCELED
 
 
+def filter_conditions(filters: BookFilters) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of the list's filters (all but the search text ``q``)."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.author is not None:
+        conditions.append(
+            books.c.id.in_(
+                select(book_authors.c.book_id).where(
+                    book_authors.c.name_key == fold(filters.author)
+                )
+            )
+        )
+    if filters.subject is not None:
+        conditions.append(
+            books.c.id.in_(
+                select(book_subjects.c.book_id).where(
+                    book_subjects.c.name_key == fold(filters.subject)
+                )
+            )
+        )
+    if filters.language is not None:
+        conditions.append(books.c.language == filters.language)
+    if filters.isbn is not None:
+        conditions.append(books.c.isbn == filters.isbn)
+    if filters.published_from is not None:
+        conditions.append(books.c.published_date.is_not(None))
+        conditions.append(books.c.published_sort >= parse_partial_date(filters.published_from)[0])
+    if filters.published_to is not None:
+        conditions.append(books.c.published_date.is_not(None))
+        conditions.append(books.c.published_sort <= parse_partial_date(filters.published_to)[1])
+    return conditions
+
+
 async def list_books(
     connection: AsyncConnection, query: BookListQuery, *, search_bounds: SearchBounds
 ) -> tuple[Sequence[Book], str | None]:
@@ -300,32 +357,7 @@ async def list_books(
     ``rank_candidates`` matches (see ``books.search``), and a search that runs past its
     statement timeout raises ``SearchTimedOut``.
     """
-    conditions: list[ColumnElement[bool]] = []
-    if query.author is not None:
-        conditions.append(
-            books.c.id.in_(
-                select(book_authors.c.book_id).where(book_authors.c.name_key == fold(query.author))
-            )
-        )
-    if query.subject is not None:
-        conditions.append(
-            books.c.id.in_(
-                select(book_subjects.c.book_id).where(
-                    book_subjects.c.name_key == fold(query.subject)
-                )
-            )
-        )
-    if query.language is not None:
-        conditions.append(books.c.language == query.language)
-    if query.isbn is not None:
-        conditions.append(books.c.isbn == query.isbn)
-    if query.published_from is not None:
-        conditions.append(books.c.published_date.is_not(None))
-        conditions.append(books.c.published_sort >= parse_partial_date(query.published_from)[0])
-    if query.published_to is not None:
-        conditions.append(books.c.published_date.is_not(None))
-        conditions.append(books.c.published_sort <= parse_partial_date(query.published_to)[1])
-
+    conditions = filter_conditions(query)
     page = PageRequest(sort=query.effective_sort, cursor=query.cursor, limit=query.limit)
     if query.q is None:
         statement = apply_order(_SELECT_BOOKS.where(*conditions), page)
@@ -371,3 +403,40 @@ def _search_statement(
         .join_from(ranked, books, books.c.id == ranked.c.id)
         .order_by(ranked.c.sort_key.desc(), ranked.c.id.desc())
     )
+
+
+async def books_after(
+    connection: AsyncConnection,
+    filters: BookFilters,
+    *,
+    after: UUID | None,
+    limit: int,
+    search_timeout_ms: int,
+) -> list[Book]:
+    """Up to ``limit`` books matching ``filters`` whose id is greater than ``after``, in id
+    order: one batch of an export. The id order is the primary key's, so each batch is an
+    index range whatever the catalog's size. A search over ``search_timeout_ms`` (PostgreSQL)
+    raises ``SearchTimedOut``."""
+    statement = _SELECT_BOOKS.where(*filter_conditions(filters))
+    if after is not None:
+        statement = statement.where(books.c.id > after)
+    if filters.q is None:
+        rows = (await connection.execute(statement.order_by(books.c.id).limit(limit))).all()
+        return [book_from_row(row) for row in rows]
+    matching = search.add_text_search(statement, filters.q, dialect=connection.dialect.name)
+    try:
+        async with search.bounded(connection, search_timeout_ms):
+            rows = (await connection.execute(matching.order_by(books.c.id).limit(limit))).all()
+    except DBAPIError as error:
+        if _was_cancelled(error):
+            raise SearchTimedOut() from None
+        raise
+    return [book_from_row(row) for row in rows]
+
+
+async def count_books(connection: AsyncConnection, filters: BookFilters) -> int:
+    """How many books match ``filters`` (the command line's export shows it as progress)."""
+    statement = select(func.count()).select_from(books).where(*filter_conditions(filters))
+    if filters.q is not None:
+        statement = search.add_text_search(statement, filters.q, dialect=connection.dialect.name)
+    return int(await connection.scalar(statement) or 0)
