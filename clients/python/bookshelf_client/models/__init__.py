@@ -8,7 +8,12 @@ from .book_page import BookPage
 from .book_sort import BookSort
 from .book_update import BookUpdate
 from .book_update_language_type_0 import BookUpdateLanguageType0
+from .export_books_language_type_0 import ExportBooksLanguageType0
 from .field_error import FieldError
+from .import_line_result import ImportLineResult
+from .import_line_result_status import ImportLineResultStatus
+from .import_mode import ImportMode
+from .import_report import ImportReport
 from .list_books_language_type_0 import ListBooksLanguageType0
 from .problem import Problem
 from .profile_update import ProfileUpdate
@@ -33,7 +38,12 @@ __all__ = (
     "BookSort",
     "BookUpdate",
     "BookUpdateLanguageType0",
+    "ExportBooksLanguageType0",
     "FieldError",
+    "ImportLineResult",
+    "ImportLineResultStatus",
+    "ImportMode",
+    "ImportReport",
     "ListBooksLanguageType0",
     "Problem",
     "ProfileUpdate",

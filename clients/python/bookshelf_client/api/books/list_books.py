@@ -14,9 +14,6 @@ from ...types import UNSET, Response, Unset
 
 def _get_kwargs(
     *,
-    limit: int | Unset = 20,
-    cursor: None | str | Unset = UNSET,
-    sort: BookSort | None | Unset = UNSET,
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
@@ -24,27 +21,12 @@ def _get_kwargs(
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
+    limit: int | Unset = 20,
+    cursor: None | str | Unset = UNSET,
+    sort: BookSort | None | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
-
-    params["limit"] = limit
-
-    json_cursor: None | str | Unset
-    if isinstance(cursor, Unset):
-        json_cursor = UNSET
-    else:
-        json_cursor = cursor
-    params["cursor"] = json_cursor
-
-    json_sort: None | str | Unset
-    if isinstance(sort, Unset):
-        json_sort = UNSET
-    elif isinstance(sort, BookSort):
-        json_sort = sort.value
-    else:
-        json_sort = sort
-    params["sort"] = json_sort
 
     json_q: None | str | Unset
     if isinstance(q, Unset):
@@ -96,6 +78,24 @@ def _get_kwargs(
     else:
         json_published_to = published_to
     params["published_to"] = json_published_to
+
+    params["limit"] = limit
+
+    json_cursor: None | str | Unset
+    if isinstance(cursor, Unset):
+        json_cursor = UNSET
+    else:
+        json_cursor = cursor
+    params["cursor"] = json_cursor
+
+    json_sort: None | str | Unset
+    if isinstance(sort, Unset):
+        json_sort = UNSET
+    elif isinstance(sort, BookSort):
+        json_sort = sort.value
+    else:
+        json_sort = sort
+    params["sort"] = json_sort
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -152,9 +152,6 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
-    limit: int | Unset = 20,
-    cursor: None | str | Unset = UNSET,
-    sort: BookSort | None | Unset = UNSET,
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
@@ -162,16 +159,15 @@ def sync_detailed(
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
+    limit: int | Unset = 20,
+    cursor: None | str | Unset = UNSET,
+    sort: BookSort | None | Unset = UNSET,
 ) -> Response[BookPage | Problem]:
     """List Books
 
      List books, filtered, searched and sorted, one page at a time (keyset pagination).
 
     Args:
-        limit (int | Unset): Page size. Default: 20.
-        cursor (None | str | Unset): The `next_cursor` of the previous page.
-        sort (BookSort | None | Unset): Sort order; `-` means descending. Default: `relevance`
-            when `q` is given (only allowed then), otherwise `-created_at`.
         q (None | str | Unset): Full-text search over title, subtitle and authors (case-
             insensitive).
         author (None | str | Unset): Books by this author (case-insensitive).
@@ -180,6 +176,10 @@ def sync_detailed(
         isbn (None | str | Unset): ISBN-10 or ISBN-13 of the book.
         published_from (None | str | Unset): Published on or after the start of this date.
         published_to (None | str | Unset): Published on or before the end of this date.
+        limit (int | Unset): Page size. Default: 20.
+        cursor (None | str | Unset): The `next_cursor` of the previous page.
+        sort (BookSort | None | Unset): Sort order; `-` means descending. Default: `relevance`
+            when `q` is given (only allowed then), otherwise `-created_at`.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -190,9 +190,6 @@ def sync_detailed(
     """
 
     kwargs = _get_kwargs(
-        limit=limit,
-        cursor=cursor,
-        sort=sort,
         q=q,
         author=author,
         subject=subject,
@@ -200,6 +197,9 @@ def sync_detailed(
         isbn=isbn,
         published_from=published_from,
         published_to=published_to,
+        limit=limit,
+        cursor=cursor,
+        sort=sort,
     )
 
     response = client.get_httpx_client().request(
@@ -212,9 +212,6 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient | Client,
-    limit: int | Unset = 20,
-    cursor: None | str | Unset = UNSET,
-    sort: BookSort | None | Unset = UNSET,
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
@@ -222,16 +219,15 @@ def sync(
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
+    limit: int | Unset = 20,
+    cursor: None | str | Unset = UNSET,
+    sort: BookSort | None | Unset = UNSET,
 ) -> BookPage | Problem | None:
     """List Books
 
      List books, filtered, searched and sorted, one page at a time (keyset pagination).
 
     Args:
-        limit (int | Unset): Page size. Default: 20.
-        cursor (None | str | Unset): The `next_cursor` of the previous page.
-        sort (BookSort | None | Unset): Sort order; `-` means descending. Default: `relevance`
-            when `q` is given (only allowed then), otherwise `-created_at`.
         q (None | str | Unset): Full-text search over title, subtitle and authors (case-
             insensitive).
         author (None | str | Unset): Books by this author (case-insensitive).
@@ -240,6 +236,10 @@ def sync(
         isbn (None | str | Unset): ISBN-10 or ISBN-13 of the book.
         published_from (None | str | Unset): Published on or after the start of this date.
         published_to (None | str | Unset): Published on or before the end of this date.
+        limit (int | Unset): Page size. Default: 20.
+        cursor (None | str | Unset): The `next_cursor` of the previous page.
+        sort (BookSort | None | Unset): Sort order; `-` means descending. Default: `relevance`
+            when `q` is given (only allowed then), otherwise `-created_at`.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -251,9 +251,6 @@ def sync(
 
     return sync_detailed(
         client=client,
-        limit=limit,
-        cursor=cursor,
-        sort=sort,
         q=q,
         author=author,
         subject=subject,
@@ -261,15 +258,15 @@ def sync(
         isbn=isbn,
         published_from=published_from,
         published_to=published_to,
+        limit=limit,
+        cursor=cursor,
+        sort=sort,
     ).parsed
 
 
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
-    limit: int | Unset = 20,
-    cursor: None | str | Unset = UNSET,
-    sort: BookSort | None | Unset = UNSET,
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
@@ -277,16 +274,15 @@ async def asyncio_detailed(
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
+    limit: int | Unset = 20,
+    cursor: None | str | Unset = UNSET,
+    sort: BookSort | None | Unset = UNSET,
 ) -> Response[BookPage | Problem]:
     """List Books
 
      List books, filtered, searched and sorted, one page at a time (keyset pagination).
 
     Args:
-        limit (int | Unset): Page size. Default: 20.
-        cursor (None | str | Unset): The `next_cursor` of the previous page.
-        sort (BookSort | None | Unset): Sort order; `-` means descending. Default: `relevance`
-            when `q` is given (only allowed then), otherwise `-created_at`.
         q (None | str | Unset): Full-text search over title, subtitle and authors (case-
             insensitive).
         author (None | str | Unset): Books by this author (case-insensitive).
@@ -295,6 +291,10 @@ async def asyncio_detailed(
         isbn (None | str | Unset): ISBN-10 or ISBN-13 of the book.
         published_from (None | str | Unset): Published on or after the start of this date.
         published_to (None | str | Unset): Published on or before the end of this date.
+        limit (int | Unset): Page size. Default: 20.
+        cursor (None | str | Unset): The `next_cursor` of the previous page.
+        sort (BookSort | None | Unset): Sort order; `-` means descending. Default: `relevance`
+            when `q` is given (only allowed then), otherwise `-created_at`.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -305,9 +305,6 @@ async def asyncio_detailed(
     """
 
     kwargs = _get_kwargs(
-        limit=limit,
-        cursor=cursor,
-        sort=sort,
         q=q,
         author=author,
         subject=subject,
@@ -315,6 +312,9 @@ async def asyncio_detailed(
         isbn=isbn,
         published_from=published_from,
         published_to=published_to,
+        limit=limit,
+        cursor=cursor,
+        sort=sort,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -325,9 +325,6 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient | Client,
-    limit: int | Unset = 20,
-    cursor: None | str | Unset = UNSET,
-    sort: BookSort | None | Unset = UNSET,
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
@@ -335,16 +332,15 @@ async def asyncio(
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
+    limit: int | Unset = 20,
+    cursor: None | str | Unset = UNSET,
+    sort: BookSort | None | Unset = UNSET,
 ) -> BookPage | Problem | None:
     """List Books
 
      List books, filtered, searched and sorted, one page at a time (keyset pagination).
 
     Args:
-        limit (int | Unset): Page size. Default: 20.
-        cursor (None | str | Unset): The `next_cursor` of the previous page.
-        sort (BookSort | None | Unset): Sort order; `-` means descending. Default: `relevance`
-            when `q` is given (only allowed then), otherwise `-created_at`.
         q (None | str | Unset): Full-text search over title, subtitle and authors (case-
             insensitive).
         author (None | str | Unset): Books by this author (case-insensitive).
@@ -353,6 +349,10 @@ async def asyncio(
         isbn (None | str | Unset): ISBN-10 or ISBN-13 of the book.
         published_from (None | str | Unset): Published on or after the start of this date.
         published_to (None | str | Unset): Published on or before the end of this date.
+        limit (int | Unset): Page size. Default: 20.
+        cursor (None | str | Unset): The `next_cursor` of the previous page.
+        sort (BookSort | None | Unset): Sort order; `-` means descending. Default: `relevance`
+            when `q` is given (only allowed then), otherwise `-created_at`.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -365,9 +365,6 @@ async def asyncio(
     return (
         await asyncio_detailed(
             client=client,
-            limit=limit,
-            cursor=cursor,
-            sort=sort,
             q=q,
             author=author,
             subject=subject,
@@ -375,5 +372,8 @@ async def asyncio(
             isbn=isbn,
             published_from=published_from,
             published_to=published_to,
+            limit=limit,
+            cursor=cursor,
+            sort=sort,
         )
     ).parsed
