@@ -4,6 +4,8 @@ up to date with openapi.json is tested in tests/test_contract.py."""
 
 from __future__ import annotations
 
+import io
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,14 @@ from typing import Any
 import pytest
 from bookshelf_client import AuthenticatedClient, Client
 from bookshelf_client.api.auth import issue_token, refresh
-from bookshelf_client.api.books import create_book, get_book, list_books, update_book
+from bookshelf_client.api.books import (
+    create_book,
+    export_books,
+    get_book,
+    import_books,
+    list_books,
+    update_book,
+)
 from bookshelf_client.api.users import read_me
 from bookshelf_client.errors import UnexpectedStatus
 from bookshelf_client.models import (
@@ -22,11 +31,13 @@ from bookshelf_client.models import (
     BookPage,
     BookSort,
     BookUpdate,
+    ImportReport,
     Problem,
     RefreshRequest,
     TokenPair,
     User,
 )
+from bookshelf_client.types import File
 
 from bookshelf.main import create_app
 from bookshelf.users.schemas import Role
@@ -135,6 +146,23 @@ async def test_creates_books_and_lists_every_page_by_following_the_cursor(
 
     assert [len(page.items) for page in pages] == [3, 3, 1]
     assert [book.id for page in pages for book in page.items] == ids
+
+
+def test_imports_and_exports_ndjson_as_bytes(server_url: str, editor: Account) -> None:
+    token = sign_in(server_url, editor).access_token
+    lines = [
+        json.dumps({"title": "Kindred", "authors": ["Octavia E. Butler"], "language": "en"}),
+        json.dumps({"title": "", "authors": []}),  # invalid: that line's problem, not the file's
+    ]
+    body = File(payload=io.BytesIO(("\n".join(lines) + "\n").encode()))
+    with AuthenticatedClient(base_url=server_url, token=token) as client:
+        report = import_books.sync(client=client, body=body)
+        assert isinstance(report, ImportReport), report
+        assert (report.created, report.failed) == (1, 1)
+        exported = export_books.sync(client=client, q="Kindred")
+    assert isinstance(exported, File), exported
+    [book] = [json.loads(line) for line in exported.payload.read().splitlines()]
+    assert (book["title"], book["id"]) == ("Kindred", str(report.results[0].id))
 
 
 def test_conditional_get_with_the_current_etag_is_304(server_url: str, editor: Account) -> None:

@@ -1,14 +1,14 @@
 from http import HTTPStatus
+from io import BytesIO
 from typing import Any
 
 import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.book import Book
 from ...models.export_books_language_type_0 import ExportBooksLanguageType0
 from ...models.problem import Problem
-from ...types import UNSET, Response, Unset
+from ...types import UNSET, File, Response, Unset
 
 
 def _get_kwargs(
@@ -86,9 +86,9 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Book | Problem | None:
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> File | Problem | None:
     if response.status_code == 200:
-        response_200 = Book.from_dict(response.content)
+        response_200 = File(payload=BytesIO(response.content))
 
         return response_200
 
@@ -118,7 +118,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Book | Problem]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[File | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -137,7 +137,7 @@ def sync_detailed(
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
-) -> Response[Book | Problem]:
+) -> Response[File | Problem]:
     """Export Books
 
      Stream every book matching the list's filters as NDJSON (one `Book` per line, in id
@@ -159,7 +159,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Book | Problem]
+        Response[File | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -189,7 +189,7 @@ def sync(
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
-) -> Book | Problem | None:
+) -> File | Problem | None:
     """Export Books
 
      Stream every book matching the list's filters as NDJSON (one `Book` per line, in id
@@ -211,7 +211,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Book | Problem
+        File | Problem
     """
 
     return sync_detailed(
@@ -236,7 +236,7 @@ async def asyncio_detailed(
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
-) -> Response[Book | Problem]:
+) -> Response[File | Problem]:
     """Export Books
 
      Stream every book matching the list's filters as NDJSON (one `Book` per line, in id
@@ -258,7 +258,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Book | Problem]
+        Response[File | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -286,7 +286,7 @@ async def asyncio(
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
-) -> Book | Problem | None:
+) -> File | Problem | None:
     """Export Books
 
      Stream every book matching the list's filters as NDJSON (one `Book` per line, in id
@@ -308,7 +308,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Book | Problem
+        File | Problem
     """
 
     return (

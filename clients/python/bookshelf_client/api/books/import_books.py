@@ -8,12 +8,12 @@ from ...client import AuthenticatedClient, Client
 from ...models.import_mode import ImportMode
 from ...models.import_report import ImportReport
 from ...models.problem import Problem
-from ...types import UNSET, Response, Unset
+from ...types import UNSET, File, Response, Unset
 
 
 def _get_kwargs(
     *,
-    body: str,
+    body: File,
     mode: ImportMode | Unset = UNSET,
     idempotency_key: None | str | Unset = UNSET,
 ) -> dict[str, Any]:
@@ -120,7 +120,7 @@ def _build_response(
 def sync_detailed(
     *,
     client: AuthenticatedClient,
-    body: str,
+    body: File,
     mode: ImportMode | Unset = UNSET,
     idempotency_key: None | str | Unset = UNSET,
 ) -> Response[ImportReport | Problem]:
@@ -134,7 +134,7 @@ def sync_detailed(
         mode (ImportMode | Unset):
         idempotency_key (None | str | Unset): Makes a retry safe: the same key and body replay the
             first response.
-        body (str): Lines of `BookCreate` objects.
+        body (File): Lines of `BookCreate` objects.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -160,7 +160,7 @@ def sync_detailed(
 def sync(
     *,
     client: AuthenticatedClient,
-    body: str,
+    body: File,
     mode: ImportMode | Unset = UNSET,
     idempotency_key: None | str | Unset = UNSET,
 ) -> ImportReport | Problem | None:
@@ -174,7 +174,7 @@ def sync(
         mode (ImportMode | Unset):
         idempotency_key (None | str | Unset): Makes a retry safe: the same key and body replay the
             first response.
-        body (str): Lines of `BookCreate` objects.
+        body (File): Lines of `BookCreate` objects.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -195,7 +195,7 @@ def sync(
 async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
-    body: str,
+    body: File,
     mode: ImportMode | Unset = UNSET,
     idempotency_key: None | str | Unset = UNSET,
 ) -> Response[ImportReport | Problem]:
@@ -209,7 +209,7 @@ async def asyncio_detailed(
         mode (ImportMode | Unset):
         idempotency_key (None | str | Unset): Makes a retry safe: the same key and body replay the
             first response.
-        body (str): Lines of `BookCreate` objects.
+        body (File): Lines of `BookCreate` objects.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -233,7 +233,7 @@ async def asyncio_detailed(
 async def asyncio(
     *,
     client: AuthenticatedClient,
-    body: str,
+    body: File,
     mode: ImportMode | Unset = UNSET,
     idempotency_key: None | str | Unset = UNSET,
 ) -> ImportReport | Problem | None:
@@ -247,7 +247,7 @@ async def asyncio(
         mode (ImportMode | Unset):
         idempotency_key (None | str | Unset): Makes a retry safe: the same key and body replay the
             first response.
-        body (str): Lines of `BookCreate` objects.
+        body (File): Lines of `BookCreate` objects.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
