@@ -31,6 +31,8 @@ APP_TABLES = {
     "auth_sessions",
     "refresh_tokens",
     "reviews",
+    "account_tokens",
+    "mail_outbox",
 }
 # FTS5 creates the virtual table and its shadow tables.
 SQLITE_SEARCH_TABLES = {
@@ -138,7 +140,7 @@ async def assert_at_base(engine: AsyncEngine) -> None:
 
 
 def test_head_revision_is_the_single_latest_script() -> None:
-    assert migrate.head_revision() == "0004"
+    assert migrate.head_revision() == "0005"
 
 
 async def test_fresh_database_has_no_revision(fresh_engine: AsyncEngine) -> None:
