@@ -187,6 +187,21 @@ class Settings(BaseSettings):
             raise ValueError(f"unsupported database {url.drivername!r}: use sqlite or postgresql")
         return SecretStr(url.set(drivername=driver).render_as_string(hide_password=False))
 
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _empty_smtp_url_is_none(cls, value: object) -> object:
+        # compose passes ${BOOKSHELF_SMTP_URL:-} through as "": no server, mails to the log.
+        if value == "" or (isinstance(value, SecretStr) and not value.get_secret_value()):
+            return None
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.match(r"smtps?://[^/]", value.get_secret_value()):
+            raise ValueError("expected smtp://[user:password@]host[:port] or smtps://…")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
