@@ -283,6 +283,16 @@ class Settings(BaseSettings):
         return self.is_sqlite if self.inprocess_worker is None else self.inprocess_worker
 
     @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Settings:
+        # A lease that can expire while its worker is still sending would let a second worker
+        # send the same message meanwhile.
+        if self.mail_lease_seconds <= self.smtp_timeout_seconds:
+            raise ValueError(
+                "BOOKSHELF_MAIL_LEASE_SECONDS must be longer than BOOKSHELF_SMTP_TIMEOUT_SECONDS"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _first_admin_complete(self) -> Settings:
         if (self.first_admin_email is None) != (self.first_admin_password is None):
             raise ValueError(

@@ -1,5 +1,5 @@
-"""Deleting what has expired: sign-in sessions (with their refresh tokens), refresh tokens and
-idempotency records. Without it these tables grow with every sign-in and keyed POST, forever.
+"""Deleting what has expired: sign-in sessions (with their refresh tokens), refresh tokens,
+idempotency records and the tokens of mailed links. Without it these tables grow with every sign-in and keyed POST, forever.
 
 Run by every instance periodically (``BOOKSHELF_PURGE_INTERVAL_SECONDS``, started in the app's
 lifespan) and on demand by ``bookshelf purge``. Deleting is idempotent, so instances purging at
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.models import auth_sessions, refresh_tokens
+from bookshelf.auth.models import account_tokens, auth_sessions, refresh_tokens
 from bookshelf.db.connections import unit_of_work
 from bookshelf.db.types import utc_now
 from bookshelf.idempotency.models import idempotency_records
@@ -26,7 +26,12 @@ logger = logging.getLogger("bookshelf.retention")
 
 BATCH_SIZE = 1000
 # Sessions first: deleting one deletes its refresh tokens too (ON DELETE CASCADE).
-EXPIRING_TABLES: tuple[Table, ...] = (auth_sessions, refresh_tokens, idempotency_records)
+EXPIRING_TABLES: tuple[Table, ...] = (
+    auth_sessions,
+    refresh_tokens,
+    idempotency_records,
+    account_tokens,  # mailed links (verification, reset, email change) past their lifetime
+)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.config import Settings
+from bookshelf.config import Environment, Settings
 from bookshelf.db.connections import unit_of_work
 from bookshelf.mail import metrics, service
 from bookshelf.mail.exceptions import DeliveryFailed
@@ -50,6 +50,11 @@ class MailWorker:
 
     @classmethod
     def from_settings(cls, engine: AsyncEngine, settings: Settings) -> MailWorker:
+        if settings.smtp_url is None and settings.environment is Environment.PRODUCTION:
+            logger.warning(
+                "BOOKSHELF_SMTP_URL is not set in production: mails (and their links) are "
+                "written to the log, not sent"
+            )
         return cls(engine, build_transport(settings), WorkerSettings.from_settings(settings))
 
     async def deliver_one(self) -> bool:
