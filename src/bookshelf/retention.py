@@ -1,5 +1,6 @@
 """Deleting what has expired: sign-in sessions (with their refresh tokens), refresh tokens,
-idempotency records and the tokens of mailed links. Without it these tables grow with every sign-in and keyed POST, forever.
+idempotency records and the tokens of mailed links. Without it these tables grow with every
+sign-in and keyed POST, forever.
 
 Run by every instance periodically (``BOOKSHELF_PURGE_INTERVAL_SECONDS``, started in the app's
 lifespan) and on demand by ``bookshelf purge``. Deleting is idempotent, so instances purging at
