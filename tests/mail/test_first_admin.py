@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -17,6 +19,7 @@ from bookshelf.main import build_auth
 from bookshelf.users.models import users
 from tests.factories import PASSPHRASE, login
 from tests.ops.support import http, started
+from tests.servers import running_servers
 
 EMAIL = "root@example.org"
 
@@ -102,3 +105,27 @@ async def test_development_without_an_admin_says_how_to_get_one(
     finally:
         await engine.dispose()
     assert any("bookshelf create-admin --email" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_three_servers_started_together_make_one_admin(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """Real ``bookshelf serve`` processes, started at the same moment on one database."""
+    with running_servers(
+        3,
+        database_url,
+        tmp_path,
+        first_admin_email=EMAIL,
+        first_admin_password=PASSPHRASE,
+    ) as servers:
+        logs = [server.log() for server in servers]
+        signed_in = httpx.post(
+            f"{servers[0].base_url}/api/v1/auth/token",
+            data={"username": EMAIL, "password": PASSPHRASE},
+            timeout=10,
+        )
+    assert signed_in.status_code == 200, signed_in.text
+    assert sum("(created)" in log for log in logs) == 1, logs
+    assert sum("(promoted)" in log for log in logs) == 2, logs
+    assert asyncio.run(admins(settings)) == [(EMAIL, "admin", True, True)]
