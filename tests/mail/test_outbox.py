@@ -24,6 +24,7 @@ from bookshelf.mail.models import mail_outbox
 from bookshelf.mail.service import backoff
 from bookshelf.mail.transports import SmtpTransport
 from bookshelf.mail.worker import MailWorker, WorkerSettings
+from bookshelf.retention import purge_expired
 from bookshelf.users.models import users
 from tests.factories import count_rows, register
 from tests.mail.support import SENDER, drain, smtp_server, worker_for
@@ -187,3 +188,29 @@ async def test_concurrent_workers_never_send_a_message_twice(
     assert sum(1 for count in handled if count) >= 2  # the work was really shared
     rows = await outbox(engine)
     assert {row.status for row in rows} == {"sent"}
+
+
+async def test_delivered_mail_is_purged_after_a_week_and_dead_mail_is_kept(
+    app: FastAPI, engine: AsyncEngine
+) -> None:
+    await enqueue(engine, 4)
+    old = utc_now() - timedelta(days=8)
+    async with engine.begin() as connection:
+        ids = list((await connection.execute(select(mail_outbox.c.id))).scalars())
+        await connection.execute(
+            update(mail_outbox).where(mail_outbox.c.id == ids[0]).values(status="sent", sent_at=old)
+        )
+        await connection.execute(
+            update(mail_outbox)
+            .where(mail_outbox.c.id == ids[1])
+            .values(status="sent", sent_at=utc_now())
+        )
+        await connection.execute(
+            update(mail_outbox).where(mail_outbox.c.id == ids[2]).values(status="dead", sent_at=old)
+        )
+
+    report = await purge_expired(engine)
+
+    assert report.deleted["mail_outbox"] == 1
+    left = {row.id: row.status for row in await outbox(engine)}
+    assert left == {ids[1]: "sent", ids[2]: "dead", ids[3]: "pending"}
