@@ -104,6 +104,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         **FAST_HASHING,
         # Tests send hundreds of requests from one address; rate limits have their own tests.
         "rate_limit_enabled": False,
+        # Mail tests start their own worker, on their own SMTP server.
+        "inprocess_worker": False,
         **overrides,
     }
     return Settings(database_url=database_url, **values)

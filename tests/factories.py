@@ -106,6 +106,7 @@ async def create_account(
             password_hash=password_hash,
             display_name=display_name or f"{role.value.title()} {tag[:6]}",
             role=role,
+            email_verified=True,
         )
         tokens = await auth_service.start_session(connection, auth, user.id)
     return Account(user.id, email, password, role, tokens.access_token, tokens.refresh_token)
@@ -139,7 +140,10 @@ REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"
 ME = "/api/v1/users/me"
 USERS = "/api/v1/users"
-USER_KEYS = {"id", "email", "display_name", "role", "is_active", "created_at", "updated_at"}
+USER_KEYS = {
+    *("id", "email", "display_name", "role", "is_active", "email_verified"),
+    *("created_at", "updated_at"),
+}
 REVIEW_KEYS = {
     *("id", "book_id", "user_id", "author_name", "rating", "body"),
     *("created_at", "updated_at"),

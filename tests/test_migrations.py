@@ -33,6 +33,8 @@ APP_TABLES = {
     "auth_sessions",
     "refresh_tokens",
     "reviews",
+    "account_tokens",
+    "mail_outbox",
 }
 # FTS5 creates the virtual table and its shadow tables.
 SQLITE_SEARCH_TABLES = {

@@ -31,7 +31,9 @@ from fastapi import FastAPI
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bookshelf.auth import account_tokens
 from bookshelf.auth import service as auth_service
+from bookshelf.auth.account_tokens import Purpose
 from bookshelf.auth.tokens import key_id
 from bookshelf.main import create_app
 from bookshelf.users.models import users
@@ -66,6 +68,10 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", f"{API}/auth/token"): "token_endpoint",
     ("POST", f"{API}/auth/refresh"): "token_endpoint",
     ("POST", f"{API}/auth/logout"): "signed_in",
+    ("POST", f"{API}/auth/verify-email"): "token_endpoint",
+    ("POST", f"{API}/auth/verify-email/resend"): "token_endpoint",
+    ("POST", f"{API}/auth/password-reset"): "token_endpoint",
+    ("POST", f"{API}/auth/password-reset/confirm"): "token_endpoint",
     ("GET", f"{API}/users/me"): "signed_in",
     ("PATCH", f"{API}/users/me"): "signed_in",
     ("GET", f"{API}/users"): "admin",
@@ -84,6 +90,11 @@ SUCCESS[("POST", f"{API}/auth/token")] = 200
 SUCCESS[("POST", f"{API}/auth/refresh")] = 200
 SUCCESS[("POST", f"{API}/auth/logout")] = 204
 SUCCESS[("POST", f"{API}/books/import")] = 200  # one result per line, created or not
+SUCCESS[("POST", f"{API}/auth/register")] = 202
+SUCCESS[("POST", f"{API}/auth/verify-email")] = 204
+SUCCESS[("POST", f"{API}/auth/verify-email/resend")] = 202
+SUCCESS[("POST", f"{API}/auth/password-reset")] = 202
+SUCCESS[("POST", f"{API}/auth/password-reset/confirm")] = 204
 
 IDENTITIES = ("anonymous", "reader", "editor", "admin", "deactivated", "expired", "tampered")
 # Why each bad token is refused (in WWW-Authenticate's error_description).
@@ -118,6 +129,8 @@ ACCOUNTS = (
     ("curator", Role.ADMIN),  # creates the books and reviews that requests act on
     ("author", Role.READER),  # writes the reviews of callers who are not users
     ("target", Role.READER),  # the account that /users/{user_id} and sign-in act on
+    ("resetter", Role.READER),  # whose password the reset links set
+    ("unverified", Role.READER),  # has not followed the verification link
 )
 
 
@@ -152,6 +165,21 @@ class World:
             deactivated = self.users["deactivated"].id
             await connection.execute(
                 update(users).where(users.c.id == deactivated).values(is_active=False)
+            )
+            unverified = self.users["unverified"].id
+            await connection.execute(
+                update(users).where(users.c.id == unverified).values(email_verified=False)
+            )
+
+    async def account_token(self, name: str, purpose: Purpose) -> str:
+        """A fresh mailed-link token of ``name`` (as if taken from the mail)."""
+        async with self.engine.begin() as connection:
+            return await account_tokens.issue(
+                connection,
+                user_id=self.users[name].id,
+                purpose=purpose,
+                email=self.users[name].email,
+                ttl=timedelta(hours=1),
             )
 
     async def session(self, name: str) -> tuple[str, str, uuid.UUID]:
@@ -255,6 +283,19 @@ def _ndjson_books() -> dict[str, Any]:
     }
 
 
+async def _verify(world: World) -> dict[str, Any]:
+    return {"json": {"token": await world.account_token("target", Purpose.VERIFY_EMAIL)}}
+
+
+async def _reset(world: World) -> dict[str, Any]:
+    token = await world.account_token("resetter", Purpose.RESET_PASSWORD)
+    return {"json": {"token": token, "new_password": f"a new passphrase {uuid.uuid4().hex}"}}
+
+
+def _address() -> dict[str, Any]:
+    return {"json": {"email": f"someone-{uuid.uuid4().hex[:8]}@example.org"}}
+
+
 BODIES: dict[tuple[str, str], Body] = {
     ("POST", f"{API}/books"): _fixed(lambda: {"json": book_payload()}),
     ("POST", f"{API}/books/import"): _fixed(_ndjson_books),
@@ -266,6 +307,10 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", f"{API}/auth/register"): _fixed(_new_account),
     ("POST", f"{API}/auth/token"): _sign_in,
     ("POST", f"{API}/auth/refresh"): _refresh,
+    ("POST", f"{API}/auth/verify-email"): _verify,
+    ("POST", f"{API}/auth/verify-email/resend"): _fixed(_address),
+    ("POST", f"{API}/auth/password-reset"): _fixed(_address),
+    ("POST", f"{API}/auth/password-reset/confirm"): _reset,
     ("PATCH", f"{API}/users/me"): _fixed(lambda: {"json": {"display_name": "Renamed"}}),
     ("PATCH", f"{API}/users/{{user_id}}"): _fixed(lambda: {"json": {"role": "reader"}}),
 }
@@ -298,7 +343,7 @@ async def world(
         url = await new_postgres_database(database)
     try:
         await migrate_database(url)
-        app = create_app(make_settings(url))
+        app = create_app(make_settings(url, require_verified_email=True))
         async with app.router.lifespan_context(app):
             state = World(app)
             async with state.client:
@@ -378,6 +423,40 @@ async def test_access(world: World, operation: tuple[str, str], identity: str) -
         assert "WWW-Authenticate" not in response.headers
         return
     assert response.status_code == success, response.text
+
+
+# What an unverified account may still do when BOOKSHELF_REQUIRE_VERIFIED_EMAIL is on.
+UNVERIFIED_MAY = {("POST", f"{API}/auth/logout")}
+READER_OPERATIONS = [
+    operation
+    for operation in OPERATIONS
+    if POLICY[operation] == "signed_in" and operation[0] not in {"GET", "HEAD"}
+]
+
+
+@pytest.mark.parametrize(
+    "operation", READER_OPERATIONS, ids=[f"{m} {p}" for m, p in READER_OPERATIONS]
+)
+@pytest.mark.asyncio(loop_scope="module")
+async def test_an_unverified_account_reads_but_does_not_write(
+    world: World, operation: tuple[str, str]
+) -> None:
+    method, path = operation
+    url = await url_for(world, path, "unverified")
+    headers = await world.headers_of("unverified")
+    body = await BODIES[operation](world) if operation in BODIES else {}
+
+    response = await world.client.request(method, url, headers=headers, **body)
+    reading = await world.client.get(
+        f"{API}/users/me", headers=await world.headers_of("unverified")
+    )
+
+    if operation in UNVERIFIED_MAY:
+        assert response.status_code == SUCCESS[operation], response.text
+    else:
+        assert_problem(response, 403, "email-not-verified")
+    assert reading.status_code == 200, reading.text
+    assert reading.json()["email_verified"] is False
 
 
 @pytest.mark.asyncio(loop_scope="module")

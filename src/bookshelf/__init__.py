@@ -1,3 +1,3 @@
 """Bookshelf: a production-ready book catalog service built on FastAPI."""
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
@@ -41,7 +42,8 @@ from bookshelf.books.seed import seed_books
 from bookshelf.config import ConfigurationError, Settings, load_settings
 from bookshelf.db import migrate as migrations
 from bookshelf.db.engine import create_engine
-from bookshelf.main import build_auth
+from bookshelf.mail.worker import MailWorker
+from bookshelf.main import build_auth, configure_process
 from bookshelf.ops.metrics import MULTIPROCESS_ENV
 from bookshelf.retention import PurgeReport, purge_expired
 
@@ -407,6 +409,36 @@ def export_books(
 
     run_with_database(run(), settings)
     print(f"exported {written[0]} books", file=sys.stderr)
+
+
+@app.command()
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics (the mail_* series) on this port."),
+    ] = None,
+) -> None:
+    """Deliver the mail outbox (SMTP, or the log without BOOKSHELF_SMTP_URL) until SIGTERM,
+    which finishes the message in hand. Any number may run: each message goes to one."""
+    settings = settings_or_exit()
+    configure_process(settings)
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            if settings.should_auto_migrate:
+                await migrations.upgrade(engine)
+            await MailWorker.from_settings(engine, settings).run(stop)
+        finally:
+            await engine.dispose()
+
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - probes and scrapes
+    run_with_database(run(), settings)
 
 
 def _read_new_password() -> str:

@@ -146,6 +146,35 @@ class Settings(BaseSettings):
     # Worker processes of `bookshelf serve` when --workers is not given (about one per core).
     workers: Annotated[int, Field(ge=1, le=64)] = 1
 
+    # --- Accounts that recover themselves: mail (see the README's "Mail") ---
+    # Where the links in mails point (the site that shows the verify and reset pages).
+    public_url: str = "http://127.0.0.1:8000"
+    # smtp://user:pass@host:587 (STARTTLS when offered; ?starttls=require insists) or
+    # smtps://… (implicit TLS). Unset: mails are written to the log instead (development).
+    # Secret: it carries the relay's password.
+    smtp_url: SecretStr | None = None
+    mail_from: str = "Bookshelf <bookshelf@localhost>"
+    smtp_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+    # Unverified accounts may sign in and read; with this on, they may not write.
+    # None: on in production, off in development and test.
+    require_verified_email: bool | None = None
+    verification_token_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 24 * 3600)] = 24 * 3600
+    password_reset_token_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 3600
+    # Mails to one target address, whoever asks (no mail-bombing an address).
+    rate_limit_mail_target: str = "5/hour"
+    # The mail worker inside `bookshelf serve`. None: on for SQLite, off for PostgreSQL (run
+    # `bookshelf worker` there).
+    inprocess_worker: bool | None = None
+    mail_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    # Retry n waits base x 2^(n-1) seconds (capped at an hour).
+    mail_retry_base_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    # A claimed message whose worker died is claimed again after this (at-least-once).
+    mail_lease_seconds: Annotated[int, Field(ge=5, le=3600)] = 120
+    mail_poll_interval_seconds: Annotated[float, Field(gt=0, le=300)] = 2.0
+    # Created (or promoted) as a verified admin at every start, idempotently.
+    first_admin_email: str | None = None
+    first_admin_password: SecretStr | None = None
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: SecretStr) -> SecretStr:
@@ -159,6 +188,21 @@ class Settings(BaseSettings):
         if driver is None:
             raise ValueError(f"unsupported database {url.drivername!r}: use sqlite or postgresql")
         return SecretStr(url.set(drivername=driver).render_as_string(hide_password=False))
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _empty_smtp_url_is_none(cls, value: object) -> object:
+        # compose passes ${BOOKSHELF_SMTP_URL:-} through as "": no server, mails to the log.
+        if value == "" or (isinstance(value, SecretStr) and not value.get_secret_value()):
+            return None
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.match(r"smtps?://[^/]", value.get_secret_value()):
+            raise ValueError("expected smtp://[user:password@]host[:port] or smtps://…")
+        return value
 
     @field_validator("log_level")
     @classmethod
@@ -179,7 +223,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _rate_limits_parse(self) -> Settings:
-        for name in ("rate_limit_default", "rate_limit_auth"):
+        for name in ("rate_limit_default", "rate_limit_auth", "rate_limit_mail_target"):
             try:
                 parse_many(getattr(self, name))
             except ValueError:
@@ -229,6 +273,34 @@ class Settings(BaseSettings):
         current = self.jwt_secret.get_secret_value() if self.jwt_secret else DEVELOPMENT_SECRET
         previous = self.jwt_previous_secrets.get_secret_value() if self.jwt_previous_secrets else ""
         return [current, *(s.strip() for s in previous.split(",") if s.strip())]
+
+    @property
+    def requires_verified_email(self) -> bool:
+        if self.require_verified_email is None:
+            return self.environment is Environment.PRODUCTION
+        return self.require_verified_email
+
+    @property
+    def runs_inprocess_worker(self) -> bool:
+        return self.is_sqlite if self.inprocess_worker is None else self.inprocess_worker
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Settings:
+        # A lease that can expire while its worker is still sending would let a second worker
+        # send the same message meanwhile.
+        if self.mail_lease_seconds <= self.smtp_timeout_seconds:
+            raise ValueError(
+                "BOOKSHELF_MAIL_LEASE_SECONDS must be longer than BOOKSHELF_SMTP_TIMEOUT_SECONDS"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _first_admin_complete(self) -> Settings:
+        if (self.first_admin_email is None) != (self.first_admin_password is None):
+            raise ValueError(
+                "BOOKSHELF_FIRST_ADMIN_EMAIL and BOOKSHELF_FIRST_ADMIN_PASSWORD go together"
+            )
+        return self
 
     @property
     def is_sqlite(self) -> bool:

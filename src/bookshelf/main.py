@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from bookshelf import __version__
 from bookshelf.api import operation_id
+from bookshelf.auth.bootstrap import prepare_accounts
 from bookshelf.auth.passwords import PasswordHasher
 from bookshelf.auth.routes import router as auth_router
 from bookshelf.auth.service import Auth
@@ -28,6 +29,7 @@ from bookshelf.config import Settings, get_settings
 from bookshelf.db import migrate
 from bookshelf.db.engine import create_engine, create_probe_engine
 from bookshelf.docs import install_docs
+from bookshelf.mail.worker import InProcessWorker, MailWorker
 from bookshelf.middleware import BookshelfAPI, install_middleware
 from bookshelf.ops.health import Readiness
 from bookshelf.ops.health import router as health_router
@@ -104,6 +106,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.tracer_provider is not None:
         instrument_engine(engine, app.state.tracer_provider)
     app.state.engine = engine
+    await prepare_accounts(engine, settings, app.state.auth.hasher)
+    mail_worker = (
+        InProcessWorker(
+            MailWorker.from_settings(engine, settings),
+            grace_seconds=settings.graceful_shutdown_seconds,
+        )
+        if settings.runs_inprocess_worker
+        else None
+    )
     purging = (
         asyncio.create_task(purge_periodically(engine, settings.purge_interval_seconds))
         if settings.purge_interval_seconds
@@ -121,6 +132,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         gc.unfreeze()  # collectable again (tests start and stop many apps in one process)
+        if mail_worker is not None:
+            await mail_worker.close()
         if purging is not None:
             purging.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,5 +1,6 @@
-"""Deleting what has expired: sign-in sessions (with their refresh tokens), refresh tokens and
-idempotency records. Without it these tables grow with every sign-in and keyed POST, forever.
+"""Deleting what has expired: sign-in sessions (with their refresh tokens), refresh tokens,
+idempotency records, the tokens of mailed links and delivered mail (after a week). Without it
+these tables grow with every sign-in, keyed POST and mail, forever.
 
 Run by every instance periodically (``BOOKSHELF_PURGE_INTERVAL_SECONDS``, started in the app's
 lifespan) and on demand by ``bookshelf purge``. Deleting is idempotent, so instances purging at
@@ -13,20 +14,28 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import ColumnElement, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bookshelf.auth.models import auth_sessions, refresh_tokens
+from bookshelf.auth.models import account_tokens, auth_sessions, refresh_tokens
 from bookshelf.db.connections import unit_of_work
 from bookshelf.db.types import utc_now
 from bookshelf.idempotency.models import idempotency_records
+from bookshelf.mail.models import mail_outbox
 
 logger = logging.getLogger("bookshelf.retention")
 
 BATCH_SIZE = 1000
+SENT_MAIL_KEPT = timedelta(days=7)
 # Sessions first: deleting one deletes its refresh tokens too (ON DELETE CASCADE).
-EXPIRING_TABLES: tuple[Table, ...] = (auth_sessions, refresh_tokens, idempotency_records)
+EXPIRING_TABLES: tuple[Table, ...] = (
+    auth_sessions,
+    refresh_tokens,
+    idempotency_records,
+    account_tokens,  # mailed links (verification, reset, email change) past their lifetime
+)
 
 
 @dataclass(frozen=True)
@@ -38,19 +47,27 @@ class PurgeReport:
         return sum(self.deleted.values())
 
 
-async def _delete_batch(engine: AsyncEngine, table: Table, now: object, batch_size: int) -> int:
+async def _delete_batch(
+    engine: AsyncEngine,
+    table: Table,
+    now: object,
+    batch_size: int,
+    *,
+    column: str = "expires_at",
+    only: tuple[ColumnElement[bool], ...] = (),
+) -> int:
     """Delete about ``batch_size`` of the oldest expired rows (more only on equal expiries)."""
-    expires_at = table.c.expires_at
+    expires_at = table.c[column]
     async with unit_of_work(engine, write=True) as connection:
         boundary = await connection.scalar(
             select(expires_at)
-            .where(expires_at <= now)
+            .where(expires_at <= now, *only)
             .order_by(expires_at)
             .offset(batch_size - 1)
             .limit(1)
         )
         deleted = await connection.execute(
-            delete(table).where(expires_at <= (boundary if boundary is not None else now))
+            delete(table).where(expires_at <= (boundary if boundary is not None else now), *only)
         )
         return int(deleted.rowcount)
 
@@ -60,14 +77,35 @@ async def purge_expired(engine: AsyncEngine, *, batch_size: int = BATCH_SIZE) ->
     now = utc_now()
     deleted = {}
     for table in EXPIRING_TABLES:
-        total = 0
-        while True:
-            count = await _delete_batch(engine, table, now, batch_size)
-            total += count
-            if count < batch_size:
-                break
-        deleted[table.name] = total
+        deleted[table.name] = await _delete_all(engine, table, now, batch_size)
+    # Delivered mail (its body, with the link, is already gone) is kept a while for support
+    # questions, then deleted. Dead messages stay until someone looks at them.
+    deleted[mail_outbox.name] = await _delete_all(
+        engine,
+        mail_outbox,
+        now - SENT_MAIL_KEPT,
+        batch_size,
+        column="sent_at",
+        only=(mail_outbox.c.status == "sent",),
+    )
     return PurgeReport(deleted)
+
+
+async def _delete_all(
+    engine: AsyncEngine,
+    table: Table,
+    now: datetime,
+    batch_size: int,
+    *,
+    column: str = "expires_at",
+    only: tuple[ColumnElement[bool], ...] = (),
+) -> int:
+    total = 0
+    while True:
+        count = await _delete_batch(engine, table, now, batch_size, column=column, only=only)
+        total += count
+        if count < batch_size:
+            return total
 
 
 async def purge_periodically(engine: AsyncEngine, interval_seconds: float) -> None:

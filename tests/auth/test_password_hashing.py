@@ -143,7 +143,7 @@ async def test_every_hashing_endpoint_answers_503_when_all_slots_stay_busy(
         update={"password_hash_concurrency": 1, "password_hash_wait_seconds": 0.05}
     )
     async with started(one_slot) as app, http(app) as client:
-        assert (await register(client, email="busy@example.org")).status_code == 201
+        assert (await register(client, email="busy@example.org")).status_code == 202
         tokens = (await login(client, "busy@example.org", PASSPHRASE)).json()
         gate = Gate(app.state.auth.hasher)
         holder = await _occupy_the_slot(app, gate)
@@ -198,7 +198,7 @@ async def test_registration_holds_no_connection_while_hashing(
         app, gate, register(anonymous_client, email="pooled@example.org")
     )
     assert held == 0
-    assert response.status_code == 201
+    assert response.status_code == 202
 
 
 async def test_password_change_holds_no_connection_while_hashing(
@@ -223,7 +223,7 @@ async def _stored_hash(engine: AsyncEngine, email: str) -> str:
 
 async def test_sign_in_upgrades_a_hash_made_with_older_cost_settings(settings: Settings) -> None:
     async with started(settings) as app, http(app) as client:
-        assert (await register(client, email="old-cost@example.org")).status_code == 201
+        assert (await register(client, email="old-cost@example.org")).status_code == 202
         old = await _stored_hash(app.state.engine, "old-cost@example.org")
     stronger = settings.model_copy(update={"password_hash_time_cost": 2})
     async with started(stronger) as app, http(app) as client:

@@ -40,15 +40,20 @@ def k8s_resources() -> list[dict[str, Any]]:
     ]
 
 
-def resource(kind: str) -> dict[str, Any]:
-    """The one resource of ``kind`` in deploy/k8s/."""
+def resource(kind: str, name: str | None = None) -> dict[str, Any]:
+    """The one resource of ``kind`` in deploy/k8s/ (named ``name`` when there are several:
+    the app's Deployment is ``bookshelf``, the mail worker's ``bookshelf-mail-worker``)."""
     found = [item for item in k8s_resources() if item["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind} in {K8S}, found {len(found)}"
+    if len(found) > 1:
+        found = [item for item in found if item["metadata"]["name"] == (name or "bookshelf")]
+    elif name is not None:
+        found = [item for item in found if item["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name or ''} in {K8S}, found {len(found)}"
     return found[0]
 
 
-def pod_spec(kind: str) -> dict[str, Any]:
-    spec: dict[str, Any] = resource(kind)["spec"]["template"]["spec"]
+def pod_spec(kind: str, name: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = resource(kind, name)["spec"]["template"]["spec"]
     return spec
 
 

@@ -165,6 +165,8 @@ def test_the_pod_starts_read_only_as_its_user_and_becomes_ready(
         "BOOKSHELF_DATABASE_URL": database_url,
         "BOOKSHELF_REDIS_URL": os.environ.get("BOOKSHELF_TEST_REDIS_URL", DEFAULT_REDIS_URL),
         "BOOKSHELF_JWT_SECRET": secrets.token_urlsafe(48),
+        # The app's pods send no mail (the worker Deployment does): nothing need listen.
+        "BOOKSHELF_SMTP_URL": "smtp://127.0.0.1:9?starttls=require",
     }
     job = pod_spec("Job")
     job_env = {**image_environment(), **container_environment(only_container(job), secret)}

@@ -43,6 +43,7 @@ SECRET_VALUES = {
     "BOOKSHELF_DATABASE_URL": "postgresql://bookshelf:pw@postgres/bookshelf",
     "BOOKSHELF_REDIS_URL": "redis://redis:6379/0",
     "BOOKSHELF_JWT_SECRET": "x" * 48,
+    "BOOKSHELF_SMTP_URL": "smtp://bookshelf:pw@mail.internal:587?starttls=require",
 }
 
 
@@ -290,3 +291,29 @@ def test_the_ci_workflow_is_least_privilege_current_and_tests_old_and_new_python
     uses = [step["uses"] for step in job["steps"] if "uses" in step]
     assert "actions/checkout@v6" in uses
     assert "actions/setup-python@v6" in uses
+
+
+# --- the mail worker ---------------------------------------------------------------------------
+
+WORKER = "bookshelf-mail-worker"
+
+
+def test_the_mail_worker_runs_as_its_own_unprivileged_deployment() -> None:
+    spec = pod_spec("Deployment", WORKER)
+    container = only_container(spec)
+    assert container["command"][:4] == ["python", "-m", "bookshelf", "worker"]
+    assert container["image"] == f"bookshelf:{__version__}"
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # Its own labels: the app's Service, budget and network policy do not select it.
+    labels = resource("Deployment", WORKER)["spec"]["template"]["metadata"]["labels"]
+    assert labels != resource("Deployment")["spec"]["template"]["metadata"]["labels"]
+    # SIGTERM finishes the message in hand: the grace period outlasts one SMTP attempt.
+    environment = container_environment(container, SECRET_VALUES)
+    assert spec["terminationGracePeriodSeconds"] > Settings().smtp_timeout_seconds
+    assert environment["BOOKSHELF_INPROCESS_WORKER"] == "false"
+    assert Settings(smtp_url=environment["BOOKSHELF_SMTP_URL"]).smtp_url is not None  # type: ignore[arg-type]
+    compose = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert compose["worker"]["command"] == ["python", "-m", "bookshelf", "worker"]
+    assert compose["worker"]["image"] == compose["app"]["image"]

@@ -94,8 +94,18 @@ def register(server: BookshelfServer) -> tuple[str, str, str]:
         json={"email": email, "password": password},
         timeout=10,
     )
-    assert response.status_code == 201, response.text
-    return response.json()["id"], email, password
+    assert response.status_code == 202, response.text
+    signed_in = httpx.post(
+        f"{server.base_url}/api/v1/auth/token",
+        data={"username": email, "password": password},
+        timeout=10,
+    ).json()
+    me = httpx.get(
+        f"{server.base_url}/api/v1/users/me",
+        headers={"Authorization": f"Bearer {signed_in['access_token']}"},
+        timeout=10,
+    )
+    return me.json()["id"], email, password
 
 
 def me(server: BookshelfServer, token: str) -> int:

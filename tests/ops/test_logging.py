@@ -133,7 +133,7 @@ async def test_no_secret_reaches_a_log_line(
             registered = await client.post(
                 "/api/v1/auth/register", json={"email": email, "password": first}
             )
-            assert registered.status_code == 201, registered.text
+            assert registered.status_code == 202, registered.text
             form = {"username": email, "password": first, "grant_type": "password"}
             signed = (await client.post("/api/v1/auth/token", data=form)).json()
             refreshed = await client.post(

@@ -11,11 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.auth import service
 from bookshelf.auth.exceptions import (
+    EmailNotVerified,
     InsufficientRole,
     InvalidAccessToken,
     InvalidToken,
     NotAuthenticated,
 )
+from bookshelf.auth.mail_limits import MailLimits
+from bookshelf.auth.recovery import Recovery
 from bookshelf.auth.service import Auth
 from bookshelf.auth.sessions import Principal
 from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
@@ -28,6 +31,8 @@ TOKEN_URL = "/api/v1/auth/token"  # noqa: S105 - a path, not a secret
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 _RANK = {Role.READER: 0, Role.EDITOR: 1, Role.ADMIN: 2}
+# Requests with these methods only read: an unverified account may make them.
+_READING = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def get_auth(request: Request) -> Auth:
@@ -39,7 +44,12 @@ AuthDep = Annotated[Auth, Depends(get_auth)]
 
 
 async def _authenticate(
-    request: Request, connection: AsyncConnection, auth: Auth, token: str | None
+    request: Request,
+    connection: AsyncConnection,
+    auth: Auth,
+    token: str | None,
+    *,
+    writes: bool = True,
 ) -> Principal:
     if token is None:
         raise NotAuthenticated()
@@ -50,6 +60,13 @@ async def _authenticate(
     principal = await service.load_principal(connection, claims)
     # For the access log, which runs outside the route.
     request.state.user_id = principal.id
+    if (
+        writes
+        and request.method not in _READING
+        and not principal.user.email_verified
+        and request.app.state.settings.requires_verified_email
+    ):
+        raise EmailNotVerified()
     return principal
 
 
@@ -74,7 +91,18 @@ async def get_current_user_released(
         return await _authenticate(request, connection, auth, token)
 
 
+async def get_current_session(
+    request: Request,
+    connection: ConnectionDep,
+    auth: AuthDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal:
+    """``CurrentUser`` for what an unverified account may always do (sign out)."""
+    return await _authenticate(request, connection, auth, token, writes=False)
+
+
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
+CurrentSession = Annotated[Principal, Depends(get_current_session)]
 CurrentUserReleased = Annotated[Principal, Depends(get_current_user_released)]
 
 
@@ -84,6 +112,28 @@ async def get_rate_limits(request: Request) -> RateLimits | None:
 
 
 RateLimitsDep = Annotated[RateLimits | None, Depends(get_rate_limits)]
+
+
+async def get_mail_limits(request: Request) -> MailLimits | None:
+    """The budgets of the endpoints that cause mail (None when rate limiting is off)."""
+    limits: RateLimits | None = request.app.state.rate_limits
+    if limits is None:
+        return None
+    existing: MailLimits | None = getattr(request.app.state, "mail_limits", None)
+    if existing is None or existing.limits is not limits:
+        existing = MailLimits(limits, request.app.state.settings.rate_limit_mail_target)
+        request.app.state.mail_limits = existing
+    return existing
+
+
+MailLimitsDep = Annotated[MailLimits | None, Depends(get_mail_limits)]
+
+
+async def get_recovery(request: Request) -> Recovery:
+    return Recovery.from_settings(request.app.state.settings)
+
+
+RecoveryDep = Annotated[Recovery, Depends(get_recovery)]
 
 
 def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:

@@ -74,8 +74,8 @@ class WrongCurrentPassword(DomainError):
 
 
 class WeakPassword(FieldValidationError):
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(("body", "password"), "Value error, password " + "; ".join(problems))
+    def __init__(self, problems: list[str], *, field: str = "password") -> None:
+        super().__init__(("body", field), f"Value error, {field} " + "; ".join(problems))
 
 
 class HashingBusy(DomainError):
@@ -114,3 +114,46 @@ class TooManyPasswordAttempts(DomainError):
 
 class InvalidToken(Exception):
     """The access token cannot be trusted; the message says why (safe to show the client)."""
+
+
+class InvalidAccountToken(DomainError):
+    """A mailed link's token that is unknown, expired, used or superseded: one answer for all,
+    so the token space cannot be probed."""
+
+    status = 400
+    title = "Invalid or expired link"
+    slug = "invalid-account-token"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link is invalid, has expired or was already used; ask for a new one."
+        )
+
+
+class EmailNotVerified(DomainError):
+    status = 403
+    title = "Email not verified"
+    slug = "email-not-verified"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Verify your email address first: follow the link in the mail we sent "
+            "(POST /api/v1/auth/verify-email/resend sends a new one)."
+        )
+
+
+class TooManyMailRequests(DomainError):
+    status = 429
+    title = "Too many requests"
+    slug = "rate-limited"
+
+    def __init__(self, *, limit: int, retry_after_seconds: int) -> None:
+        super().__init__(
+            f"Rate limit of {limit} requests exceeded; retry in {retry_after_seconds} s.",
+            headers={
+                "Retry-After": str(max(1, retry_after_seconds)),
+                "RateLimit-Limit": str(limit),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(retry_after_seconds),
+            },
+        )

@@ -35,3 +35,20 @@ refresh_tokens = Table(
     Index("ix_refresh_tokens_session_id", "session_id"),
     Index("ix_refresh_tokens_expires_at", "expires_at"),
 )
+
+# Single-use tokens mailed to an address: to verify it, to reset a password, or to confirm an
+# email change (``email`` is then the new address). Only a SHA-256 of the token is stored.
+account_tokens = Table(
+    "account_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(20), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    # Set when used, or when a newer token of the same purpose supersedes it.
+    Column("used_at", UtcDateTime),
+    Index("ix_account_tokens_user_id_purpose", "user_id", "purpose"),
+    Index("ix_account_tokens_expires_at", "expires_at"),
+)

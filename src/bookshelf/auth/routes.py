@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Form, Request, Response, status
+from fastapi import Depends, Form, Response, status
 
 from bookshelf.api import feature_router, json_response, require_json_body
+from bookshelf.auth import recovery as recovery_service
 from bookshelf.auth import service, sessions
-from bookshelf.auth.dependencies import AuthDep, CurrentUser
-from bookshelf.auth.exceptions import InvalidGrant
-from bookshelf.auth.schemas import RefreshRequest, Registration, TokenPair
+from bookshelf.auth.dependencies import (
+    AuthDep,
+    CurrentSession,
+    MailLimitsDep,
+    RecoveryDep,
+)
+from bookshelf.auth.exceptions import EmailAlreadyRegistered, InvalidGrant
+from bookshelf.auth.recovery_routes import router as recovery_router
+from bookshelf.auth.schemas import Accepted, RefreshRequest, Registration, TokenPair
 from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.problems import problem_responses
-from bookshelf.users.schemas import User
 
 router = feature_router("/auth", tags=["auth"])
 
@@ -21,24 +27,46 @@ router = feature_router("/auth", tags=["auth"])
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+# One answer for every registration, whether or not the address is taken.
+REGISTERED = Accepted(
+    detail="If the address can be used, a mail is on its way to it: follow its link to verify "
+    "the account. You can sign in meanwhile."
+)
+
+
 @router.post(
     "/register",
-    status_code=status.HTTP_201_CREATED,
-    response_model=User,
-    responses=problem_responses(400, 409, 413, 415),
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=problem_responses(400, 413, 415),
     dependencies=[Depends(require_json_body)],
 )
 async def register(
-    request: Request, payload: Registration, engine: EngineDep, auth: AuthDep
+    payload: Registration,
+    engine: EngineDep,
+    auth: AuthDep,
+    recovery: RecoveryDep,
+    mail_limits: MailLimitsDep,
 ) -> Response:
-    """Create an account (role `reader`). Passwords: 12+ characters, not a common one."""
-    # Hashed before any connection is taken (see auth.passwords).
+    """Create an account (role `reader`, unverified) and mail it a verification link; an
+    address that has an account is mailed a warning instead. The answer is the same either
+    way. Passwords: 12+ characters, not a common one."""
+    # Hashed in both cases, so a taken address costs the same time; before any connection is
+    # taken (see auth.passwords).
     password_hash = await auth.hasher.hash(payload.password)
-    async with unit_of_work(engine, write=True) as connection:
-        user = await service.register(connection, payload, password_hash)
-    return json_response(
-        user, status_code=201, headers={"Location": str(request.url_for("read_me").path)}
-    )
+    send = mail_limits is None or await mail_limits.target_allows(payload.email)
+    try:
+        async with unit_of_work(engine, write=True) as connection:
+            await recovery_service.register(
+                connection, recovery, payload, password_hash, send_mail=send
+            )
+    except EmailAlreadyRegistered:  # a concurrent registration took the address
+        if send:
+            async with unit_of_work(engine, write=True) as connection:
+                await recovery_service.notify_already_registered(
+                    connection, recovery, payload.email
+                )
+    return json_response(REGISTERED, status_code=202)
 
 
 @router.post("/token", response_model=TokenPair, responses=problem_responses(400, 413))
@@ -85,7 +113,10 @@ async def refresh(payload: RefreshRequest, connection: ConnectionDep, auth: Auth
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(401))
-async def logout(principal: CurrentUser, connection: ConnectionDep) -> Response:
+async def logout(principal: CurrentSession, connection: ConnectionDep) -> Response:
     """Sign out: the session's refresh and access tokens stop working at once."""
     await sessions.revoke_session(connection, principal.session_id)
     return Response(status_code=204)
+
+
+router.include_router(recovery_router)

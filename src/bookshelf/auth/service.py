@@ -48,6 +48,7 @@ async def create_user(
     password_hash: str,
     display_name: str | None,
     role: Role = Role.READER,
+    email_verified: bool = False,
 ) -> User:
     """Insert an account. The password is hashed by the caller beforehand, with no connection
     held (see auth.passwords)."""
@@ -59,6 +60,7 @@ async def create_user(
         "password_hash": password_hash,
         "role": role.value,
         "is_active": True,
+        "email_verified": email_verified,
         "created_at": now,
         "updated_at": now,
     }
@@ -81,7 +83,7 @@ async def create_or_promote_admin(
     promoted = await connection.execute(
         update(users)
         .where(users.c.email == email)
-        .values(role=Role.ADMIN.value, is_active=True, updated_at=utc_now())
+        .values(role=Role.ADMIN.value, is_active=True, email_verified=True, updated_at=utc_now())
     )
     if promoted.rowcount:
         return "promoted"
@@ -91,6 +93,7 @@ async def create_or_promote_admin(
         password_hash=password_hash,
         display_name=display_name,
         role=Role.ADMIN,
+        email_verified=True,
     )
     return "created"
 

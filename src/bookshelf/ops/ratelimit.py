@@ -128,15 +128,29 @@ class RateLimits:
     async def hit(self, name: str, identities: tuple[str, ...]) -> Verdict | None:
         """The verdict for one request; None when the store failed and the request may pass."""
         strict = name == STRICT
-        items = self.auth if strict else self.default
+        return await self.count(
+            name, self.auth if strict else self.default, identities, protective=strict
+        )
+
+    async def count(
+        self,
+        name: str,
+        items: list[RateLimitItem],
+        identities: tuple[str, ...],
+        *,
+        protective: bool,
+    ) -> Verdict | None:
+        """Count one event of budget ``name`` against every item for every identity. When the
+        shared store fails, a protective budget (password guessing, mail to one address) is
+        counted in this process instead; any other is let through (None)."""
         if self.redis is not None:
             try:
                 counts = await self.redis.hit(name, items, identities)
             except Exception:
-                outcome = "counted_in_process" if strict else "allowed"
+                outcome = "counted_in_process" if protective else "allowed"
                 metrics.RATE_LIMIT_STORE_FAILURES.labels(name, outcome).inc()
                 logger.warning("rate limit store unavailable; request %s", outcome, exc_info=True)
-                if not strict:
+                if not protective:
                     return None
             else:
                 return self._decide(items, counts)

@@ -4,7 +4,7 @@ Credentials live here too (``password_hash``), but only ``auth`` reads or writes
 and refresh tokens are ``auth.models``.
 """
 
-from sqlalchemy import Boolean, CheckConstraint, Column, String, Table, Uuid
+from sqlalchemy import Boolean, CheckConstraint, Column, String, Table, Uuid, false
 
 from bookshelf.db.metadata import metadata
 from bookshelf.db.types import UtcDateTime
@@ -20,6 +20,8 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("role", String(16), nullable=False),
     Column("is_active", Boolean, nullable=False),
+    # Set when the owner follows a link mailed to this address (or by an admin).
+    Column("email_verified", Boolean, nullable=False, server_default=false()),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     CheckConstraint("role IN ('reader', 'editor', 'admin')", name="role_known"),

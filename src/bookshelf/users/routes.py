@@ -14,13 +14,16 @@ from bookshelf.api import (
     require_json_body,
     uuid_or_not_found,
 )
+from bookshelf.auth import recovery
 from bookshelf.auth.dependencies import (
     AdminUser,
     AuthDep,
     CurrentUser,
     CurrentUserReleased,
     RateLimitsDep,
+    RecoveryDep,
 )
+from bookshelf.auth.schemas import Accepted
 from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.problems import problem_responses
 from bookshelf.users import service
@@ -43,10 +46,19 @@ async def read_me(principal: CurrentUser) -> Response:
     return json_response(principal.user)
 
 
+EMAIL_CHANGE_SENT = Accepted(
+    detail="A link to confirm the new address is on its way to it; the address changes when "
+    "the link is followed. Your current address has been told."
+)
+
+
 @router.patch(
     "/me",
     response_model=User,
-    responses=problem_responses(400, 401, 413, 415),
+    responses={
+        202: {"model": Accepted, "description": "An address change was asked: confirm by mail."},
+        **problem_responses(400, 401, 403, 413, 415),
+    },
     dependencies=[Depends(require_json_body)],
 )
 async def update_me(
@@ -56,11 +68,14 @@ async def update_me(
     engine: EngineDep,
     auth: AuthDep,
     limits: RateLimitsDep,
+    recovery_settings: RecoveryDep,
 ) -> Response:
     """Change your display name or password (with `current_password`); a new password signs
-    out your other sessions."""
+    out your other sessions. A new `email` (with `current_password`) is confirmed by a link
+    mailed to it, and your current address is told: 202."""
     password_change = None
-    if changes.password is not None:  # the schema makes current_password come with it
+    # The schema makes current_password come with a new password or address.
+    if changes.password is not None or changes.email is not None:
         # A password check is a guess: under the strict sign-in budget, per account and address.
         if limits is not None:
             await limits.count_password_check(str(principal.id), request.scope)
@@ -71,8 +86,20 @@ async def update_me(
         password_change = await service.prepare_password_change(
             auth.hasher, principal, changes, current_hash
         )
+        if password_change is None:
+            await service.confirm_current_password(auth.hasher, changes, current_hash)
     async with unit_of_work(engine, write=True) as connection:
         user = await service.update_profile(connection, principal, changes, password_change)
+        if changes.email is not None and changes.email != principal.user.email:
+            await recovery.request_email_change(
+                connection,
+                recovery_settings,
+                user_id=principal.id,
+                current_email=principal.user.email,
+                new_email=changes.email,
+            )
+    if changes.email is not None:
+        return json_response(EMAIL_CHANGE_SENT, status_code=202)
     return json_response(user)
 
 

@@ -35,6 +35,7 @@ USER_COLUMNS = (
     users.c.display_name,
     users.c.role,
     users.c.is_active,
+    users.c.email_verified,
     users.c.created_at,
     users.c.updated_at,
 )
@@ -130,6 +131,16 @@ async def prepare_password_change(
     if not await hasher.verify(changes.current_password, current_hash):
         raise WrongCurrentPassword()
     return PasswordChange(old_hash=current_hash, new_hash=await hasher.hash(changes.password))
+
+
+async def confirm_current_password(
+    hasher: PasswordHasher, changes: ProfileUpdate, current_hash: str
+) -> None:
+    """For an address change without a password change: the current password must match."""
+    if changes.current_password is None or not await hasher.verify(
+        changes.current_password, current_hash
+    ):
+        raise WrongCurrentPassword()
 
 
 async def update_profile(

@@ -1,5 +1,6 @@
 """Contains all the data models used in inputs/outputs"""
 
+from .accepted import Accepted
 from .body_issue_token import BodyIssueToken
 from .book import Book
 from .book_create import BookCreate
@@ -8,6 +9,7 @@ from .book_page import BookPage
 from .book_sort import BookSort
 from .book_update import BookUpdate
 from .book_update_language_type_0 import BookUpdateLanguageType0
+from .email_request import EmailRequest
 from .export_books_language_type_0 import ExportBooksLanguageType0
 from .field_error import FieldError
 from .import_line_result import ImportLineResult
@@ -15,6 +17,7 @@ from .import_line_result_status import ImportLineResultStatus
 from .import_mode import ImportMode
 from .import_report import ImportReport
 from .list_books_language_type_0 import ListBooksLanguageType0
+from .password_reset_confirm import PasswordResetConfirm
 from .problem import Problem
 from .profile_update import ProfileUpdate
 from .refresh_request import RefreshRequest
@@ -28,8 +31,10 @@ from .token_pair import TokenPair
 from .user import User
 from .user_admin_update import UserAdminUpdate
 from .user_page import UserPage
+from .verify_email_request import VerifyEmailRequest
 
 __all__ = (
+    "Accepted",
     "BodyIssueToken",
     "Book",
     "BookCreate",
@@ -38,6 +43,7 @@ __all__ = (
     "BookSort",
     "BookUpdate",
     "BookUpdateLanguageType0",
+    "EmailRequest",
     "ExportBooksLanguageType0",
     "FieldError",
     "ImportLineResult",
@@ -45,6 +51,7 @@ __all__ = (
     "ImportMode",
     "ImportReport",
     "ListBooksLanguageType0",
+    "PasswordResetConfirm",
     "Problem",
     "ProfileUpdate",
     "RefreshRequest",
@@ -58,4 +65,5 @@ __all__ = (
     "User",
     "UserAdminUpdate",
     "UserPage",
+    "VerifyEmailRequest",
 )

@@ -12,16 +12,19 @@ T = TypeVar("T", bound="ProfileUpdate")
 
 @_attrs_define
 class ProfileUpdate:
-    """Changes to one's own account; a new password needs the current one.
+    """Changes to one's own account; a new password or address needs the current password.
+    A new address is confirmed by mail before it replaces the current one.
 
-    Attributes:
-        current_password (str | Unset):
-        display_name (None | str | Unset):
-        password (str | Unset):
+        Attributes:
+            current_password (str | Unset):
+            display_name (None | str | Unset):
+            email (str | Unset):
+            password (str | Unset):
     """
 
     current_password: str | Unset = UNSET
     display_name: None | str | Unset = UNSET
+    email: str | Unset = UNSET
     password: str | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
@@ -33,6 +36,8 @@ class ProfileUpdate:
         else:
             display_name = self.display_name
 
+        email = self.email
+
         password = self.password
 
         field_dict: dict[str, Any] = {}
@@ -42,6 +47,8 @@ class ProfileUpdate:
             field_dict["current_password"] = current_password
         if display_name is not UNSET:
             field_dict["display_name"] = display_name
+        if email is not UNSET:
+            field_dict["email"] = email
         if password is not UNSET:
             field_dict["password"] = password
 
@@ -61,11 +68,14 @@ class ProfileUpdate:
 
         display_name = _parse_display_name(d.pop("display_name", UNSET))
 
+        email = d.pop("email", UNSET)
+
         password = d.pop("password", UNSET)
 
         profile_update = cls(
             current_password=current_password,
             display_name=display_name,
+            email=email,
             password=password,
         )
 

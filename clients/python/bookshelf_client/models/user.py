@@ -21,6 +21,7 @@ class User:
         created_at (datetime.datetime):
         display_name (None | str):
         email (str):
+        email_verified (bool): Whether the owner has followed a link mailed to this address (read-only).
         id (UUID):
         is_active (bool):
         role (Role):
@@ -30,6 +31,7 @@ class User:
     created_at: datetime.datetime
     display_name: None | str
     email: str
+    email_verified: bool
     id: UUID
     is_active: bool
     role: Role
@@ -43,6 +45,8 @@ class User:
         display_name = self.display_name
 
         email = self.email
+
+        email_verified = self.email_verified
 
         id = str(self.id)
 
@@ -59,6 +63,7 @@ class User:
                 "created_at": created_at,
                 "display_name": display_name,
                 "email": email,
+                "email_verified": email_verified,
                 "id": id,
                 "is_active": is_active,
                 "role": role,
@@ -82,6 +87,8 @@ class User:
 
         email = d.pop("email")
 
+        email_verified = d.pop("email_verified")
+
         id = UUID(d.pop("id"))
 
         is_active = d.pop("is_active")
@@ -94,6 +101,7 @@ class User:
             created_at=created_at,
             display_name=display_name,
             email=email,
+            email_verified=email_verified,
             id=id,
             is_active=is_active,
             role=role,

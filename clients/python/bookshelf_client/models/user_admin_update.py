@@ -16,14 +16,22 @@ class UserAdminUpdate:
     """What an admin may change about an account.
 
     Attributes:
+        email_verified (bool | None | Unset):
         is_active (bool | None | Unset):
         role (None | Role | Unset):
     """
 
+    email_verified: bool | None | Unset = UNSET
     is_active: bool | None | Unset = UNSET
     role: None | Role | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
+        email_verified: bool | None | Unset
+        if isinstance(self.email_verified, Unset):
+            email_verified = UNSET
+        else:
+            email_verified = self.email_verified
+
         is_active: bool | None | Unset
         if isinstance(self.is_active, Unset):
             is_active = UNSET
@@ -41,6 +49,8 @@ class UserAdminUpdate:
         field_dict: dict[str, Any] = {}
 
         field_dict.update({})
+        if email_verified is not UNSET:
+            field_dict["email_verified"] = email_verified
         if is_active is not UNSET:
             field_dict["is_active"] = is_active
         if role is not UNSET:
@@ -51,6 +61,15 @@ class UserAdminUpdate:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
+
+        def _parse_email_verified(data: object) -> bool | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(bool | None | Unset, data)
+
+        email_verified = _parse_email_verified(d.pop("email_verified", UNSET))
 
         def _parse_is_active(data: object) -> bool | None | Unset:
             if data is None:
@@ -79,6 +98,7 @@ class UserAdminUpdate:
         role = _parse_role(d.pop("role", UNSET))
 
         user_admin_update = cls(
+            email_verified=email_verified,
             is_active=is_active,
             role=role,
         )

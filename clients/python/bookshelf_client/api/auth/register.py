@@ -5,9 +5,9 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.accepted import Accepted
 from ...models.problem import Problem
 from ...models.registration import Registration
-from ...models.user import User
 from ...types import Response
 
 
@@ -30,21 +30,16 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | User | None:
-    if response.status_code == 201:
-        response_201 = User.from_dict(response.json())
+def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Accepted | Problem | None:
+    if response.status_code == 202:
+        response_202 = Accepted.from_dict(response.json())
 
-        return response_201
+        return response_202
 
     if response.status_code == 400:
         response_400 = Problem.from_dict(response.json())
 
         return response_400
-
-    if response.status_code == 409:
-        response_409 = Problem.from_dict(response.json())
-
-        return response_409
 
     if response.status_code == 413:
         response_413 = Problem.from_dict(response.json())
@@ -82,7 +77,7 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | User]:
+def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Accepted | Problem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -95,10 +90,12 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: Registration,
-) -> Response[Problem | User]:
+) -> Response[Accepted | Problem]:
     """Register
 
-     Create an account (role `reader`). Passwords: 12+ characters, not a common one.
+     Create an account (role `reader`, unverified) and mail it a verification link; an
+    address that has an account is mailed a warning instead. The answer is the same either
+    way. Passwords: 12+ characters, not a common one.
 
     Args:
         body (Registration): A new account. Every account starts as a reader.
@@ -108,7 +105,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | User]
+        Response[Accepted | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -126,10 +123,12 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: Registration,
-) -> Problem | User | None:
+) -> Accepted | Problem | None:
     """Register
 
-     Create an account (role `reader`). Passwords: 12+ characters, not a common one.
+     Create an account (role `reader`, unverified) and mail it a verification link; an
+    address that has an account is mailed a warning instead. The answer is the same either
+    way. Passwords: 12+ characters, not a common one.
 
     Args:
         body (Registration): A new account. Every account starts as a reader.
@@ -139,7 +138,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | User
+        Accepted | Problem
     """
 
     return sync_detailed(
@@ -152,10 +151,12 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: Registration,
-) -> Response[Problem | User]:
+) -> Response[Accepted | Problem]:
     """Register
 
-     Create an account (role `reader`). Passwords: 12+ characters, not a common one.
+     Create an account (role `reader`, unverified) and mail it a verification link; an
+    address that has an account is mailed a warning instead. The answer is the same either
+    way. Passwords: 12+ characters, not a common one.
 
     Args:
         body (Registration): A new account. Every account starts as a reader.
@@ -165,7 +166,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | User]
+        Response[Accepted | Problem]
     """
 
     kwargs = _get_kwargs(
@@ -181,10 +182,12 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: Registration,
-) -> Problem | User | None:
+) -> Accepted | Problem | None:
     """Register
 
-     Create an account (role `reader`). Passwords: 12+ characters, not a common one.
+     Create an account (role `reader`, unverified) and mail it a verification link; an
+    address that has an account is mailed a warning instead. The answer is the same either
+    way. Passwords: 12+ characters, not a common one.
 
     Args:
         body (Registration): A new account. Every account starts as a reader.
@@ -194,7 +197,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | User
+        Accepted | Problem
     """
 
     return (

@@ -5,6 +5,7 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.accepted import Accepted
 from ...models.problem import Problem
 from ...models.profile_update import ProfileUpdate
 from ...models.user import User
@@ -30,11 +31,18 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Problem | User | None:
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Accepted | Problem | User | None:
     if response.status_code == 200:
         response_200 = User.from_dict(response.json())
 
         return response_200
+
+    if response.status_code == 202:
+        response_202 = Accepted.from_dict(response.json())
+
+        return response_202
 
     if response.status_code == 400:
         response_400 = Problem.from_dict(response.json())
@@ -45,6 +53,11 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         response_401 = Problem.from_dict(response.json())
 
         return response_401
+
+    if response.status_code == 403:
+        response_403 = Problem.from_dict(response.json())
+
+        return response_403
 
     if response.status_code == 413:
         response_413 = Problem.from_dict(response.json())
@@ -82,7 +95,9 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[Problem | User]:
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Accepted | Problem | User]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -95,21 +110,24 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: ProfileUpdate,
-) -> Response[Problem | User]:
+) -> Response[Accepted | Problem | User]:
     """Update Me
 
      Change your display name or password (with `current_password`); a new password signs
-    out your other sessions.
+    out your other sessions. A new `email` (with `current_password`) is confirmed by a link
+    mailed to it, and your current address is told: 202.
 
     Args:
-        body (ProfileUpdate): Changes to one's own account; a new password needs the current one.
+        body (ProfileUpdate): Changes to one's own account; a new password or address needs the
+            current password.
+            A new address is confirmed by mail before it replaces the current one.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | User]
+        Response[Accepted | Problem | User]
     """
 
     kwargs = _get_kwargs(
@@ -127,21 +145,24 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: ProfileUpdate,
-) -> Problem | User | None:
+) -> Accepted | Problem | User | None:
     """Update Me
 
      Change your display name or password (with `current_password`); a new password signs
-    out your other sessions.
+    out your other sessions. A new `email` (with `current_password`) is confirmed by a link
+    mailed to it, and your current address is told: 202.
 
     Args:
-        body (ProfileUpdate): Changes to one's own account; a new password needs the current one.
+        body (ProfileUpdate): Changes to one's own account; a new password or address needs the
+            current password.
+            A new address is confirmed by mail before it replaces the current one.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | User
+        Accepted | Problem | User
     """
 
     return sync_detailed(
@@ -154,21 +175,24 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: ProfileUpdate,
-) -> Response[Problem | User]:
+) -> Response[Accepted | Problem | User]:
     """Update Me
 
      Change your display name or password (with `current_password`); a new password signs
-    out your other sessions.
+    out your other sessions. A new `email` (with `current_password`) is confirmed by a link
+    mailed to it, and your current address is told: 202.
 
     Args:
-        body (ProfileUpdate): Changes to one's own account; a new password needs the current one.
+        body (ProfileUpdate): Changes to one's own account; a new password or address needs the
+            current password.
+            A new address is confirmed by mail before it replaces the current one.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | User]
+        Response[Accepted | Problem | User]
     """
 
     kwargs = _get_kwargs(
@@ -184,21 +208,24 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: ProfileUpdate,
-) -> Problem | User | None:
+) -> Accepted | Problem | User | None:
     """Update Me
 
      Change your display name or password (with `current_password`); a new password signs
-    out your other sessions.
+    out your other sessions. A new `email` (with `current_password`) is confirmed by a link
+    mailed to it, and your current address is told: 202.
 
     Args:
-        body (ProfileUpdate): Changes to one's own account; a new password needs the current one.
+        body (ProfileUpdate): Changes to one's own account; a new password or address needs the
+            current password.
+            A new address is confirmed by mail before it replaces the current one.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | User
+        Accepted | Problem | User
     """
 
     return (

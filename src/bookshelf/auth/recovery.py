@@ -1,0 +1,230 @@
+"""Accounts that recover themselves: registration that does not tell whether an address is
+taken, email verification, password reset and email change (no web framework here).
+
+Every mail is written to the outbox in the caller's transaction (``mail.service.enqueue``), so
+it goes out if and only if the change that causes it commits; nothing is sent from a request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bookshelf.auth import account_tokens, mails
+from bookshelf.auth import service as auth_service
+from bookshelf.auth.account_tokens import Purpose
+from bookshelf.auth.exceptions import InvalidAccountToken
+from bookshelf.auth.schemas import Registration
+from bookshelf.auth.sessions import revoke_user_sessions
+from bookshelf.config import Settings
+from bookshelf.db.types import utc_now
+from bookshelf.mail import service as mail
+from bookshelf.users.models import users
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What the recovery flows need from settings."""
+
+    public_url: str
+    verification_ttl: timedelta
+    reset_ttl: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Recovery:
+        return cls(
+            public_url=settings.public_url,
+            verification_ttl=timedelta(seconds=settings.verification_token_ttl_seconds),
+            reset_ttl=timedelta(seconds=settings.password_reset_token_ttl_seconds),
+        )
+
+    @property
+    def verification_hours(self) -> int:
+        return max(1, round(self.verification_ttl.total_seconds() / 3600))
+
+    @property
+    def reset_minutes(self) -> int:
+        return max(1, round(self.reset_ttl.total_seconds() / 60))
+
+
+async def _send(connection: AsyncConnection, recipient: str, message: mails.Mail) -> None:
+    await mail.enqueue(
+        connection,
+        kind=message.kind,
+        recipient=recipient,
+        subject=message.subject,
+        body=message.body,
+    )
+
+
+@dataclass(frozen=True)
+class _Account:
+    id: uuid.UUID
+    email: str
+    is_active: bool
+    email_verified: bool
+
+
+async def _account_by_email(connection: AsyncConnection, email: str) -> _Account | None:
+    row = (
+        await connection.execute(
+            select(users.c.id, users.c.email, users.c.is_active, users.c.email_verified).where(
+                users.c.email == email
+            )
+        )
+    ).first()
+    return None if row is None else _Account(row.id, row.email, row.is_active, row.email_verified)
+
+
+async def _send_verification(
+    connection: AsyncConnection, recovery: Recovery, user_id: uuid.UUID, email: str
+) -> None:
+    token = await account_tokens.issue(
+        connection,
+        user_id=user_id,
+        purpose=Purpose.VERIFY_EMAIL,
+        email=email,
+        ttl=recovery.verification_ttl,
+    )
+    await _send(
+        connection,
+        email,
+        mails.verify_address(recovery.public_url, token, recovery.verification_hours),
+    )
+
+
+async def register(
+    connection: AsyncConnection,
+    recovery: Recovery,
+    data: Registration,
+    password_hash: str,
+    *,
+    send_mail: bool = True,
+) -> None:
+    """A new unverified reader and its verification mail; for an address that has an account,
+    a mail telling its owner instead. The caller answers the same either way.
+
+    Raises ``EmailAlreadyRegistered`` when a concurrent registration took the address between
+    the check and the insert: roll back and call ``notify_already_registered``.
+    ``send_mail`` False: the target address's mail budget is spent (the account is still made;
+    ``resend_verification`` sends its mail later).
+    """
+    if await _account_by_email(connection, data.email) is not None:
+        if send_mail:
+            await notify_already_registered(connection, recovery, data.email)
+        return
+    user = await auth_service.create_user(
+        connection, email=data.email, password_hash=password_hash, display_name=data.display_name
+    )
+    if send_mail:
+        await _send_verification(connection, recovery, user.id, user.email)
+
+
+async def notify_already_registered(
+    connection: AsyncConnection, recovery: Recovery, email: str
+) -> None:
+    await _send(connection, email, mails.already_registered(recovery.public_url))
+
+
+async def resend_verification(connection: AsyncConnection, recovery: Recovery, email: str) -> None:
+    """A new verification mail if ``email`` has an active, unverified account (else nothing)."""
+    account = await _account_by_email(connection, email)
+    if account is not None and account.is_active and not account.email_verified:
+        await _send_verification(connection, recovery, account.id, account.email)
+
+
+async def verify_email(connection: AsyncConnection, token: str) -> None:
+    """Follow a verification link: mark the address verified, or, for an email change,
+    switch the account to the new (so verified) address."""
+    use = await account_tokens.consume(
+        connection, token, Purpose.VERIFY_EMAIL, Purpose.CHANGE_EMAIL
+    )
+    statement = update(users).where(users.c.id == use.user_id, users.c.is_active.is_(True))
+    if use.purpose is Purpose.VERIFY_EMAIL:
+        # Bound to the address it was sent to: useless once the account's address changed.
+        statement = statement.where(users.c.email == use.email)
+    values = {"email": use.email, "email_verified": True, "updated_at": utc_now()}
+    try:
+        result = await connection.execute(statement.values(**values))
+    except IntegrityError:  # the new address was taken meanwhile
+        raise InvalidAccountToken() from None
+    if not result.rowcount:
+        raise InvalidAccountToken()
+
+
+async def request_password_reset(
+    connection: AsyncConnection, recovery: Recovery, email: str
+) -> None:
+    """A reset mail if ``email`` has an active account (else nothing)."""
+    account = await _account_by_email(connection, email)
+    if account is None or not account.is_active:
+        return
+    token = await account_tokens.issue(
+        connection,
+        user_id=account.id,
+        purpose=Purpose.RESET_PASSWORD,
+        email=account.email,
+        ttl=recovery.reset_ttl,
+    )
+    await _send(
+        connection,
+        account.email,
+        mails.reset_password(recovery.public_url, token, recovery.reset_minutes),
+    )
+
+
+async def check_reset_token(connection: AsyncConnection, token: str) -> str:
+    """The address of the account a usable reset token belongs to (for the password policy),
+    or ``InvalidAccountToken``."""
+    use = await account_tokens.peek(connection, token, Purpose.RESET_PASSWORD)
+    return use.email
+
+
+async def reset_password(connection: AsyncConnection, token: str, password_hash: str) -> None:
+    """Use a reset token: set the password and sign the account out everywhere. The mail
+    reached its address, so that address is verified too."""
+    use = await account_tokens.consume(connection, token, Purpose.RESET_PASSWORD)
+    result = await connection.execute(
+        update(users)
+        .where(users.c.id == use.user_id, users.c.is_active.is_(True))
+        .values(
+            password_hash=password_hash,
+            email_verified=users.c.email_verified | (users.c.email == use.email),
+            updated_at=utc_now(),
+        )
+    )
+    if not result.rowcount:
+        raise InvalidAccountToken()
+    await revoke_user_sessions(connection, use.user_id)
+
+
+async def request_email_change(
+    connection: AsyncConnection,
+    recovery: Recovery,
+    *,
+    user_id: uuid.UUID,
+    current_email: str,
+    new_email: str,
+) -> None:
+    """Mail a confirmation link to ``new_email`` and tell ``current_email``. The change itself
+    happens when the link is followed (``verify_email``). A new address that already has an
+    account gets no link (the requester is not told, so addresses cannot be probed)."""
+    if await _account_by_email(connection, new_email) is None:
+        token = await account_tokens.issue(
+            connection,
+            user_id=user_id,
+            purpose=Purpose.CHANGE_EMAIL,
+            email=new_email,
+            ttl=recovery.verification_ttl,
+        )
+        await _send(
+            connection,
+            new_email,
+            mails.confirm_new_address(recovery.public_url, token, recovery.verification_hours),
+        )
+    await _send(connection, current_email, mails.address_change_requested(new_email))

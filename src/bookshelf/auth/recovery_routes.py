@@ -1,0 +1,121 @@
+"""Email verification and password reset: ``/auth/verify-email``, ``/auth/password-reset``.
+
+The endpoints that take an address answer 202 with the same body whatever the address (it may
+have no account), after the same work: nobody learns from them who has an account.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from bookshelf.api import json_response, require_json_body
+from bookshelf.auth import recovery
+from bookshelf.auth.dependencies import AuthDep, MailLimitsDep, RecoveryDep
+from bookshelf.auth.exceptions import WeakPassword
+from bookshelf.auth.passwords import password_problems
+from bookshelf.auth.schemas import (
+    Accepted,
+    EmailRequest,
+    PasswordResetConfirm,
+    VerifyEmailRequest,
+)
+from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
+from bookshelf.problems import problem_responses
+
+router = APIRouter()
+
+RESENT = Accepted(
+    detail="If the address has an account that is not verified yet, a new link is on its way."
+)
+RESET_SENT = Accepted(
+    detail="If the address has an account, a mail with a link to choose a new password is on "
+    "its way."
+)
+
+
+@router.post(
+    "/verify-email",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(400, 413, 415),
+    dependencies=[Depends(require_json_body)],
+)
+async def verify_email(payload: VerifyEmailRequest, connection: ConnectionDep) -> Response:
+    """Follow a verification link (or the link that confirms a new address): the token from
+    its `token=` parameter marks the address verified. Each link works once."""
+    await recovery.verify_email(connection, payload.token)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/verify-email/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=problem_responses(400, 413, 415),
+    dependencies=[Depends(require_json_body)],
+)
+async def resend_verification(
+    request: Request,
+    payload: EmailRequest,
+    connection: ConnectionDep,
+    settings: RecoveryDep,
+    mail_limits: MailLimitsDep,
+) -> Response:
+    """Send a new verification link, if the address has an unverified account (earlier
+    links stop working). Always 202."""
+    if mail_limits is not None:
+        await mail_limits.count_address(request.scope)
+    if mail_limits is None or await mail_limits.target_allows(payload.email):
+        await recovery.resend_verification(connection, settings, payload.email)
+    return json_response(RESENT, status_code=202)
+
+
+@router.post(
+    "/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=problem_responses(400, 413, 415),
+    dependencies=[Depends(require_json_body)],
+)
+async def request_password_reset(
+    request: Request,
+    payload: EmailRequest,
+    connection: ConnectionDep,
+    settings: RecoveryDep,
+    mail_limits: MailLimitsDep,
+) -> Response:
+    """Mail a link to choose a new password, if the address has an active account (earlier
+    links stop working). Always 202."""
+    if mail_limits is not None:
+        await mail_limits.count_address(request.scope)
+    if mail_limits is None or await mail_limits.target_allows(payload.email):
+        await recovery.request_password_reset(connection, settings, payload.email)
+    return json_response(RESET_SENT, status_code=202)
+
+
+@router.post(
+    "/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(400, 413, 415),
+    dependencies=[Depends(require_json_body)],
+)
+async def confirm_password_reset(
+    request: Request,
+    payload: PasswordResetConfirm,
+    engine: EngineDep,
+    auth: AuthDep,
+    mail_limits: MailLimitsDep,
+) -> Response:
+    """Set a new password with the token of a reset link (policy as at registration). Every
+    session of the account is signed out; the link works once."""
+    if mail_limits is not None:
+        await mail_limits.count_address(request.scope)
+    async with unit_of_work(engine, write=False) as connection:
+        email = await recovery.check_reset_token(connection, payload.token)
+    problems = password_problems(payload.new_password, email=email)
+    if problems:
+        raise WeakPassword(problems, field="new_password")
+    # Hashed with no connection held (see auth.passwords); the token is used only after.
+    password_hash = await auth.hasher.hash(payload.new_password)
+    async with unit_of_work(engine, write=True) as connection:
+        await recovery.reset_password(connection, payload.token, password_hash)
+    return Response(status_code=204)

@@ -1,0 +1,163 @@
+"""The outbox's operations: enqueue inside the caller's transaction; claim, mark sent and mark
+failed for the worker. No delivery happens here, and never from a request."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bookshelf.db.types import utc_now
+from bookshelf.mail.models import mail_outbox
+
+# Retries wait base x 2^(n-1), but never longer than this.
+MAX_BACKOFF = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    id: uuid.UUID
+    recipient: str
+    subject: str
+    body: str
+    attempts: int
+
+
+async def enqueue(
+    connection: AsyncConnection, *, kind: str, recipient: str, subject: str, body: str
+) -> uuid.UUID:
+    """Write a message in the caller's transaction: it is delivered if, and only if, that
+    transaction commits."""
+    now = utc_now()
+    message_id = uuid.uuid4()
+    await connection.execute(
+        insert(mail_outbox).values(
+            id=message_id,
+            kind=kind,
+            recipient=recipient,
+            subject=subject,
+            body=body,
+            status="pending",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+    return message_id
+
+
+async def claim_next(connection: AsyncConnection, *, lease_seconds: int) -> OutgoingMail | None:
+    """Claim the oldest due message (pending and due, or sending with an expired lease).
+
+    One statement: on PostgreSQL the candidate row is locked with ``FOR UPDATE SKIP LOCKED``,
+    so concurrent workers each get a different message and never wait on each other; SQLite
+    ignores the clause, and its write transaction (``BEGIN IMMEDIATE``) makes the claimant the
+    only one. Commit at once, so the lease is visible to every other worker.
+    """
+    now = utc_now()
+    lease_id = uuid.uuid4()
+    due = (
+        select(mail_outbox.c.id)
+        .where(
+            or_(
+                and_(mail_outbox.c.status == "pending", mail_outbox.c.next_attempt_at <= now),
+                and_(mail_outbox.c.status == "sending", mail_outbox.c.lease_expires_at <= now),
+            )
+        )
+        .order_by(mail_outbox.c.next_attempt_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    row = (
+        await connection.execute(
+            update(mail_outbox)
+            .where(mail_outbox.c.id.in_(due.scalar_subquery()))
+            .values(
+                status="sending",
+                lease_id=lease_id,
+                lease_expires_at=now + timedelta(seconds=lease_seconds),
+                attempts=mail_outbox.c.attempts + 1,
+            )
+            .returning(
+                mail_outbox.c.id,
+                mail_outbox.c.recipient,
+                mail_outbox.c.subject,
+                mail_outbox.c.body,
+                mail_outbox.c.attempts,
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return OutgoingMail(row.id, row.recipient, row.subject, row.body or "", row.attempts)
+
+
+async def mark_sent(connection: AsyncConnection, message_id: uuid.UUID) -> None:
+    """Record the delivery and forget the body (it holds a token)."""
+    await connection.execute(
+        update(mail_outbox)
+        .where(mail_outbox.c.id == message_id, mail_outbox.c.status == "sending")
+        .values(status="sent", sent_at=utc_now(), body=None, lease_id=None, lease_expires_at=None)
+    )
+
+
+def backoff(attempts: int, base_seconds: float) -> timedelta:
+    """How long to wait before attempt ``attempts + 1``: base x 2^(attempts-1), capped."""
+    seconds = base_seconds * 2 ** max(0, attempts - 1)
+    return min(timedelta(seconds=seconds), MAX_BACKOFF)
+
+
+async def mark_failed(
+    connection: AsyncConnection,
+    mail: OutgoingMail,
+    *,
+    error: str,
+    permanent: bool,
+    max_attempts: int,
+    retry_base_seconds: float,
+) -> str:
+    """After a failed attempt: ``"retry"`` (pending again, later) or ``"dead"``."""
+    now = utc_now()
+    dead = permanent or mail.attempts >= max_attempts
+    values: dict[str, object] = {
+        "last_error": error[:500],
+        "lease_id": None,
+        "lease_expires_at": None,
+    }
+    if dead:
+        values.update(status="dead", body=None)
+    else:
+        values.update(
+            status="pending", next_attempt_at=now + backoff(mail.attempts, retry_base_seconds)
+        )
+    await connection.execute(
+        update(mail_outbox)
+        .where(mail_outbox.c.id == mail.id, mail_outbox.c.status == "sending")
+        .values(**values)
+    )
+    return "dead" if dead else "retry"
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    unsent: int
+    dead: int
+    oldest_unsent_age_seconds: float
+
+
+async def stats(connection: AsyncConnection, now: datetime | None = None) -> OutboxStats:
+    now = now or utc_now()
+    unsent_filter = mail_outbox.c.status.in_(("pending", "sending"))
+    unsent, oldest = (
+        await connection.execute(
+            select(func.count(), func.min(mail_outbox.c.created_at)).where(unsent_filter)
+        )
+    ).one()
+    dead = await connection.scalar(
+        select(func.count()).select_from(mail_outbox).where(mail_outbox.c.status == "dead")
+    )
+    age = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return OutboxStats(int(unsent), int(dead or 0), max(0.0, age))

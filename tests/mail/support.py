@@ -1,0 +1,135 @@
+"""A real SMTP server (aiosmtpd on a free port of 127.0.0.1) that records what it receives,
+and helpers to run the mail worker against it."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from fastapi import FastAPI
+
+from bookshelf.mail.transports import SmtpTransport
+from bookshelf.mail.worker import MailWorker, WorkerSettings
+from tests.servers import free_port
+
+SENDER = "Bookshelf <bookshelf@test.example>"
+
+
+@dataclass
+class Recorder:
+    """The handler: keeps every accepted message; can refuse recipients or stall DATA."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+    stall_seconds: float = 0.0
+    data_started: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        self.data_started.set()
+        if self.stall_seconds:
+            await asyncio.sleep(self.stall_seconds)
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        message = email.message_from_bytes(content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        with self.lock:
+            self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def to(self, recipient: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for m in self.messages if m["To"] == recipient]
+
+
+class SmtpServer:
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.recorder = Recorder()
+        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@contextmanager
+def smtp_server(port: int | None = None) -> Iterator[SmtpServer]:
+    server = SmtpServer(port)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def worker_for(
+    app: FastAPI,
+    smtp_url: str,
+    *,
+    max_attempts: int = 5,
+    retry_base_seconds: float = 0.05,
+    lease_seconds: int = 30,
+) -> MailWorker:
+    return MailWorker(
+        app.state.engine,
+        SmtpTransport(smtp_url, sender=SENDER, timeout_seconds=5),
+        WorkerSettings(
+            lease_seconds=lease_seconds,
+            max_attempts=max_attempts,
+            retry_base_seconds=retry_base_seconds,
+            poll_interval_seconds=0.05,
+        ),
+    )
+
+
+async def drain(worker: MailWorker) -> int:
+    """Deliver every message that is due now; how many were handled."""
+    handled = 0
+    while await worker.deliver_one():
+        handled += 1
+    return handled
+
+
+def token_in(message: EmailMessage, page: str) -> str:
+    """The ``token=`` of the link to ``page`` in the plain-text body."""
+    body = message.get_content()
+    for word in body.split():
+        parts = urlsplit(word)
+        if parts.path.endswith("/" + page) and "token" in parse_qs(parts.query):
+            return parse_qs(parts.query)["token"][0]
+    raise AssertionError(f"no {page} link in:\n{body}")
+
+
+def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
