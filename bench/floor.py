@@ -45,6 +45,7 @@ SORTS = {
 }
 PRINCIPAL_SQL = (
     "SELECT users.id, users.email, users.display_name, users.role, users.is_active, "
+    "users.email_verified, "
     "users.created_at, users.updated_at, auth_sessions.revoked_at, auth_sessions.expires_at "
     "FROM users JOIN auth_sessions ON auth_sessions.user_id = users.id "
     "WHERE users.id = $1 AND auth_sessions.id = $2"

@@ -24,6 +24,8 @@ REVIEW = "/api/v1/books/{book_id}/reviews/{review_id}"
 ERROR_STATUSES = {
     ("get", "/api/v1/books"): {"422"},
     ("post", "/api/v1/books"): {"400", "401", "403", "409", "413", "415", "422"},
+    ("get", "/api/v1/books/export"): {"422"},
+    ("post", "/api/v1/books/import"): {"400", "401", "403", "409", "413", "415", "422"},
     # 422: an If-None-Match / If-Match header longer than 1000 characters.
     ("get", BOOK): {"404", "422"},
     ("patch", BOOK): {"400", "401", "403", "404", "409", "412", "413", "415", "422"},

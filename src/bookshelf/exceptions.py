@@ -73,3 +73,8 @@ class InvalidCursor(InvalidRequest):
             "The cursor is not one this list issued for this sort order; "
             "start again without a cursor."
         )
+
+
+class HeadAnswered(Exception):
+    """Raised into a streaming ``GET`` served for a ``HEAD`` once its headers went out, so the
+    rest of the body is never produced (``middleware.RequestPipeline``)."""

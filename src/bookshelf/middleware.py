@@ -35,6 +35,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from bookshelf.api import API_PREFIX
 from bookshelf.auth.tokens import TokenSigner
 from bookshelf.config import ConfigurationError, Settings
+from bookshelf.exceptions import HeadAnswered
 from bookshelf.ops import metrics
 from bookshelf.ops.admin import PROBES_PREFIX, arrived_on, on_wrong_listener, redirect_to_https
 from bookshelf.ops.logging import AccessLog
@@ -45,6 +46,8 @@ from bookshelf.ops.security import HostAllowList, security_headers
 from bookshelf.ops.tracing import install_tracing, tracing_available
 from bookshelf.problems import problem_response
 
+# The bulk import's body may be larger than any other (BOOKSHELF_IMPORT_MAX_BODY_BYTES).
+IMPORT_PATH = f"{API_PREFIX}/books/import"
 _CORS_ALLOWED_HEADERS = [
     "Authorization",
     "Content-Type",
@@ -94,10 +97,6 @@ class _Exchange:
         await self.send_downstream(message)
 
 
-class HeadAnswered(Exception):
-    """Raised into a streaming ``GET`` served for a ``HEAD`` once the headers went out."""
-
-
 class RequestPipeline:
     """Every production feature a request goes through, in this order, in one pure-ASGI layer:
 
@@ -106,7 +105,8 @@ class RequestPipeline:
        (``ops.security``);
     3. security headers on every response, and CORS (Starlette's) for requests with ``Origin``;
     4. rate limits (``ops.ratelimit``) for API paths, with their ``RateLimit-*`` headers;
-    5. the body cap: 413 for a body over ``BOOKSHELF_MAX_BODY_BYTES``;
+    5. the body cap: 413 for a body over ``BOOKSHELF_MAX_BODY_BYTES`` (the bulk import's:
+       ``BOOKSHELF_IMPORT_MAX_BODY_BYTES``);
     6. the time limit: a 503 problem if nothing was sent when it runs out;
     7. ``HEAD`` served as ``GET`` without the body;
     8. after the response: metrics and the access-log event (``ops.observability``).
@@ -138,6 +138,8 @@ class RequestPipeline:
         )
         self.https_redirect = settings.https_redirect
         self.max_body_bytes = settings.max_body_bytes
+        # Routes whose bodies may be larger than the rest: the bulk import.
+        self.body_caps = {IMPORT_PATH: settings.import_max_body_bytes}
         self.timeout_seconds = settings.request_timeout_seconds
         self.cors: ASGIApp | None = (
             CORSMiddleware(
@@ -236,21 +238,19 @@ class RequestPipeline:
             )
         if self.https_redirect and not on_admin_port and scope["scheme"] == "http":
             return redirect_to_https(scope)
+        cap = self.body_caps.get(path, self.max_body_bytes)
         if content_length is not None and (
-            not content_length.isdigit() or int(content_length) > self.max_body_bytes
+            not content_length.isdigit() or int(content_length) > cap
         ):
             return problem_response(
                 None,
                 status=413,
                 title="Content Too Large",
-                detail=self._too_large(),
+                detail=_too_large(cap),
                 instance=path,
                 headers={"Connection": "close"},
             )
         return None
-
-    def _too_large(self) -> str:
-        return f"The request body may be at most {self.max_body_bytes} bytes."
 
     async def _inner_after_cors(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The rest of the pipeline, for a request CORS let through. ``send`` is CORS's wrapper
@@ -285,7 +285,7 @@ class RequestPipeline:
                     await too_many_requests(verdict, budget, path)(scope, receive, exchange.send)
                     return
         if content_length is None and _header(scope, b"transfer-encoding") is not None:
-            receive = self._counting(receive)
+            receive = _counting(receive, self.body_caps.get(path, self.max_body_bytes))
         if exchange.head:
             scope["method"] = "GET"
         try:
@@ -308,21 +308,26 @@ class RequestPipeline:
             )
             await response(scope, receive, exchange.send)
 
-    def _counting(self, receive: Receive) -> Receive:
-        """A body without a declared length (chunked) is counted as it streams; crossing the
-        cap raises a 413 inside the request, rendered by the problem handlers."""
-        received = 0
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise HTTPException(status_code=413, detail=self._too_large())
-            return message
+def _too_large(cap: int) -> str:
+    return f"The request body may be at most {cap} bytes."
 
-        return counting_receive
+
+def _counting(receive: Receive, cap: int) -> Receive:
+    """A body without a declared length (chunked) is counted as it streams; crossing the cap
+    raises a 413 inside the request, rendered by the problem handlers."""
+    received = 0
+
+    async def counting_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > cap:
+                raise HTTPException(status_code=413, detail=_too_large(cap))
+        return message
+
+    return counting_receive
 
 
 def _header(scope: Scope, wanted: bytes) -> bytes | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -203,14 +204,34 @@ async def test_more_lines_than_allowed_is_413_and_writes_nothing(
             assert (await post_import(client, blank_lines_do_not_count)).status_code == 200
 
 
-async def test_a_body_over_the_byte_cap_is_413(database_url: str) -> None:
-    async with started(make_settings(database_url, max_body_bytes=2048)) as app:
+async def test_the_import_has_its_own_body_cap(database_url: str) -> None:
+    """The import's cap replaces the general one for that route only: 10,000 books fit."""
+    settings = make_settings(database_url, max_body_bytes=2048, import_max_body_bytes=8192)
+    async with started(settings) as app:
         editor = await app_account(app, Role.EDITOR)
         async with http(app, headers=editor.headers) as client:
-            body = ndjson(*(book_payload() for _ in range(20)))
-            assert len(body) > 2048
-            response = await post_import(client, body)
+            within = ndjson(*(book_payload() for _ in range(10)))
+            assert 2048 < len(within) <= 8192
+            assert (await post_import(client, within)).json()["created"] == 10
+            # The general cap still holds everywhere else.
+            one_book = await client.post("/api/v1/books", json=book_payload(description="x" * 3000))
+            assert one_book.status_code == 413
+            over = ndjson(*(book_payload() for _ in range(40)))
+            assert len(over) > 8192
+            response = await post_import(client, over)
             assert response.status_code == 413
+            assert "8192" in response.json()["detail"]
+
+            # Chunked (no Content-Length) is counted as it streams, against the same cap.
+            async def in_chunks() -> AsyncIterator[bytes]:
+                for line in over.splitlines():
+                    yield line.encode() + b"\n"
+
+            chunked = await client.post(
+                IMPORT, content=in_chunks(), headers={"Content-Type": "application/x-ndjson"}
+            )
+            assert chunked.status_code == 413
+        assert await count_rows(app.state.engine, books) == 10
 
 
 async def test_other_content_types_are_refused_with_415(client: httpx.AsyncClient) -> None:
