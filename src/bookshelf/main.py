@@ -21,6 +21,7 @@ from bookshelf import __version__
 from bookshelf.api import operation_id
 from bookshelf.auth.bootstrap import prepare_accounts
 from bookshelf.auth.passwords import PasswordHasher
+from bookshelf.auth.recovery_routes import router as recovery_router
 from bookshelf.auth.routes import router as auth_router
 from bookshelf.auth.service import Auth
 from bookshelf.auth.tokens import TokenSigner
@@ -221,7 +222,7 @@ def create_app(settings: Settings) -> FastAPI:
     add_routes(app, health_router)
     if settings.metrics_path:
         install_metrics(app, settings.metrics_path)
-    for router in (books_router, reviews_router, auth_router, users_router):
+    for router in (books_router, reviews_router, auth_router, recovery_router, users_router):
         add_routes(app, router)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app

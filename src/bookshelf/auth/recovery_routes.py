@@ -6,9 +6,9 @@ have no account), after the same work: nobody learns from them who has an accoun
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import Depends, Request, Response, status
 
-from bookshelf.api import json_response, require_json_body
+from bookshelf.api import feature_router, json_response, require_json_body
 from bookshelf.auth import recovery
 from bookshelf.auth.dependencies import AuthDep, MailLimitsDep, RecoveryDep
 from bookshelf.auth.exceptions import WeakPassword
@@ -22,7 +22,7 @@ from bookshelf.auth.schemas import (
 from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.problems import problem_responses
 
-router = APIRouter()
+router = feature_router("/auth", tags=["auth"])
 
 RESENT = Accepted(
     detail="If the address has an account that is not verified yet, a new link is on its way."

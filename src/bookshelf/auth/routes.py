@@ -16,7 +16,6 @@ from bookshelf.auth.dependencies import (
     RecoveryDep,
 )
 from bookshelf.auth.exceptions import EmailAlreadyRegistered, InvalidGrant
-from bookshelf.auth.recovery_routes import router as recovery_router
 from bookshelf.auth.schemas import Accepted, RefreshRequest, Registration, TokenPair
 from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
 from bookshelf.problems import problem_responses
@@ -117,6 +116,3 @@ async def logout(principal: CurrentSession, connection: ConnectionDep) -> Respon
     """Sign out: the session's refresh and access tokens stop working at once."""
     await sessions.revoke_session(connection, principal.session_id)
     return Response(status_code=204)
-
-
-router.include_router(recovery_router)
