@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -198,3 +201,16 @@ async def test_rate_limits_bound_every_budget(settings: Settings) -> None:
         await limits.hit(STRICT, (f"address:{n}",))
     assert [len(counter) for counter in limits.memory.budget("default", limits.default)] == [10]
     assert [len(counter) for counter in limits.memory.budget(STRICT, limits.auth)] == [10]
+
+
+def test_without_redis_the_redis_client_is_not_loaded(tmp_path: Path) -> None:
+    """coredis is ~16 MiB of a process: loaded only when BOOKSHELF_REDIS_URL is set."""
+    script = (
+        "import sys; from bookshelf.main import create_app; from tests.conftest import "
+        f"make_settings; create_app(make_settings('sqlite+aiosqlite:///{tmp_path}/x.db')); "
+        "print(' '.join(sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert [name for name in loaded if name.split(".")[0] == "coredis"] == []

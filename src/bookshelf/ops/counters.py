@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-import coredis
-from coredis.typing import KeyT, ValueT
 from limits import RateLimitItem
+
+if TYPE_CHECKING:  # the client is imported only with Redis configured: ~16 MiB per process
+    import coredis
+    from coredis.typing import KeyT, ValueT
 
 # Identities one in-process counter keeps (those counted in the last two windows). Past it the
 # least recently counted is forgotten: its next request starts a fresh budget. About 180 bytes
@@ -210,6 +212,8 @@ return result
 
 def redis_client(url: str) -> coredis.Redis[bytes]:
     """A client for ``BOOKSHELF_REDIS_URL`` (``redis+unix://`` accepted, as limits does)."""
+    import coredis
+
     return coredis.Redis.from_url(url.replace("redis+unix://", "unix://", 1))
 
 
