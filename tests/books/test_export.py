@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books import bulk
@@ -92,12 +93,32 @@ async def test_export_batches_hold_no_connection_between_batches(
     assert seen == 5
 
 
-async def test_head_of_export_answers_like_get_without_a_body(client: httpx.AsyncClient) -> None:
-    await create_book(client)
-    response = await client.head(EXPORT)
+async def test_head_of_export_answers_like_get_without_a_body(
+    client: httpx.AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(5):
+        await create_book(client)
+    monkeypatch.setattr(bulk, "EXPORT_BATCH_SIZE", 2)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        response = await client.head(EXPORT)
+        head_reads = len([s for s in statements if "FROM books" in s])
+        statements.clear()
+        full = await client.get(EXPORT)
+        get_reads = len([s for s in statements if "FROM books" in s])
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
     assert response.status_code == 200
     assert response.headers["content-type"] == NDJSON
     assert response.content == b""
+    # GET reads every batch; HEAD stops after the headers, so only the first batch is read.
+    assert len(lines_of(full)) == 5
+    assert (head_reads, get_reads) == (1, 3)
 
 
 # --- a real server: slow and vanishing readers ----------------------------------------------
