@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
 import time
 from typing import Any
 
@@ -110,14 +111,33 @@ def measure(server: Server, token: str, *, books: int = 10_000) -> dict[str, obj
         _single_posts(base_url, token, new_books(singles, first=books + singles, seed=3), 32)
     )
 
+    # The export's memory must not grow with the catalog: the worker's RSS is sampled while
+    # it streams every book.
+    rss_before_export = max(server.rss_mib())
+    samples: list[float] = []
+    streaming = threading.Event()
+    streaming.set()
+
+    def sample() -> None:
+        while streaming.is_set():
+            samples.append(max(server.rss_mib()))
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
     started = time.perf_counter()
     exported = 0
     size = 0
-    with httpx.stream("GET", f"{base_url}{BOOKS}/export", timeout=600) as stream:
-        for line in stream.iter_lines():
-            exported += 1
-            size += len(line) + 1
+    sampler.start()
+    try:
+        with httpx.stream("GET", f"{base_url}{BOOKS}/export", timeout=600) as stream:
+            for line in stream.iter_lines():
+                exported += 1
+                size += len(line) + 1
+    finally:
+        streaming.clear()
+        sampler.join()
     export_seconds = time.perf_counter() - started
+    rss_peak_export = max(samples, default=rss_before_export)
 
     result: dict[str, object] = {
         "import_books": books,
@@ -134,6 +154,8 @@ def measure(server: Server, token: str, *, books: int = 10_000) -> dict[str, obj
         "export_mib": size / 2**20,
         "export_seconds": export_seconds,
         "export_per_second": exported / export_seconds,
+        "rss_mib_before_export": rss_before_export,
+        "rss_mib_peak_during_export": rss_peak_export,
     }
     print(
         f"  import {books:,} books in one request: {import_seconds:.2f} s "
@@ -142,7 +164,9 @@ def measure(server: Server, token: str, *, books: int = 10_000) -> dict[str, obj
         f"{singles / concurrent:,.0f}/s with 32 in flight\n"
         f"  export {exported:,} books: {export_seconds:.2f} s "
         f"({exported / export_seconds:,.0f} books/s, {size / 2**20:.1f} MiB)\n"
-        f"  worker RSS {rss_before} MiB before the import, {rss_after} MiB after",
+        f"  worker RSS {rss_before} MiB before the import, {rss_after} MiB after\n"
+        f"  worker RSS {rss_before_export:.1f} MiB before the export, "
+        f"{rss_peak_export:.1f} MiB at most while it streamed",
         flush=True,
     )
     return result
