@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     allowed_hosts: str = "*"
     https_redirect: bool = False
     request_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    # Once a response has started, how long it may go on streaming (the bulk export): the
+    # request time limit above covers the time until it starts.
+    stream_timeout_seconds: Annotated[float, Field(gt=0, le=24 * 60 * 60)] = 600.0
     # PostgreSQL statement_timeout for every query, in milliseconds (0 = none).
     database_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
     # sort=relevance ranks at most this many matches (the first the index yields): the cost of

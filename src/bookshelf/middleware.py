@@ -72,7 +72,15 @@ class _Exchange:
     """One request's state in the pipeline, and its one ``send`` wrapper: it records the
     status, adds the pipeline's headers to the response and drops the body of a ``HEAD``."""
 
-    __slots__ = ("extra_headers", "head", "send_downstream", "started", "status")
+    __slots__ = (
+        "deadline",
+        "extra_headers",
+        "head",
+        "send_downstream",
+        "started",
+        "status",
+        "stream_seconds",
+    )
 
     def __init__(self, send: Send, extra_headers: list[tuple[bytes, bytes]], head: bool) -> None:
         self.send_downstream = send
@@ -80,12 +88,19 @@ class _Exchange:
         self.head = head
         self.started = False
         self.status = 500
+        # The request's time limit, moved once the response starts (see RequestPipeline).
+        self.deadline: asyncio.Timeout | None = None
+        self.stream_seconds = 0.0
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.started = True
             self.status = message["status"]
             message["headers"] = [*message.get("headers", ()), *self.extra_headers]
+            if self.deadline is not None and not self.deadline.expired():
+                # A streamed body (the bulk export) gets the stream's own time limit from here.
+                loop_time = asyncio.get_running_loop().time()
+                self.deadline.reschedule(loop_time + self.stream_seconds)
         elif self.head and message["type"] == "http.response.body":
             # HEAD is served as GET (same status and headers, Content-Length included) without
             # the body: uptime monitors and link checkers use it. The response ends with the
@@ -107,7 +122,8 @@ class RequestPipeline:
     4. rate limits (``ops.ratelimit``) for API paths, with their ``RateLimit-*`` headers;
     5. the body cap: 413 for a body over ``BOOKSHELF_MAX_BODY_BYTES`` (the bulk import's:
        ``BOOKSHELF_IMPORT_MAX_BODY_BYTES``);
-    6. the time limit: a 503 problem if nothing was sent when it runs out;
+    6. the time limit: a 503 problem if nothing was sent when it runs out; once the response
+       has started, a streamed body has ``BOOKSHELF_STREAM_TIMEOUT_SECONDS`` from then on;
     7. ``HEAD`` served as ``GET`` without the body;
     8. after the response: metrics and the access-log event (``ops.observability``).
 
@@ -141,6 +157,7 @@ class RequestPipeline:
         # Routes whose bodies may be larger than the rest: the bulk import.
         self.body_caps = {IMPORT_PATH: settings.import_max_body_bytes}
         self.timeout_seconds = settings.request_timeout_seconds
+        self.stream_seconds = settings.stream_timeout_seconds
         self.cors: ASGIApp | None = (
             CORSMiddleware(
                 self._inner_after_cors,
@@ -289,7 +306,8 @@ class RequestPipeline:
         if exchange.head:
             scope["method"] = "GET"
         try:
-            async with asyncio.timeout(self.timeout_seconds):
+            async with asyncio.timeout(self.timeout_seconds) as deadline:
+                exchange.deadline, exchange.stream_seconds = deadline, self.stream_seconds
                 await self.app(scope, receive, exchange.send)
         except HeadAnswered:
             return

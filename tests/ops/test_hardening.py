@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -285,3 +287,33 @@ async def test_statement_cache_off_works_and_leaves_no_prepared_statements(pg_ur
     uncached = make_settings(pg_url, database_statement_cache=False, **one_connection)
     assert await _prepared_on_server(uncached) == 1
     assert cached > 1  # the check above can tell the difference
+
+
+async def test_a_started_stream_has_its_own_time_limit(settings: Settings) -> None:
+    """The request time limit covers the time until the answer starts; a streamed body then
+    has the stream limit (the bulk export), and is cut past it."""
+
+    async def chunks(pause: float) -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"line\n"
+            await asyncio.sleep(pause)
+
+    async def streamed(pause: float) -> StreamingResponse:
+        return StreamingResponse(chunks(pause), media_type="application/x-ndjson")
+
+    timed = settings.model_copy(
+        update={"request_timeout_seconds": 0.2, "stream_timeout_seconds": 1.0}
+    )
+    async with started(timed) as app:
+        app.add_api_route("/streamed", streamed)
+        async with http(app) as client:
+            # 0.45 s in all: past the request limit, within the stream's.
+            finished = await client.get("/streamed", params={"pause": 0.15})
+            started_at = time.monotonic()
+            cut = await client.get("/streamed", params={"pause": 1.5})  # 4.5 s in all
+            elapsed = time.monotonic() - started_at
+    assert finished.status_code == 200
+    assert finished.content == b"line\n" * 3
+    # Cut at the stream's limit: the first line went out, the rest never did.
+    assert cut.content == b"line\n"
+    assert elapsed < 2.0
