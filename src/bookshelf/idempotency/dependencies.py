@@ -156,5 +156,6 @@ async def get_idempotency(
         raise RuntimeError("the route claimed an Idempotency-Key but recorded no response")
 
 
-# scope="function", like ConnectionDep: the exit runs before the request's transaction commits.
+# scope="function": the exit runs when the handler returns, before the request's transaction
+# commits (it took the connection after, so its exit runs first: db.connections).
 Idempotent = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
