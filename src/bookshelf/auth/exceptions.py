@@ -140,20 +140,3 @@ class EmailNotVerified(DomainError):
             "Verify your email address first: follow the link in the mail we sent "
             "(POST /api/v1/auth/verify-email/resend sends a new one)."
         )
-
-
-class TooManyMailRequests(DomainError):
-    status = 429
-    title = "Too many requests"
-    slug = "rate-limited"
-
-    def __init__(self, *, limit: int, retry_after_seconds: int) -> None:
-        super().__init__(
-            f"Rate limit of {limit} requests exceeded; retry in {retry_after_seconds} s.",
-            headers={
-                "Retry-After": str(max(1, retry_after_seconds)),
-                "RateLimit-Limit": str(limit),
-                "RateLimit-Remaining": "0",
-                "RateLimit-Reset": str(retry_after_seconds),
-            },
-        )

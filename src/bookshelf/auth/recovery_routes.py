@@ -6,7 +6,7 @@ have no account), after the same work: nobody learns from them who has an accoun
 
 from __future__ import annotations
 
-from fastapi import Depends, Request, Response, status
+from fastapi import Depends, Response, status
 
 from bookshelf.api import feature_router, json_response, require_json_body
 from bookshelf.auth import recovery
@@ -54,7 +54,6 @@ async def verify_email(payload: VerifyEmailRequest, connection: ConnectionDep) -
     dependencies=[Depends(require_json_body)],
 )
 async def resend_verification(
-    request: Request,
     payload: EmailRequest,
     connection: ConnectionDep,
     settings: RecoveryDep,
@@ -62,8 +61,6 @@ async def resend_verification(
 ) -> Response:
     """Send a new verification link, if the address has an unverified account (earlier
     links stop working). Always 202."""
-    if mail_limits is not None:
-        await mail_limits.count_address(request.scope)
     if mail_limits is None or await mail_limits.target_allows(payload.email):
         await recovery.resend_verification(connection, settings, payload.email)
     return json_response(RESENT, status_code=202)
@@ -77,7 +74,6 @@ async def resend_verification(
     dependencies=[Depends(require_json_body)],
 )
 async def request_password_reset(
-    request: Request,
     payload: EmailRequest,
     connection: ConnectionDep,
     settings: RecoveryDep,
@@ -85,8 +81,6 @@ async def request_password_reset(
 ) -> Response:
     """Mail a link to choose a new password, if the address has an active account (earlier
     links stop working). Always 202."""
-    if mail_limits is not None:
-        await mail_limits.count_address(request.scope)
     if mail_limits is None or await mail_limits.target_allows(payload.email):
         await recovery.request_password_reset(connection, settings, payload.email)
     return json_response(RESET_SENT, status_code=202)
@@ -99,7 +93,6 @@ async def request_password_reset(
     dependencies=[Depends(require_json_body)],
 )
 async def confirm_password_reset(
-    request: Request,
     payload: PasswordResetConfirm,
     engine: EngineDep,
     auth: AuthDep,
@@ -107,8 +100,6 @@ async def confirm_password_reset(
 ) -> Response:
     """Set a new password with the token of a reset link (policy as at registration). Every
     session of the account is signed out; the link works once."""
-    if mail_limits is not None:
-        await mail_limits.count_address(request.scope)
     async with unit_of_work(engine, write=False) as connection:
         email = await recovery.check_reset_token(connection, payload.token)
     problems = password_problems(payload.new_password, email=email)

@@ -7,9 +7,9 @@ Who is counted:
   smallest block a client is usually given, so rotating through one's own block buys nothing).
 - A request with a valid access token counts against its user as well: signing up N accounts
   does not multiply what one address may send.
-- The sign-in, registration and refresh endpoints, and every password check elsewhere (a
-  password change), have a stricter budget (``rate_limit_auth``), per address and, where the
-  account is known, per account.
+- The sign-in, registration and refresh endpoints, the ones that mail an address or take a
+  reset token, and every password check elsewhere (a password change), have a stricter budget
+  (``rate_limit_auth``), per address and, where the account is known, per account.
 
 When the shared store (Redis) does not answer, ordinary requests are let through (an outage of
 the limiter must not become an outage of the catalog), but the strict budgets fall back to
@@ -49,7 +49,18 @@ from bookshelf.problems import problem_response
 
 logger = logging.getLogger("bookshelf.ratelimit")
 
-AUTH_PATHS = frozenset({"/auth/token", "/auth/register", "/auth/refresh"})
+# The strict budget: sign-in, registration, refresh, and the endpoints that mail an address or
+# take a reset token.
+AUTH_PATHS = frozenset(
+    {
+        "/auth/token",
+        "/auth/register",
+        "/auth/refresh",
+        "/auth/verify-email/resend",
+        "/auth/password-reset",
+        "/auth/password-reset/confirm",
+    }
+)
 DEFAULT, STRICT = "default", "auth"
 
 
