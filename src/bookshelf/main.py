@@ -26,6 +26,7 @@ from bookshelf.auth.routes import router as auth_router
 from bookshelf.auth.service import Auth
 from bookshelf.auth.tokens import TokenSigner
 from bookshelf.books.routes import router as books_router
+from bookshelf.books.schemas import LANGUAGE_CODE_SCHEMA
 from bookshelf.config import Settings, get_settings
 from bookshelf.db import migrate
 from bookshelf.db.engine import create_engine, create_probe_engine
@@ -155,6 +156,7 @@ def _openapi_with_problems(app: FastAPI) -> dict[str, Any]:
             schemas[model.__name__] = model.model_json_schema(
                 ref_template="#/components/schemas/{model}"
             )
+        schemas["LanguageCode"] = LANGUAGE_CODE_SCHEMA
         # Validation errors are problems too; FastAPI's own 422 schemas are never served.
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)

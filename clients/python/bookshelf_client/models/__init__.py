@@ -4,19 +4,16 @@ from .accepted import Accepted
 from .body_issue_token import BodyIssueToken
 from .book import Book
 from .book_create import BookCreate
-from .book_create_language_type_0 import BookCreateLanguageType0
 from .book_page import BookPage
 from .book_sort import BookSort
 from .book_update import BookUpdate
-from .book_update_language_type_0 import BookUpdateLanguageType0
 from .email_request import EmailRequest
-from .export_books_language_type_0 import ExportBooksLanguageType0
 from .field_error import FieldError
 from .import_line_result import ImportLineResult
 from .import_line_result_status import ImportLineResultStatus
 from .import_mode import ImportMode
 from .import_report import ImportReport
-from .list_books_language_type_0 import ListBooksLanguageType0
+from .language_code import LanguageCode
 from .password_reset_confirm import PasswordResetConfirm
 from .problem import Problem
 from .profile_update import ProfileUpdate
@@ -38,19 +35,16 @@ __all__ = (
     "BodyIssueToken",
     "Book",
     "BookCreate",
-    "BookCreateLanguageType0",
     "BookPage",
     "BookSort",
     "BookUpdate",
-    "BookUpdateLanguageType0",
     "EmailRequest",
-    "ExportBooksLanguageType0",
     "FieldError",
     "ImportLineResult",
     "ImportLineResultStatus",
     "ImportMode",
     "ImportReport",
-    "ListBooksLanguageType0",
+    "LanguageCode",
     "PasswordResetConfirm",
     "Problem",
     "ProfileUpdate",

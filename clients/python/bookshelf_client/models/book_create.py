@@ -5,7 +5,7 @@ from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
-from ..models.book_create_language_type_0 import BookCreateLanguageType0
+from ..models.language_code import LanguageCode
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="BookCreate")
@@ -20,7 +20,7 @@ class BookCreate:
         title (str):
         description (None | str | Unset):
         isbn (None | str | Unset):
-        language (BookCreateLanguageType0 | None | Unset):
+        language (LanguageCode | None | Unset):
         page_count (int | None | Unset):
         published_date (None | str | Unset):
         publisher (None | str | Unset):
@@ -32,7 +32,7 @@ class BookCreate:
     title: str
     description: None | str | Unset = UNSET
     isbn: None | str | Unset = UNSET
-    language: BookCreateLanguageType0 | None | Unset = UNSET
+    language: LanguageCode | None | Unset = UNSET
     page_count: int | None | Unset = UNSET
     published_date: None | str | Unset = UNSET
     publisher: None | str | Unset = UNSET
@@ -59,7 +59,7 @@ class BookCreate:
         language: None | str | Unset
         if isinstance(self.language, Unset):
             language = UNSET
-        elif isinstance(self.language, BookCreateLanguageType0):
+        elif isinstance(self.language, LanguageCode):
             language = self.language.value
         else:
             language = self.language
@@ -144,7 +144,7 @@ class BookCreate:
 
         isbn = _parse_isbn(d.pop("isbn", UNSET))
 
-        def _parse_language(data: object) -> BookCreateLanguageType0 | None | Unset:
+        def _parse_language(data: object) -> LanguageCode | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -152,12 +152,12 @@ class BookCreate:
             try:
                 if not isinstance(data, str):
                     raise TypeError()
-                language_type_0 = BookCreateLanguageType0(data)
+                language_type_0 = LanguageCode(data)
 
                 return language_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(BookCreateLanguageType0 | None | Unset, data)
+            return cast(LanguageCode | None | Unset, data)
 
         language = _parse_language(d.pop("language", UNSET))
 

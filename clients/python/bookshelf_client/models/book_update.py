@@ -5,7 +5,7 @@ from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 
-from ..models.book_update_language_type_0 import BookUpdateLanguageType0
+from ..models.language_code import LanguageCode
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="BookUpdate")
@@ -19,7 +19,7 @@ class BookUpdate:
         authors (list[str] | Unset):
         description (None | str | Unset):
         isbn (None | str | Unset):
-        language (BookUpdateLanguageType0 | None | Unset):
+        language (LanguageCode | None | Unset):
         page_count (int | None | Unset):
         published_date (None | str | Unset):
         publisher (None | str | Unset):
@@ -31,7 +31,7 @@ class BookUpdate:
     authors: list[str] | Unset = UNSET
     description: None | str | Unset = UNSET
     isbn: None | str | Unset = UNSET
-    language: BookUpdateLanguageType0 | None | Unset = UNSET
+    language: LanguageCode | None | Unset = UNSET
     page_count: int | None | Unset = UNSET
     published_date: None | str | Unset = UNSET
     publisher: None | str | Unset = UNSET
@@ -59,7 +59,7 @@ class BookUpdate:
         language: None | str | Unset
         if isinstance(self.language, Unset):
             language = UNSET
-        elif isinstance(self.language, BookUpdateLanguageType0):
+        elif isinstance(self.language, LanguageCode):
             language = self.language.value
         else:
             language = self.language
@@ -148,7 +148,7 @@ class BookUpdate:
 
         isbn = _parse_isbn(d.pop("isbn", UNSET))
 
-        def _parse_language(data: object) -> BookUpdateLanguageType0 | None | Unset:
+        def _parse_language(data: object) -> LanguageCode | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
@@ -156,12 +156,12 @@ class BookUpdate:
             try:
                 if not isinstance(data, str):
                     raise TypeError()
-                language_type_0 = BookUpdateLanguageType0(data)
+                language_type_0 = LanguageCode(data)
 
                 return language_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(BookUpdateLanguageType0 | None | Unset, data)
+            return cast(LanguageCode | None | Unset, data)
 
         language = _parse_language(d.pop("language", UNSET))
 

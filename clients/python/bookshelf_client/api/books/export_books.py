@@ -6,7 +6,7 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.export_books_language_type_0 import ExportBooksLanguageType0
+from ...models.language_code import LanguageCode
 from ...models.problem import Problem
 from ...types import UNSET, File, Response, Unset
 
@@ -16,7 +16,7 @@ def _get_kwargs(
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
-    language: ExportBooksLanguageType0 | None | Unset = UNSET,
+    language: LanguageCode | None | Unset = UNSET,
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
@@ -48,7 +48,7 @@ def _get_kwargs(
     json_language: None | str | Unset
     if isinstance(language, Unset):
         json_language = UNSET
-    elif isinstance(language, ExportBooksLanguageType0):
+    elif isinstance(language, LanguageCode):
         json_language = language.value
     else:
         json_language = language
@@ -133,7 +133,7 @@ def sync_detailed(
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
-    language: ExportBooksLanguageType0 | None | Unset = UNSET,
+    language: LanguageCode | None | Unset = UNSET,
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
@@ -149,7 +149,7 @@ def sync_detailed(
             insensitive).
         author (None | str | Unset): Books by this author (case-insensitive).
         subject (None | str | Unset): Books with this subject (case-insensitive).
-        language (ExportBooksLanguageType0 | None | Unset):
+        language (LanguageCode | None | Unset):
         isbn (None | str | Unset): ISBN-10 or ISBN-13 of the book.
         published_from (None | str | Unset): Published on or after the start of this date.
         published_to (None | str | Unset): Published on or before the end of this date.
@@ -185,7 +185,7 @@ def sync(
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
-    language: ExportBooksLanguageType0 | None | Unset = UNSET,
+    language: LanguageCode | None | Unset = UNSET,
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
@@ -201,7 +201,7 @@ def sync(
             insensitive).
         author (None | str | Unset): Books by this author (case-insensitive).
         subject (None | str | Unset): Books with this subject (case-insensitive).
-        language (ExportBooksLanguageType0 | None | Unset):
+        language (LanguageCode | None | Unset):
         isbn (None | str | Unset): ISBN-10 or ISBN-13 of the book.
         published_from (None | str | Unset): Published on or after the start of this date.
         published_to (None | str | Unset): Published on or before the end of this date.
@@ -232,7 +232,7 @@ async def asyncio_detailed(
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
-    language: ExportBooksLanguageType0 | None | Unset = UNSET,
+    language: LanguageCode | None | Unset = UNSET,
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
@@ -248,7 +248,7 @@ async def asyncio_detailed(
             insensitive).
         author (None | str | Unset): Books by this author (case-insensitive).
         subject (None | str | Unset): Books with this subject (case-insensitive).
-        language (ExportBooksLanguageType0 | None | Unset):
+        language (LanguageCode | None | Unset):
         isbn (None | str | Unset): ISBN-10 or ISBN-13 of the book.
         published_from (None | str | Unset): Published on or after the start of this date.
         published_to (None | str | Unset): Published on or before the end of this date.
@@ -282,7 +282,7 @@ async def asyncio(
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
-    language: ExportBooksLanguageType0 | None | Unset = UNSET,
+    language: LanguageCode | None | Unset = UNSET,
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
@@ -298,7 +298,7 @@ async def asyncio(
             insensitive).
         author (None | str | Unset): Books by this author (case-insensitive).
         subject (None | str | Unset): Books with this subject (case-insensitive).
-        language (ExportBooksLanguageType0 | None | Unset):
+        language (LanguageCode | None | Unset):
         isbn (None | str | Unset): ISBN-10 or ISBN-13 of the book.
         published_from (None | str | Unset): Published on or after the start of this date.
         published_to (None | str | Unset): Published on or before the end of this date.

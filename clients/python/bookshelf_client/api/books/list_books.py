@@ -7,7 +7,7 @@ from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.book_page import BookPage
 from ...models.book_sort import BookSort
-from ...models.list_books_language_type_0 import ListBooksLanguageType0
+from ...models.language_code import LanguageCode
 from ...models.problem import Problem
 from ...types import UNSET, Response, Unset
 
@@ -17,7 +17,7 @@ def _get_kwargs(
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
-    language: ListBooksLanguageType0 | None | Unset = UNSET,
+    language: LanguageCode | None | Unset = UNSET,
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
@@ -52,7 +52,7 @@ def _get_kwargs(
     json_language: None | str | Unset
     if isinstance(language, Unset):
         json_language = UNSET
-    elif isinstance(language, ListBooksLanguageType0):
+    elif isinstance(language, LanguageCode):
         json_language = language.value
     else:
         json_language = language
@@ -155,7 +155,7 @@ def sync_detailed(
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
-    language: ListBooksLanguageType0 | None | Unset = UNSET,
+    language: LanguageCode | None | Unset = UNSET,
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
@@ -172,7 +172,7 @@ def sync_detailed(
             insensitive).
         author (None | str | Unset): Books by this author (case-insensitive).
         subject (None | str | Unset): Books with this subject (case-insensitive).
-        language (ListBooksLanguageType0 | None | Unset):
+        language (LanguageCode | None | Unset):
         isbn (None | str | Unset): ISBN-10 or ISBN-13 of the book.
         published_from (None | str | Unset): Published on or after the start of this date.
         published_to (None | str | Unset): Published on or before the end of this date.
@@ -215,7 +215,7 @@ def sync(
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
-    language: ListBooksLanguageType0 | None | Unset = UNSET,
+    language: LanguageCode | None | Unset = UNSET,
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
@@ -232,7 +232,7 @@ def sync(
             insensitive).
         author (None | str | Unset): Books by this author (case-insensitive).
         subject (None | str | Unset): Books with this subject (case-insensitive).
-        language (ListBooksLanguageType0 | None | Unset):
+        language (LanguageCode | None | Unset):
         isbn (None | str | Unset): ISBN-10 or ISBN-13 of the book.
         published_from (None | str | Unset): Published on or after the start of this date.
         published_to (None | str | Unset): Published on or before the end of this date.
@@ -270,7 +270,7 @@ async def asyncio_detailed(
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
-    language: ListBooksLanguageType0 | None | Unset = UNSET,
+    language: LanguageCode | None | Unset = UNSET,
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
@@ -287,7 +287,7 @@ async def asyncio_detailed(
             insensitive).
         author (None | str | Unset): Books by this author (case-insensitive).
         subject (None | str | Unset): Books with this subject (case-insensitive).
-        language (ListBooksLanguageType0 | None | Unset):
+        language (LanguageCode | None | Unset):
         isbn (None | str | Unset): ISBN-10 or ISBN-13 of the book.
         published_from (None | str | Unset): Published on or after the start of this date.
         published_to (None | str | Unset): Published on or before the end of this date.
@@ -328,7 +328,7 @@ async def asyncio(
     q: None | str | Unset = UNSET,
     author: None | str | Unset = UNSET,
     subject: None | str | Unset = UNSET,
-    language: ListBooksLanguageType0 | None | Unset = UNSET,
+    language: LanguageCode | None | Unset = UNSET,
     isbn: None | str | Unset = UNSET,
     published_from: None | str | Unset = UNSET,
     published_to: None | str | Unset = UNSET,
@@ -345,7 +345,7 @@ async def asyncio(
             insensitive).
         author (None | str | Unset): Books by this author (case-insensitive).
         subject (None | str | Unset): Books with this subject (case-insensitive).
-        language (ListBooksLanguageType0 | None | Unset):
+        language (LanguageCode | None | Unset):
         isbn (None | str | Unset): ISBN-10 or ISBN-13 of the book.
         published_from (None | str | Unset): Published on or after the start of this date.
         published_to (None | str | Unset): Published on or before the end of this date.

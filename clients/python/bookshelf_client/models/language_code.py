@@ -1,7 +1,7 @@
 from enum import StrEnum
 
 
-class BookCreateLanguageType0(StrEnum):
+class LanguageCode(StrEnum):
     AA = "aa"
     AB = "ab"
     AE = "ae"
