@@ -77,6 +77,17 @@ async def test_unknown_paths_share_one_label_and_never_appear_raw(
     assert [marker for marker in markers if marker in after] == []
 
 
+async def test_made_up_methods_share_one_label(anonymous_client: httpx.AsyncClient) -> None:
+    before = await scrape(anonymous_client)
+    methods = [f"X{uuid.uuid4().hex[:8].upper()}" for _ in range(5)]
+    for method in methods:
+        assert (await anonymous_client.request(method, "/api/v1/books")).status_code == 405
+    after = await scrape(anonymous_client)
+    labels = {"method": "OTHER", "route": "/api/v1/books", "status_class": "4xx"}
+    assert sample(after, REQUESTS, **labels) - sample(before, REQUESTS, **labels) == 5
+    assert [method for method in methods if method in after] == []
+
+
 async def test_rate_limit_rejections_are_counted_by_limit(settings: Settings) -> None:
     limited = settings.model_copy(update={"rate_limit_enabled": True, "rate_limit_auth": "2/hour"})
     form = {

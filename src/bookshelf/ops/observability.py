@@ -18,6 +18,10 @@ from bookshelf.ops import metrics
 from bookshelf.ops.logging import AccessLog
 
 UNMATCHED_ROUTE = "<unmatched>"
+# A client may send any method token: the others share one label, so it cannot grow the
+# metrics' label sets (or the children cached below) one made-up method at a time.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
 
 
 def route_template(scope: Scope) -> str:
@@ -48,7 +52,9 @@ class Observations:
     ) -> None:
         method: str = scope["method"]
         route = route_template(scope)
-        requests, latency = self._metric_children(method, route, status)
+        requests, latency = self._metric_children(
+            method if method in KNOWN_METHODS else OTHER_METHOD, route, status
+        )
         requests.inc()
         latency.observe(elapsed)
         if pool is not None and hasattr(pool, "checkedout"):
