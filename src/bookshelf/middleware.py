@@ -178,7 +178,7 @@ class RequestPipeline:
         started = time.perf_counter()
         # One pass over the request headers for everything the pipeline reads.
         sent_id = host = content_length = authorization = None
-        has_origin = False
+        has_origin = chunked = False
         for name, value in scope["headers"]:
             if name == b"host":
                 host = value
@@ -188,6 +188,8 @@ class RequestPipeline:
                 authorization = value
             elif name == b"origin":
                 has_origin = True
+            elif name == b"transfer-encoding":
+                chunked = True
             elif name == HEADER_KEY:
                 sent_id = value
         request_id = well_formed_request_id(sent_id)
@@ -207,12 +209,15 @@ class RequestPipeline:
             elif has_origin and self.cors is not None:
                 await self.cors(scope, receive, exchange.send)
             else:
-                await self._inner(scope, receive, exchange, authorization, content_length)
+                # A body without a declared length is counted as it streams.
+                chunked = chunked and content_length is None
+                await self._inner(scope, receive, exchange, authorization, chunked)
         finally:
             metrics.IN_FLIGHT.dec()
             if head:  # served as GET below; logged and counted as the HEAD it is
                 scope["method"] = "HEAD"
-            engine = getattr(self.app_state(scope), "engine", None)
+            app = scope.get("app")
+            engine = getattr(app.state, "engine", None) if app is not None else None
             self.observations.record(
                 scope,
                 status=exchange.status,
@@ -220,11 +225,6 @@ class RequestPipeline:
                 request_id=request_id,
                 pool=engine.pool if engine is not None else None,
             )
-
-    @staticmethod
-    def app_state(scope: Scope) -> Any:
-        app = scope.get("app")
-        return app.state if app is not None else None
 
     def _refusal(
         self, scope: Scope, path: str, host: bytes | None, content_length: bytes | None
@@ -279,7 +279,8 @@ class RequestPipeline:
             receive,
             inner,
             _header(scope, b"authorization"),
-            _header(scope, b"content-length"),
+            _header(scope, b"content-length") is None
+            and _header(scope, b"transfer-encoding") is not None,
         )
 
     async def _inner(
@@ -288,7 +289,7 @@ class RequestPipeline:
         receive: Receive,
         exchange: _Exchange,
         authorization: bytes | None,
-        content_length: bytes | None,
+        chunked: bool,
     ) -> None:
         path: str = scope["path"]
         if self.rate_limits is not None and path.startswith(API_PREFIX):
@@ -301,7 +302,7 @@ class RequestPipeline:
                 if not verdict.allowed:
                     await too_many_requests(verdict, budget, path)(scope, receive, exchange.send)
                     return
-        if content_length is None and _header(scope, b"transfer-encoding") is not None:
+        if chunked:
             receive = _counting(receive, self.body_caps.get(path, self.max_body_bytes))
         if exchange.head:
             scope["method"] = "GET"
