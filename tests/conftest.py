@@ -21,13 +21,14 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import bookshelf.db.registry  # noqa: F401 - registers every feature's tables on the metadata
 from bookshelf.config import Settings
 from bookshelf.db import migrate
+from bookshelf.db.connections import open_database
+from bookshelf.db.database import Database
 from bookshelf.db.engine import create_engine
 from bookshelf.db.metadata import metadata
 from bookshelf.main import build_auth
@@ -123,11 +124,11 @@ async def database_account(url: str, role: Role, *, display_name: str | None = N
     """``create_account`` in the database at ``url``, its tokens signed as an app built with
     ``make_settings(url)`` signs them (for a real server serving that database)."""
     settings = make_settings(url)
-    engine = create_engine(settings)
+    database = await open_database(settings)
     try:
-        return await create_account(engine, build_auth(settings), role, display_name=display_name)
+        return await create_account(database, build_auth(settings), role, display_name=display_name)
     finally:
-        await engine.dispose()
+        await database.close()
 
 
 def _worker() -> str:
@@ -232,10 +233,12 @@ async def anonymous_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def engine(app: FastAPI) -> AsyncEngine:
-    """The app's own engine, for asserting on what is really in the database."""
-    app_engine: AsyncEngine = app.state.engine
-    return app_engine
+async def engine(app: FastAPI) -> AsyncIterator[AsyncEngine]:
+    """A SQLAlchemy engine on the app's database, apart from the app's own pool: for asserting
+    on what is really in the database (through a different driver path than the service's)."""
+    inspector = create_engine(app.state.settings)
+    yield inspector
+    await inspector.dispose()
 
 
 class StatementCounter:
@@ -249,16 +252,17 @@ class StatementCounter:
 
 
 @pytest.fixture
-def sql_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
+def sql_statements(app: FastAPI) -> Iterator[StatementCounter]:
     """Records every SQL statement the app sends (to assert there is no N+1)."""
     counter = StatementCounter()
+    database: Database = app.state.database
 
-    def record(*args: Any) -> None:
-        counter.statements.append(args[2])
+    def record(sql: str, _arguments: tuple[Any, ...]) -> None:
+        counter.statements.append(sql)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    database.listeners.append(record)
     yield counter
-    event.remove(engine.sync_engine, "before_cursor_execute", record)
+    database.listeners.remove(record)
 
 
 @pytest.fixture

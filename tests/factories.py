@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bookshelf.auth import service as auth_service
 from bookshelf.auth.service import Auth
 from bookshelf.books.isbn import isbn13_check_digit
+from bookshelf.db.database import Database, unit_of_work
+from bookshelf.db.engine import create_engine
 from bookshelf.users.schemas import Role
 
 _counter = itertools.count(1)
@@ -91,15 +95,20 @@ class Account:
 
 
 async def create_account(
-    engine: AsyncEngine, auth: Auth, role: Role = Role.READER, *, display_name: str | None = None
+    database: Database,
+    auth: Auth,
+    role: Role = Role.READER,
+    *,
+    display_name: str | None = None,
 ) -> Account:
     """A new account made through the service (no HTTP round trip) and signed in: the one way
-    tests get a user. ``engine`` and ``auth`` are a started app's, or built from its settings."""
+    tests get a user. ``database`` and ``auth`` are a started app's, or built from its
+    settings."""
     tag = uuid.uuid4().hex[:12]
     email = f"{role.value}-{tag}@example.org"
     password = f"a long test passphrase {uuid.uuid4().hex}"
     password_hash = await auth.hasher.hash(password)
-    async with engine.begin() as connection:
+    async with unit_of_work(database, write=True) as connection:
         user = await auth_service.create_user(
             connection,
             email=email,
@@ -116,7 +125,7 @@ async def app_account(
     app: FastAPI, role: Role = Role.READER, *, display_name: str | None = None
 ) -> Account:
     """``create_account`` in a started app's database."""
-    return await create_account(app.state.engine, app.state.auth, role, display_name=display_name)
+    return await create_account(app.state.database, app.state.auth, role, display_name=display_name)
 
 
 async def sign_in(app: FastAPI, role: Role = Role.ADMIN) -> dict[str, str]:
@@ -124,9 +133,43 @@ async def sign_in(app: FastAPI, role: Role = Role.ADMIN) -> dict[str, str]:
     return (await app_account(app, role)).headers
 
 
-async def count_rows(engine: AsyncEngine, table: FromClause, *where: ColumnElement[bool]) -> int:
+@asynccontextmanager
+async def inspector(app: FastAPI) -> AsyncIterator[AsyncEngine]:
+    """A SQLAlchemy engine on a started app's database, apart from the app's own pool."""
+    engine = create_engine(app.state.settings)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def reading(target: AsyncEngine | Database) -> AsyncIterator[Any]:
+    """A connection to read with: the app's own (``Database``) or an inspecting engine's."""
+    if isinstance(target, Database):
+        async with unit_of_work(target, write=False) as connection:
+            yield connection
+    else:
+        async with target.connect() as connection:
+            yield connection
+
+
+@asynccontextmanager
+async def writing(target: AsyncEngine | Database) -> AsyncIterator[Any]:
+    """A connection in a transaction committed at the end of the block."""
+    if isinstance(target, Database):
+        async with unit_of_work(target, write=True) as connection:
+            yield connection
+    else:
+        async with target.begin() as connection:
+            yield connection
+
+
+async def count_rows(
+    engine: AsyncEngine | Database, table: FromClause, *where: ColumnElement[bool]
+) -> int:
     """How many rows of ``table`` (matching every ``where``) are really in the database."""
-    async with engine.connect() as connection:
+    async with reading(engine) as connection:
         count = await connection.scalar(select(func.count()).select_from(table).where(*where))
     assert count is not None
     return int(count)

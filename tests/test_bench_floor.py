@@ -26,7 +26,7 @@ pytestmark = pytest.mark.postgres_only
 async def bookshelf(postgresql_url: str) -> AsyncIterator[FastAPI]:
     settings = make_settings(postgresql_url)
     async with started(settings) as app:
-        await seed_books(app.state.engine, 300, seed=7, batch_size=300)
+        await seed_books(app.state.database, 300, seed=7, batch_size=300)
         yield app
     await empty_tables(postgresql_url)
 

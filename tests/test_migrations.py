@@ -19,7 +19,7 @@ from bookshelf.books.models import book_authors, books
 from bookshelf.db import migrate
 from bookshelf.db.engine import create_engine
 from tests.conftest import make_settings, throwaway_postgres_database
-from tests.factories import book_payload, sign_in
+from tests.factories import book_payload, inspector, sign_in
 from tests.ops.support import http, started
 
 pytestmark = pytest.mark.slow
@@ -228,7 +228,8 @@ async def test_app_with_auto_migrate_upgrades_a_fresh_database(fresh_url: str) -
     settings = make_settings(fresh_url, auto_migrate=True)
     assert settings.should_auto_migrate is True
     async with started(settings) as app:
-        await assert_at_head(app.state.engine)
+        async with inspector(app) as engine:
+            await assert_at_head(engine)
         async with http(app, headers=await sign_in(app)) as client:
             assert (await client.post("/api/v1/books", json=book_payload())).status_code == 201
 

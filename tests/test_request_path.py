@@ -8,34 +8,43 @@ from collections import Counter
 from sqlalchemy import text
 
 from bookshelf.books.seed import BookFactory
-from bookshelf.db.connections import connect
-from bookshelf.db.engine import create_engine
+from bookshelf.db.connections import opened_database
+from bookshelf.db.database import Connection
+from bookshelf.db.postgres import PostgresConnection
+from bookshelf.db.sqlite import SqliteConnection
 from bookshelf.main import create_app
 from tests.conftest import make_settings
 
 
-async def test_reads_skip_the_transaction_round_trips_on_postgresql(database_url: str) -> None:
-    """A GET's statements run in autocommit on PostgreSQL (no BEGIN before, no ROLLBACK after);
-    writes keep their transaction. SQLite keeps a plain (deferred) transaction for reads."""
-    engine = create_engine(make_settings(database_url))
-    try:
-        read = await connect(engine, write=False)
+def _driver_in_transaction(connection: Connection) -> bool:
+    """What the driver itself says (not our bookkeeping)."""
+    if isinstance(connection, PostgresConnection):
+        return bool(connection.raw.is_in_transaction())
+    assert isinstance(connection, SqliteConnection)
+    return bool(connection.raw.in_transaction)
+
+
+async def test_reads_skip_the_transaction_round_trips(database_url: str) -> None:
+    """A GET's statements run in autocommit (no BEGIN before, no ROLLBACK after); writes keep
+    their transaction from their first statement to the commit."""
+    async with opened_database(make_settings(database_url)) as database:
+        read = await database.connect(write=False)
         try:
             await read.execute(text("SELECT 1"))
-            level = read.sync_connection.get_execution_options().get("isolation_level")
-            expected = "AUTOCOMMIT" if engine.dialect.name == "postgresql" else None
-            assert level == expected
+            assert not read.in_transaction()
+            assert not _driver_in_transaction(read)
         finally:
-            await read.close()
-        write = await connect(engine, write=True)
+            await database.release(read)
+        write = await database.connect(write=True)
         try:
+            assert not _driver_in_transaction(write)  # nothing sent yet
             await write.execute(text("SELECT 1"))
-            assert write.sync_connection.get_execution_options().get("isolation_level") is None
             assert write.in_transaction()
+            assert _driver_in_transaction(write)
+            await write.commit()
+            assert not _driver_in_transaction(write)
         finally:
-            await write.close()
-    finally:
-        await engine.dispose()
+            await database.release(write)
 
 
 async def test_start_up_objects_are_frozen_while_the_app_runs(sqlite_url: str) -> None:

@@ -15,26 +15,27 @@ from typer.testing import CliRunner
 
 from bookshelf.auth.models import auth_sessions, refresh_tokens
 from bookshelf.cli import app as cli
+from bookshelf.db.database import Database
 from bookshelf.db.engine import create_engine
 from bookshelf.db.types import utc_now
 from bookshelf.idempotency.models import idempotency_records
 from bookshelf.retention import purge_expired
 from bookshelf.users.models import users
 from tests.conftest import make_settings
-from tests.factories import count_rows
+from tests.factories import count_rows, writing
 from tests.ops.support import started
 
 EXPIRED, LIVE = 5, 2
 
 
-async def _fill(engine: AsyncEngine) -> uuid.UUID:
+async def _fill(engine: AsyncEngine | Database) -> uuid.UUID:
     """EXPIRED expired and LIVE live rows in each table; returns the live session's id. The
     expired sessions each carry a refresh token that is itself still within its lifetime, so
     only the cascade from the session removes it."""
     now = utc_now()
     past, future = now - timedelta(hours=1), now + timedelta(hours=1)
     user_id = uuid.uuid4()
-    async with engine.begin() as connection:
+    async with writing(engine) as connection:
         await connection.execute(
             insert(users).values(
                 id=user_id,
@@ -79,7 +80,7 @@ async def _fill(engine: AsyncEngine) -> uuid.UUID:
     return live_session
 
 
-async def _counts(engine: AsyncEngine) -> dict[str, int]:
+async def _counts(engine: AsyncEngine | Database) -> dict[str, int]:
     tables = (auth_sessions, refresh_tokens, idempotency_records)
     return {table.name: await count_rows(engine, table) for table in tables}
 
@@ -90,9 +91,10 @@ LEFT_AFTER_PURGE = {"auth_sessions": LIVE, "refresh_tokens": LIVE, "idempotency_
 async def test_purge_deletes_every_expired_row_in_batches_and_keeps_live_ones(
     app: FastAPI, engine: AsyncEngine
 ) -> None:
+    database: Database = app.state.database
     await _fill(engine)
     # A batch smaller than the backlog: the purge must loop until it is gone.
-    report = await purge_expired(engine, batch_size=2)
+    report = await purge_expired(database, batch_size=2)
     assert report.deleted == {
         "auth_sessions": EXPIRED,
         "refresh_tokens": EXPIRED,  # the other EXPIRED went with their sessions
@@ -101,7 +103,7 @@ async def test_purge_deletes_every_expired_row_in_batches_and_keeps_live_ones(
         "mail_outbox": 0,
     }
     assert await _counts(engine) == LEFT_AFTER_PURGE
-    assert (await purge_expired(engine)).total == 0
+    assert (await purge_expired(database)).total == 0
 
 
 def test_bookshelf_purge_reports_what_it_deleted(database_url: str) -> None:
@@ -145,7 +147,7 @@ def test_bookshelf_purge_names_an_unreachable_database() -> None:
 async def test_each_instance_purges_periodically(database_url: str) -> None:
     settings = make_settings(database_url, purge_interval_seconds=1)
     async with started(settings) as app:
-        await _fill(app.state.engine)
+        await _fill(app.state.database)
         async with asyncio.timeout(15):
-            while await _counts(app.state.engine) != LEFT_AFTER_PURGE:  # noqa: ASYNC110
+            while await _counts(app.state.database) != LEFT_AFTER_PURGE:  # noqa: ASYNC110
                 await asyncio.sleep(0.1)

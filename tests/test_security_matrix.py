@@ -29,12 +29,12 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth import account_tokens
 from bookshelf.auth import service as auth_service
 from bookshelf.auth.account_tokens import Purpose
 from bookshelf.auth.tokens import key_id
+from bookshelf.db.database import Database, unit_of_work
 from bookshelf.main import create_app
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role
@@ -151,17 +151,17 @@ class World:
         self.users: dict[str, User] = {}
 
     @property
-    def engine(self) -> AsyncEngine:
-        engine: AsyncEngine = self.app.state.engine
-        return engine
+    def database(self) -> Database:
+        database: Database = self.app.state.database
+        return database
 
     async def setup(self) -> None:
         for name, role in ACCOUNTS:
             account = await create_account(
-                self.engine, self.app.state.auth, role, display_name=name.title()
+                self.database, self.app.state.auth, role, display_name=name.title()
             )
             self.users[name] = User(account.id, account.email, account.password)
-        async with self.engine.begin() as connection:
+        async with unit_of_work(self.database, write=True) as connection:
             deactivated = self.users["deactivated"].id
             await connection.execute(
                 update(users).where(users.c.id == deactivated).values(is_active=False)
@@ -173,7 +173,7 @@ class World:
 
     async def account_token(self, name: str, purpose: Purpose) -> str:
         """A fresh mailed-link token of ``name`` (as if taken from the mail)."""
-        async with self.engine.begin() as connection:
+        async with unit_of_work(self.database, write=True) as connection:
             return await account_tokens.issue(
                 connection,
                 user_id=self.users[name].id,
@@ -184,7 +184,7 @@ class World:
 
     async def session(self, name: str) -> tuple[str, str, uuid.UUID]:
         """A fresh sign-in of ``name``: (access token, refresh token, session id)."""
-        async with self.engine.begin() as connection:
+        async with unit_of_work(self.database, write=True) as connection:
             tokens = await auth_service.start_session(
                 connection, self.app.state.auth, self.users[name].id
             )

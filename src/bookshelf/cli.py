@@ -41,7 +41,10 @@ from bookshelf.books.schemas import BookFilters
 from bookshelf.books.seed import seed_books
 from bookshelf.config import ConfigurationError, Settings, load_settings
 from bookshelf.db import migrate as migrations
+from bookshelf.db.connections import opened_database
+from bookshelf.db.database import unit_of_work
 from bookshelf.db.engine import create_engine
+from bookshelf.db.exceptions import DatabaseError
 from bookshelf.mail.worker import MailWorker
 from bookshelf.main import build_auth, configure_process
 from bookshelf.ops.metrics import MULTIPROCESS_ENV
@@ -71,7 +74,7 @@ def run_with_database(work: Coroutine[Any, Any, None], settings: Settings) -> No
     """Run ``work``; a database that cannot be reached is a one-line error and exit 1."""
     try:
         asyncio.run(work)
-    except (OSError, DBAPIError) as error:
+    except (OSError, DBAPIError, DatabaseError) as error:
         url = make_url(settings.database_url.get_secret_value())
         where = url.render_as_string(hide_password=True)
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
@@ -80,11 +83,7 @@ def run_with_database(work: Coroutine[Any, Any, None], settings: Settings) -> No
 
 
 async def _upgrade(settings: Settings, revision: str) -> None:
-    engine = create_engine(settings)
-    try:
-        await migrations.upgrade(engine, revision)
-    finally:
-        await engine.dispose()
+    await migrations.upgrade_database(settings, revision)
 
 
 async def _downgrade(settings: Settings, revision: str) -> None:
@@ -231,9 +230,8 @@ def seed(
     settings = settings_or_exit()
 
     async def run() -> None:
-        engine = create_engine(settings)
-        try:
-            await migrations.upgrade(engine)
+        async with opened_database(settings) as database:
+            await migrations.upgrade_database(settings)
             with Progress(
                 TextColumn("seeding books"),
                 BarColumn(),
@@ -242,14 +240,12 @@ def seed(
             ) as progress:
                 task = progress.add_task("books", total=books)
                 await seed_books(
-                    engine,
+                    database,
                     books,
                     seed=random_seed,
                     batch_size=batch_size,
                     on_progress=lambda done: progress.advance(task, done),
                 )
-        finally:
-            await engine.dispose()
 
     run_with_database(run(), settings)
     typer.echo(f"added {books} books")
@@ -263,11 +259,8 @@ def purge() -> None:
     reports: list[PurgeReport] = []
 
     async def run() -> None:
-        engine = create_engine(settings)
-        try:
-            reports.append(await purge_expired(engine))
-        finally:
-            await engine.dispose()
+        async with opened_database(settings) as database:
+            reports.append(await purge_expired(database))
 
     run_with_database(run(), settings)
     for table, count in reports[0].deleted.items():
@@ -316,23 +309,20 @@ def import_books(
     summaries: list[bulk_files.ImportSummary] = []
 
     async def run() -> None:
-        engine = create_engine(settings)
-        try:
+        async with opened_database(settings) as database:
             if settings.should_auto_migrate:
-                await migrations.upgrade(engine)
+                await migrations.upgrade_database(settings)
             columns = (TextColumn("importing"), BarColumn(), DownloadColumn())
             with source, _progress(*columns, TimeRemainingColumn()) as progress:
                 task = progress.add_task("bytes", total=os.fstat(source.fileno()).st_size)
                 summaries.append(
                     await bulk_files.import_file(
-                        engine,
+                        database,
                         source,
                         all_or_nothing=all_or_nothing,
                         on_progress=lambda done: progress.advance(task, done),
                     )
                 )
-        finally:
-            await engine.dispose()
 
     run_with_database(run(), settings)
     summary = summaries[0]
@@ -385,9 +375,8 @@ def export_books(
     written: list[int] = []
 
     async def run() -> None:
-        engine = create_engine(settings)
-        try:
-            total = await bulk_files.count_matching(engine, filters)
+        async with opened_database(settings) as database:
+            total = await bulk_files.count_matching(database, filters)
             columns = (TextColumn("exporting"), BarColumn(), MofNCompleteColumn())
             with _progress(*columns, TimeRemainingColumn()) as progress:
                 task = progress.add_task("books", total=total)
@@ -397,15 +386,13 @@ def export_books(
 
                 if output is None:
                     count = await bulk_files.export_to(
-                        engine, filters, sys.stdout.buffer, on_progress=advance
+                        database, filters, sys.stdout.buffer, on_progress=advance
                     )
                 else:
                     count = await bulk_files.export_file(
-                        engine, filters, output, on_progress=advance
+                        database, filters, output, on_progress=advance
                     )
                 written.append(count)
-        finally:
-            await engine.dispose()
 
     run_with_database(run(), settings)
     print(f"exported {written[0]} books", file=sys.stderr)
@@ -424,17 +411,14 @@ def worker(
     configure_process(settings)
 
     async def run() -> None:
-        engine = create_engine(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        try:
-            if settings.should_auto_migrate:
-                await migrations.upgrade(engine)
-            await MailWorker.from_settings(engine, settings).run(stop)
-        finally:
-            await engine.dispose()
+        if settings.should_auto_migrate:
+            await migrations.upgrade_database(settings)
+        async with opened_database(settings) as database:
+            await MailWorker.from_settings(database, settings).run(stop)
 
     if metrics_port is not None:
         start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - probes and scrapes
@@ -475,11 +459,10 @@ def create_admin(
     async def run() -> None:
         # Hashed before the transaction opens: no lock or connection is held through it.
         password_hash = await build_auth(settings).hasher.hash(password)
-        engine = create_engine(settings)
-        try:
+        async with opened_database(settings) as database:
             if settings.should_auto_migrate:
-                await migrations.upgrade(engine)
-            async with engine.begin() as connection:
+                await migrations.upgrade_database(settings)
+            async with unit_of_work(database, write=True) as connection:
                 outcome.append(
                     await auth_service.create_or_promote_admin(
                         connection,
@@ -488,8 +471,6 @@ def create_admin(
                         display_name=display_name,
                     )
                 )
-        finally:
-            await engine.dispose()
 
     run_with_database(run(), settings)
     typer.echo(f"{normalised} is an admin ({outcome[0]})")

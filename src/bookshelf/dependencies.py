@@ -1,7 +1,7 @@
 """Cross-cutting dependencies, as ``Annotated`` aliases routes can read like sentences.
 
 Every alias has exactly one import site, the module that defines it: ``SettingsDep`` here;
-``ConnectionDep`` and ``EngineDep`` in ``db.connections``; ``AuthDep``, ``CurrentUser``,
+``ConnectionDep`` and ``DatabaseDep`` in ``db.connections``; ``AuthDep``, ``CurrentUser``,
 ``CurrentUserReleased``, ``EditorUser``, ``AdminUser`` and ``RateLimitsDep`` in
 ``auth.dependencies``; ``BookId`` in ``books.dependencies``; ``Idempotent`` in
 ``idempotency.dependencies``. Nothing is re-exported."""

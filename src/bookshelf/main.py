@@ -29,7 +29,7 @@ from bookshelf.books.routes import router as books_router
 from bookshelf.books.schemas import LANGUAGE_CODE_SCHEMA
 from bookshelf.config import Settings, get_settings
 from bookshelf.db import migrate
-from bookshelf.db.engine import create_engine, create_probe_engine
+from bookshelf.db.connections import open_database
 from bookshelf.docs import install_docs
 from bookshelf.mail.worker import InProcessWorker, MailWorker
 from bookshelf.middleware import BookshelfAPI, install_middleware
@@ -38,7 +38,6 @@ from bookshelf.ops.health import router as health_router
 from bookshelf.ops.logging import configure_logging
 from bookshelf.ops.metrics import install_metrics
 from bookshelf.ops.ratelimit import RateLimits
-from bookshelf.ops.tracing import instrument_engine
 from bookshelf.problems import (
     FieldError,
     Problem,
@@ -102,29 +101,31 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     undo_sigterm_hook = _drain_on_sigterm(app)
     if settings.jwt_secret is None:
         logger.warning("BOOKSHELF_JWT_SECRET is not set: tokens use the development secret")
-    engine = create_engine(settings)
     if settings.should_auto_migrate:
-        await migrate.upgrade(engine)
+        await migrate.upgrade_database(settings)
+    database = await open_database(settings)
     if app.state.tracer_provider is not None:
-        instrument_engine(engine, app.state.tracer_provider)
-    app.state.engine = engine
-    await prepare_accounts(engine, settings, app.state.auth.hasher)
+        database.tracer = app.state.tracer_provider.get_tracer("bookshelf.db")
+    app.state.database = database
+    await prepare_accounts(database, settings, app.state.auth.hasher)
     mail_worker = (
         InProcessWorker(
-            MailWorker.from_settings(engine, settings),
+            MailWorker.from_settings(database, settings),
             grace_seconds=settings.graceful_shutdown_seconds,
         )
         if settings.runs_inprocess_worker
         else None
     )
     purging = (
-        asyncio.create_task(purge_periodically(engine, settings.purge_interval_seconds))
+        asyncio.create_task(purge_periodically(database, settings.purge_interval_seconds))
         if settings.purge_interval_seconds
         else None
     )
-    probe_engine = create_probe_engine(settings)
+    # Readiness must not depend on whether request traffic has every pooled connection
+    # checked out: its checks run single-flight on a one-connection pool of their own.
+    probe_database = await open_database(settings, pool_size=1)
     app.state.readiness = Readiness(
-        probe_engine, app.state.rate_limits, cache_seconds=settings.readiness_cache_seconds
+        probe_database, app.state.rate_limits, cache_seconds=settings.readiness_cache_seconds
     )
     # What exists now (modules, the app, its routes and schemas: ~140k objects) lives as long
     # as the process. Frozen, it is skipped by the cyclic collector, whose full collections
@@ -142,8 +143,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 await purging
         undo_sigterm_hook()
         app.state.auth.hasher.close()
-        await probe_engine.dispose()
-        await engine.dispose()
+        await probe_database.close()
+        await database.close()
         app.state.access_log.flush()
 
 

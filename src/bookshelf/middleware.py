@@ -217,13 +217,13 @@ class RequestPipeline:
             if head:  # served as GET below; logged and counted as the HEAD it is
                 scope["method"] = "HEAD"
             app = scope.get("app")
-            engine = getattr(app.state, "engine", None) if app is not None else None
+            database = getattr(app.state, "database", None) if app is not None else None
             self.observations.record(
                 scope,
                 status=exchange.status,
                 elapsed=time.perf_counter() - started,
                 request_id=request_id,
-                pool=engine.pool if engine is not None else None,
+                database=database,
             )
 
     def _refusal(

@@ -15,11 +15,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from bookshelf.db.exceptions import DatabaseError, DatabaseUnavailable
 from bookshelf.exceptions import DomainError
 from bookshelf.ops.headers import API_CSP, COMMON_SECURITY_HEADERS
 from bookshelf.ops.request_id import HEADER as REQUEST_ID_HEADER
@@ -227,34 +226,18 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
-# SQLSTATEs that mean "try again later": query cancelled (statement_timeout), server shutting
-# down or starting, too many connections, and the connection-exception class (08xxx).
-_TRANSIENT_SQLSTATES = frozenset({"57014", "57P01", "57P02", "57P03", "53300"})
-
-
-def _is_transient(error: DBAPIError) -> bool:
-    if isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated:
-        return True
-    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    return isinstance(code, str) and (code in _TRANSIENT_SQLSTATES or code.startswith("08"))
-
-
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, DBAPIError) and _is_transient(exc):
+    if isinstance(exc, DatabaseUnavailable):
         return await _database_unavailable(request, exc)
     return await _unexpected_error(request, exc)
-
-
-DATABASE_UNAVAILABLE = (PoolTimeout, ConnectionError)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(DBAPIError, _database_error)
-    for error_class in DATABASE_UNAVAILABLE:
-        app.add_exception_handler(error_class, _database_unavailable)
+    # Translated from each driver's own (``db.exceptions``): unavailable → 503, anything else 500.
+    app.add_exception_handler(DatabaseError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
 

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Table, delete, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth.models import account_tokens, auth_sessions, refresh_tokens
-from bookshelf.db.connections import unit_of_work
+from bookshelf.db.database import Database, unit_of_work
 from bookshelf.db.types import utc_now
 from bookshelf.idempotency.models import idempotency_records
 from bookshelf.mail.models import mail_outbox
@@ -48,7 +47,7 @@ class PurgeReport:
 
 
 async def _delete_batch(
-    engine: AsyncEngine,
+    database: Database,
     table: Table,
     now: object,
     batch_size: int,
@@ -58,7 +57,7 @@ async def _delete_batch(
 ) -> int:
     """Delete about ``batch_size`` of the oldest expired rows (more only on equal expiries)."""
     expires_at = table.c[column]
-    async with unit_of_work(engine, write=True) as connection:
+    async with unit_of_work(database, write=True) as connection:
         boundary = await connection.scalar(
             select(expires_at)
             .where(expires_at <= now, *only)
@@ -72,16 +71,16 @@ async def _delete_batch(
         return int(deleted.rowcount)
 
 
-async def purge_expired(engine: AsyncEngine, *, batch_size: int = BATCH_SIZE) -> PurgeReport:
+async def purge_expired(database: Database, *, batch_size: int = BATCH_SIZE) -> PurgeReport:
     """Delete every row that had expired when the purge began."""
     now = utc_now()
     deleted = {}
     for table in EXPIRING_TABLES:
-        deleted[table.name] = await _delete_all(engine, table, now, batch_size)
+        deleted[table.name] = await _delete_all(database, table, now, batch_size)
     # Delivered mail (its body, with the link, is already gone) is kept a while for support
     # questions, then deleted. Dead messages stay until someone looks at them.
     deleted[mail_outbox.name] = await _delete_all(
-        engine,
+        database,
         mail_outbox,
         now - SENT_MAIL_KEPT,
         batch_size,
@@ -92,7 +91,7 @@ async def purge_expired(engine: AsyncEngine, *, batch_size: int = BATCH_SIZE) ->
 
 
 async def _delete_all(
-    engine: AsyncEngine,
+    database: Database,
     table: Table,
     now: datetime,
     batch_size: int,
@@ -102,20 +101,20 @@ async def _delete_all(
 ) -> int:
     total = 0
     while True:
-        count = await _delete_batch(engine, table, now, batch_size, column=column, only=only)
+        count = await _delete_batch(database, table, now, batch_size, column=column, only=only)
         total += count
         if count < batch_size:
             return total
 
 
-async def purge_periodically(engine: AsyncEngine, interval_seconds: float) -> None:
+async def purge_periodically(database: Database, interval_seconds: float) -> None:
     """Purge every ``interval_seconds`` until cancelled; a failed purge is logged and retried
     at the next interval. The first one comes after a random part of the interval, so
     instances started together do not all purge at the same moment."""
     await asyncio.sleep(random.uniform(0, interval_seconds))  # noqa: S311 - not security
     while True:
         try:
-            report = await purge_expired(engine)
+            report = await purge_expired(database)
         except Exception:
             logger.warning("purge of expired rows failed; retrying later", exc_info=True)
         else:

@@ -18,11 +18,11 @@ import pytest
 from fastapi import FastAPI
 from pwdlib import PasswordHash
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth.exceptions import HashingBusy
 from bookshelf.auth.passwords import PasswordHasher
 from bookshelf.config import Settings
+from bookshelf.db.database import Database, unit_of_work
 from bookshelf.users.models import users
 from tests.conftest import Account, AccountFactory
 from tests.factories import ME, PASSPHRASE, assert_problem, login, register
@@ -170,10 +170,10 @@ async def _while_hashing(
 ) -> tuple[int, httpx.Response]:
     """Run ``request`` until its hash is under way; how many pooled connections are checked
     out at that moment, and the response once the hash is let through."""
-    engine: AsyncEngine = app.state.engine
+    database: Database = app.state.database
     task = asyncio.ensure_future(request)
     await gate.wait_inside(1)
-    checked_out: int = engine.pool.checkedout()  # type: ignore[attr-defined]
+    checked_out = database.pool_status()[0]
     gate.open()
     return checked_out, await task
 
@@ -214,8 +214,8 @@ async def test_password_change_holds_no_connection_while_hashing(
     assert response.status_code == 200, response.text
 
 
-async def _stored_hash(engine: AsyncEngine, email: str) -> str:
-    async with engine.connect() as connection:
+async def _stored_hash(database: Database, email: str) -> str:
+    async with unit_of_work(database, write=False) as connection:
         return str(
             await connection.scalar(select(users.c.password_hash).where(users.c.email == email))
         )
@@ -224,13 +224,13 @@ async def _stored_hash(engine: AsyncEngine, email: str) -> str:
 async def test_sign_in_upgrades_a_hash_made_with_older_cost_settings(settings: Settings) -> None:
     async with started(settings) as app, http(app) as client:
         assert (await register(client, email="old-cost@example.org")).status_code == 202
-        old = await _stored_hash(app.state.engine, "old-cost@example.org")
+        old = await _stored_hash(app.state.database, "old-cost@example.org")
     stronger = settings.model_copy(update={"password_hash_time_cost": 2})
     async with started(stronger) as app, http(app) as client:
         first = await login(client, "old-cost@example.org", PASSPHRASE)
-        upgraded = await _stored_hash(app.state.engine, "old-cost@example.org")
+        upgraded = await _stored_hash(app.state.database, "old-cost@example.org")
         again = await login(client, "old-cost@example.org", PASSPHRASE)
-        unchanged = await _stored_hash(app.state.engine, "old-cost@example.org")
+        unchanged = await _stored_hash(app.state.database, "old-cost@example.org")
         wrong = await login(client, "old-cost@example.org", PASSPHRASE + "!")
     assert ",t=1," in old
     assert first.status_code == 200

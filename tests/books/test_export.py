@@ -10,12 +10,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books import bulk
 from bookshelf.books.schemas import BookFilters
 from bookshelf.config import Settings
+from bookshelf.db.connections import opened_database
+from bookshelf.db.database import Database, unit_of_work
 from bookshelf.main import create_app
 from tests.factories import BOOKS, assert_problem, book_payload, create_book
 from tests.servers import running_server
@@ -82,29 +83,31 @@ async def test_export_of_more_books_than_a_batch_reads_several_batches(
 
 
 async def test_export_batches_hold_no_connection_between_batches(
-    app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine
+    app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     await import_many(client, 5)
-    batches = bulk.export_batches(engine, BookFilters(), search_timeout_ms=0, batch_size=2)
+    database: Database = app.state.database
+    batches = bulk.export_batches(database, BookFilters(), search_timeout_ms=0, batch_size=2)
     seen = 0
     async for batch in batches:
         seen += len(batch)
-        assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert database.pool_status()[0] == 0
     assert seen == 5
 
 
 async def test_head_of_export_answers_like_get_without_a_body(
-    client: httpx.AsyncClient, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for _ in range(5):
         await create_book(client)
     monkeypatch.setattr(bulk, "EXPORT_BATCH_SIZE", 2)
     statements: list[str] = []
 
-    def count(*args: Any) -> None:
-        statements.append(args[2])
+    def count(sql: str, _arguments: tuple[Any, ...]) -> None:
+        statements.append(sql)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    database: Database = app.state.database
+    database.listeners.append(count)
     try:
         response = await client.head(EXPORT)
         head_reads = len([s for s in statements if "FROM books" in s])
@@ -112,7 +115,7 @@ async def test_head_of_export_answers_like_get_without_a_body(
         full = await client.get(EXPORT)
         get_reads = len([s for s in statements if "FROM books" in s])
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", count)
+        database.listeners.remove(count)
     assert response.status_code == 200
     assert response.headers["content-type"] == NDJSON
     assert response.content == b""
@@ -134,8 +137,8 @@ def one_connection(settings: Settings) -> Settings:
 
 
 def _checked_out(server_app: FastAPI) -> int:
-    engine: AsyncEngine = server_app.state.engine
-    return int(engine.pool.checkedout())  # type: ignore[attr-defined]
+    database: Database = server_app.state.database
+    return database.pool_status()[0]
 
 
 # More than the sockets' buffers hold between server and client (~12 MB), so the server really
@@ -143,12 +146,15 @@ def _checked_out(server_app: FastAPI) -> int:
 BIG_EXPORT_BOOKS = 1200
 
 
-async def seed_big_books(engine: AsyncEngine) -> None:
+async def seed_big_books(settings: Settings) -> None:
     lines = [
         (number, json.dumps(book_payload(description="z" * 9000)).encode())
         for number in range(1, BIG_EXPORT_BOOKS + 1)
     ]
-    async with engine.begin() as connection:
+    async with (
+        opened_database(settings) as database,
+        unit_of_work(database, write=True) as connection,
+    ):
         outcomes = await bulk.import_books(connection, lines, actor=None)
     assert all(outcome.error is None for outcome in outcomes)
 
@@ -156,7 +162,7 @@ async def seed_big_books(engine: AsyncEngine) -> None:
 async def test_a_client_that_disconnects_mid_stream_leaks_no_connection(
     engine: AsyncEngine, one_connection: Settings
 ) -> None:
-    await seed_big_books(engine)
+    await seed_big_books(one_connection)
     server_app = create_app(one_connection)
     with running_server(server_app) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as real:
@@ -182,7 +188,7 @@ async def test_a_client_that_disconnects_mid_stream_leaks_no_connection(
 async def test_a_slow_reader_gets_every_line_and_holds_no_connection_meanwhile(
     engine: AsyncEngine, one_connection: Settings
 ) -> None:
-    await seed_big_books(engine)
+    await seed_big_books(one_connection)
     server_app = create_app(one_connection)
     with running_server(server_app) as url:
         async with (

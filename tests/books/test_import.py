@@ -199,7 +199,7 @@ async def test_more_lines_than_allowed_is_413_and_writes_nothing(
         async with http(app, headers=editor.headers) as client:
             body = ndjson(*(book_payload() for _ in range(4)))
             assert_problem(await post_import(client, body), 413, "too-many-lines")
-            assert await count_rows(app.state.engine, books) == 0
+            assert await count_rows(app.state.database, books) == 0
             blank_lines_do_not_count = ndjson(*(book_payload() for _ in range(3))) + "\n\n\n"
             assert (await post_import(client, blank_lines_do_not_count)).status_code == 200
 
@@ -231,7 +231,7 @@ async def test_the_import_has_its_own_body_cap(database_url: str) -> None:
                 IMPORT, content=in_chunks(), headers={"Content-Type": "application/x-ndjson"}
             )
             assert chunked.status_code == 413
-        assert await count_rows(app.state.engine, books) == 10
+        assert await count_rows(app.state.database, books) == 10
 
 
 async def test_other_content_types_are_refused_with_415(client: httpx.AsyncClient) -> None:

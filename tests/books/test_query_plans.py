@@ -34,11 +34,12 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import text
 
 from bookshelf.books.schemas import BookSort
 from bookshelf.books.seed import seed_books
+from bookshelf.db.database import Connection, Database, unit_of_work
+from bookshelf.db.postgres import PostgresConnection
 from bookshelf.main import create_app
 from tests.conftest import (
     make_settings,
@@ -193,7 +194,7 @@ def _plan_value(value: Any) -> Any:
 class Catalog:
     """The app over the loaded books, started in the module's event loop."""
 
-    engine: AsyncEngine
+    database: Database
     client: httpx.AsyncClient
     values: dict[str, str]
     statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
@@ -230,9 +231,9 @@ class Catalog:
         self, sql: str, args: tuple[Any, ...], *, generic: bool, fmt: str = "JSON"
     ) -> Any:
         # The pool holds one connection: the one that just served the request.
-        async with self.engine.connect() as connection:
-            raw = (await connection.get_raw_connection()).driver_connection
-            assert raw is not None
+        async with unit_of_work(self.database, write=False) as connection:
+            assert isinstance(connection, PostgresConnection)
+            raw = connection.raw
             if generic:
                 rows = await self._explain_generic(raw, sql, len(args), fmt)
             else:
@@ -255,12 +256,13 @@ class Catalog:
             await raw.execute("DEALLOCATE plan_check")
 
 
-async def _settle_and_pick_values(connection: AsyncConnection) -> dict[str, str]:
+async def _settle_and_pick_values(connection: Connection) -> dict[str, str]:
     """Vacuum and analyse the loaded books; return the data-dependent filter values."""
     # A bulk load leaves the full-text GIN index's pending list (fastupdate) full until a vacuum
     # merges it, and until then a search rightly prefers a seq scan; autovacuum keeps a live
     # database merged, so plans are checked in that steady state.
-    await connection.exec_driver_sql("VACUUM (ANALYZE) books, book_authors, book_subjects")
+    assert isinstance(connection, PostgresConnection)
+    await connection.raw.execute("VACUUM (ANALYZE) books, book_authors, book_subjects")
 
     async def most_common(table: str) -> str:
         query = f"SELECT name_key FROM {table} GROUP BY 1 ORDER BY count(*) DESC, 1"  # noqa: S608
@@ -288,23 +290,22 @@ async def catalog() -> AsyncIterator[Catalog]:
         settings = make_settings(url, database_pool_size=1, database_max_overflow=0)
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            engine: AsyncEngine = app.state.engine
+            database: Database = app.state.database
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://testserver"
             ) as client:
-                await seed_books(engine, SEEDED_BOOKS, seed=20261126)
-                async with engine.connect() as connection:
-                    autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-                    values = await _settle_and_pick_values(autocommit)
-                catalog = Catalog(engine, client, values)
+                await seed_books(database, SEEDED_BOOKS, seed=20261126)
+                async with unit_of_work(database, write=False) as connection:
+                    values = await _settle_and_pick_values(connection)
+                catalog = Catalog(database, client, values)
 
-                def record(*args: Any) -> None:
-                    catalog.statements.append((args[2], tuple(args[3])))
+                def record(sql: str, arguments: tuple[Any, ...]) -> None:
+                    catalog.statements.append((sql, arguments))
 
-                event.listen(engine.sync_engine, "before_cursor_execute", record)
+                database.listeners.append(record)
                 yield catalog
-                event.remove(engine.sync_engine, "before_cursor_execute", record)
+                database.listeners.remove(record)
     finally:
         await remove_postgres_database(name)
 

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Integer, text
 
 from bookshelf.config import Settings
+from bookshelf.db.database import Database, unit_of_work
 from bookshelf.db.engine import create_engine
 from bookshelf.main import create_app
 from bookshelf.users.schemas import Role
@@ -150,7 +150,7 @@ async def test_search_past_its_statement_timeout_is_a_503_problem(pg_database: s
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        engine: AsyncEngine = app.state.engine
+        database: Database = app.state.database
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             async with books_locked(settings):
@@ -159,7 +159,7 @@ async def test_search_past_its_statement_timeout_is_a_503_problem(pg_database: s
                     response = await client.get(BOOKS, params={"q": "dragon"})
                 seconds = time.monotonic() - started
             after = await client.get(BOOKS, params={"q": "dragon"})
-            async with engine.connect() as connection:
+            async with unit_of_work(database, write=False) as connection:
                 timeout = await connection.scalar(text("SHOW statement_timeout"))
 
     problem = assert_problem(response, 503, "search-timeout", instance=BOOKS)
@@ -197,15 +197,14 @@ async def test_search_statements_are_never_served_by_a_generic_plan(pg_database:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             for q in ["garden lisbon"] * 8 + ["the"] * 4:
                 assert (await client.get(BOOKS, params={"q": q})).status_code == 200
-        engine: AsyncEngine = app.state.engine
-        async with engine.connect() as connection:
+        async with unit_of_work(app.state.database, write=False) as connection:
             plans = (
                 await connection.execute(
                     text(
                         "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
                         "WHERE statement LIKE '%plainto_tsquery%' "
                         "AND statement NOT LIKE '%pg_prepared_statements%'"
-                    )
+                    ).columns(generic_plans=Integer, custom_plans=Integer)
                 )
             ).one()
 

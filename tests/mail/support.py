@@ -98,7 +98,7 @@ def worker_for(
     lease_seconds: int = 30,
 ) -> MailWorker:
     return MailWorker(
-        app.state.engine,
+        app.state.database,
         SmtpTransport(smtp_url, sender=SENDER, timeout_seconds=5),
         WorkerSettings(
             lease_seconds=lease_seconds,

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bookshelf.auth.bootstrap import ensure_first_admin, log_how_to_get_an_admin
 from bookshelf.config import Environment, Settings
+from bookshelf.db.connections import open_database, opened_database
 from bookshelf.db.engine import create_engine
 from bookshelf.main import build_auth
 from bookshelf.users.models import users
@@ -53,16 +54,16 @@ async def test_a_start_creates_the_verified_admin_who_signs_in(settings: Setting
 async def test_concurrent_starts_make_one_admin(settings: Settings) -> None:
     """Eight instances starting at once, each with its own engine: one account, an admin."""
     configured = with_first_admin(settings)
-    engines = [create_engine(configured) for _ in range(8)]
+    databases = [await open_database(configured) for _ in range(8)]
     hasher = build_auth(configured).hasher
     try:
         outcomes = await asyncio.gather(
-            *(ensure_first_admin(engine, configured, hasher) for engine in engines)
+            *(ensure_first_admin(database, configured, hasher) for database in databases)
         )
-        again = await ensure_first_admin(engines[0], configured, hasher)
+        again = await ensure_first_admin(databases[0], configured, hasher)
     finally:
-        for engine in engines:
-            await engine.dispose()
+        for database in databases:
+            await database.close()
     assert outcomes.count("created") == 1
     assert set(outcomes) <= {"created", "promoted"}
     assert again == "promoted"
@@ -98,12 +99,9 @@ async def test_development_without_an_admin_says_how_to_get_one(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     development = settings.model_copy(update={"environment": Environment.DEVELOPMENT})
-    engine = create_engine(development)
-    try:
+    async with opened_database(development) as database:
         with caplog.at_level(logging.WARNING, logger="bookshelf"):
-            await log_how_to_get_an_admin(engine, development)
-    finally:
-        await engine.dispose()
+            await log_how_to_get_an_admin(database, development)
     assert any("bookshelf create-admin --email" in r.getMessage() for r in caplog.records)
 
 

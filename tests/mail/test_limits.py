@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.config import Settings
+from bookshelf.db.database import Database
 from bookshelf.mail.models import mail_outbox
 from tests.factories import app_account, assert_problem, count_rows
 from tests.ops.support import http, random_address, started
@@ -43,7 +43,7 @@ async def test_one_client_address_gets_the_strict_budget(limited_app: FastAPI, p
 async def test_one_target_gets_its_budget_of_mails_from_any_number_of_clients(
     limited_app: FastAPI,
 ) -> None:
-    engine: AsyncEngine = limited_app.state.engine
+    engine: Database = limited_app.state.database
     account = await app_account(limited_app)
     answers = []
     for _ in range(5):  # each from a new client address: the address budgets never fill

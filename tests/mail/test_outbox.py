@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.config import Settings
-from bookshelf.db.engine import create_engine
+from bookshelf.db.connections import open_database
 from bookshelf.db.types import utc_now
 from bookshelf.mail import service as mail_service
 from bookshelf.mail.models import mail_outbox
@@ -160,12 +160,12 @@ async def test_concurrent_workers_never_send_a_message_twice(
     """Four workers, each with its own connection pool (as separate processes would have),
     drain 40 messages at once: each message arrives exactly once."""
     await enqueue(engine, 40)
-    engines = [create_engine(settings) for _ in range(4)]
+    databases = [await open_database(settings) for _ in range(4)]
     try:
         with smtp_server() as smtp:
             workers = [
                 MailWorker(
-                    own_engine,
+                    own_database,
                     SmtpTransport(smtp.url, sender=SENDER, timeout_seconds=5),
                     WorkerSettings(
                         lease_seconds=30,
@@ -174,13 +174,13 @@ async def test_concurrent_workers_never_send_a_message_twice(
                         poll_interval_seconds=0.05,
                     ),
                 )
-                for own_engine in engines
+                for own_database in databases
             ]
             handled = await asyncio.gather(*(drain(worker) for worker in workers))
             ids = [message["Message-ID"] for message in smtp.recorder.messages]
     finally:
-        for own_engine in engines:
-            await own_engine.dispose()
+        for own_database in databases:
+            await own_database.close()
 
     assert sum(handled) == 40
     assert len(ids) == 40
@@ -209,7 +209,7 @@ async def test_delivered_mail_is_purged_after_a_week_and_dead_mail_is_kept(
             update(mail_outbox).where(mail_outbox.c.id == ids[2]).values(status="dead", sent_at=old)
         )
 
-    report = await purge_expired(engine)
+    report = await purge_expired(app.state.database)
 
     assert report.deleted["mail_outbox"] == 1
     left = {row.id: row.status for row in await outbox(engine)}

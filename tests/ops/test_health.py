@@ -12,12 +12,11 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.config import Settings
 from bookshelf.db import migrate
+from bookshelf.db.database import Database
 from bookshelf.db.engine import create_engine
 from tests.conftest import create_postgres_database, drop_postgres_database, make_settings
 from tests.factories import assert_problem
@@ -176,45 +175,39 @@ async def test_ready_answers_while_every_request_connection_is_checked_out(
         }
     )
     async with started(busy) as app, http(app) as client:
-        engine: AsyncEngine = app.state.engine
-        held: list[AsyncConnection] = [await engine.connect() for _ in range(pool_capacity(engine))]
+        database: Database = app.state.database
+        held = [await database.connect(write=False) for _ in range(2)]
         try:
-            assert engine.sync_engine.pool.checkedout() == pool_capacity(engine)  # type: ignore[attr-defined]
+            assert database.pool_status()[0] == 2
             started_at = time.monotonic()
             response = await client.get(READY)
             seconds = time.monotonic() - started_at
         finally:
             for connection in held:
-                await connection.close()
+                await database.release(connection)
     assert response.status_code == 200, response.text
     assert response.json()["checks"] == {"database": "ok", "migrations": "ok"}
     assert seconds < 1.5
 
 
 class SelectOneCounter:
-    """Counts the readiness database checks (``SELECT 1``) sent by any engine."""
+    """Counts the readiness database checks (``SELECT 1``) sent on the probes' pool."""
 
     def __init__(self) -> None:
         self.count = 0
 
-    def __call__(self, *args: Any) -> None:
-        if args[2].strip() == "SELECT 1":
+    def __call__(self, sql: str, _arguments: tuple[Any, ...]) -> None:
+        if sql.strip() == "SELECT 1":
             self.count += 1
 
 
-@pytest.fixture
-def database_checks() -> Iterator[SelectOneCounter]:
-    counter = SelectOneCounter()
-    event.listen(Engine, "before_cursor_execute", counter)
-    yield counter
-    event.remove(Engine, "before_cursor_execute", counter)
-
-
 async def test_concurrent_ready_probes_check_the_database_once_per_cache_period(
-    settings: Settings, database_checks: SelectOneCounter
+    settings: Settings,
 ) -> None:
     cached = settings.model_copy(update={"readiness_cache_seconds": 2.0})
+    database_checks = SelectOneCounter()
     async with started(cached) as app, http(app) as client:
+        app.state.readiness.database.listeners.append(database_checks)
         first = await asyncio.gather(*(client.get(READY) for _ in range(50)))
         checks_in_first_period = database_checks.count
         await asyncio.sleep(2.1)

@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 
 from bookshelf.config import Settings, get_settings
 from bookshelf.db.connections import ConnectionDep
+from bookshelf.db.database import unit_of_work
 from bookshelf.main import create_app, create_app_for_process
 from bookshelf.ops.logging import MASK, redact_secrets
 from bookshelf.users.models import users
@@ -78,7 +79,7 @@ async def test_every_request_logs_one_access_event(
     assert len(access[0]["request_id"]) == 32
 
 
-async def test_uvicorn_and_sqlalchemy_logs_are_json_lines(
+async def test_uvicorn_and_sql_logs_are_json_lines(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = settings.model_copy(update={"json_logs": True, "database_echo": True})
@@ -98,12 +99,12 @@ async def test_uvicorn_and_sqlalchemy_logs_are_json_lines(
     assert "Application startup complete." in uvicorn_messages
     assert "Application shutdown complete." in uvicorn_messages
     assert not [e for e in events if e["logger"] == "uvicorn.access"]
-    sql = [e for e in events if e["logger"].startswith("sqlalchemy.engine")]
+    sql = [e for e in events if e["logger"] == "bookshelf.db"]
     in_request = [e for e in sql if e.get("request_id") == "ops-sql-0001"]
     assert any("FROM books" in e["event"] for e in in_request), in_request
     assert {e["level"] for e in sql} == {"info"}
     assert len(access_events(events)) == 1
-    # One handler for everything: nothing printed around it, by SQLAlchemy's echo or anyone.
+    # One handler for everything: nothing printed around it, by the SQL echo or anyone.
     assert captured.out == ""
 
 
@@ -159,7 +160,7 @@ async def test_no_secret_reaches_a_log_line(
     captured = capsys.readouterr()
     events = json_events(captured.err)
     assert any(e["logger"] == "bookshelf.errors" and "exception" in e for e in events)
-    assert any(e["logger"].startswith("sqlalchemy.engine") for e in events)
+    assert any(e["logger"] == "bookshelf.db" for e in events)
     leaked = {
         stream: [s[:24] for s in secrets if s in output]
         for stream, output in (("stderr", captured.err), ("stdout", captured.out))
@@ -169,7 +170,7 @@ async def test_no_secret_reaches_a_log_line(
 
 
 async def _stored_hash(app: FastAPI, email: str) -> str:
-    async with app.state.engine.connect() as connection:
+    async with unit_of_work(app.state.database, write=False) as connection:
         value = await connection.scalar(select(users.c.password_hash).where(users.c.email == email))
     assert isinstance(value, str)
     assert value.startswith("$argon2id$")

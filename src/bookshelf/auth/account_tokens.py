@@ -10,11 +10,11 @@ from datetime import timedelta
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.auth.exceptions import InvalidAccountToken
 from bookshelf.auth.models import account_tokens
 from bookshelf.auth.tokens import hash_refresh_token, new_refresh_token
+from bookshelf.db.database import Connection
 from bookshelf.db.types import utc_now
 
 
@@ -32,7 +32,7 @@ class TokenUse:
 
 
 async def issue(
-    connection: AsyncConnection,
+    connection: Connection,
     *,
     user_id: uuid.UUID,
     purpose: Purpose,
@@ -73,7 +73,7 @@ def _usable(token: str, purposes: tuple[Purpose, ...]) -> list[ColumnElement[boo
     ]
 
 
-async def peek(connection: AsyncConnection, token: str, *purposes: Purpose) -> TokenUse:
+async def peek(connection: Connection, token: str, *purposes: Purpose) -> TokenUse:
     """What a usable token is for, without using it; ``InvalidAccountToken`` otherwise."""
     row = (
         await connection.execute(
@@ -87,7 +87,7 @@ async def peek(connection: AsyncConnection, token: str, *purposes: Purpose) -> T
     return TokenUse(row.user_id, Purpose(row.purpose), row.email)
 
 
-async def consume(connection: AsyncConnection, token: str, *purposes: Purpose) -> TokenUse:
+async def consume(connection: Connection, token: str, *purposes: Purpose) -> TokenUse:
     """Use a token: one conditional UPDATE, so of two concurrent uses exactly one wins."""
     row = (
         await connection.execute(

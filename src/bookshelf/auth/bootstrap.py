@@ -10,23 +10,20 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import exists, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth import service
 from bookshelf.auth.exceptions import EmailAlreadyRegistered
 from bookshelf.auth.passwords import PasswordHasher, password_problems
 from bookshelf.auth.schemas import normalise_email
 from bookshelf.config import Environment, Settings
-from bookshelf.db.connections import unit_of_work
+from bookshelf.db.database import Database, unit_of_work
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role
 
 logger = logging.getLogger("bookshelf")
 
 
-async def ensure_first_admin(
-    engine: AsyncEngine, settings: Settings, hasher: PasswordHasher
-) -> str:
+async def ensure_first_admin(database: Database, settings: Settings, hasher: PasswordHasher) -> str:
     """``"created"`` or ``"promoted"``; ValueError for an unusable email or password."""
     if settings.first_admin_email is None or settings.first_admin_password is None:
         raise ValueError("BOOKSHELF_FIRST_ADMIN_EMAIL and _PASSWORD are not set")
@@ -38,7 +35,7 @@ async def ensure_first_admin(
     password_hash = await hasher.hash(password)
     for _ in range(2):
         try:
-            async with unit_of_work(engine, write=True) as connection:
+            async with unit_of_work(database, write=True) as connection:
                 return await service.create_or_promote_admin(
                     connection, email=email, password_hash=password_hash, display_name=None
                 )
@@ -47,11 +44,11 @@ async def ensure_first_admin(
     raise RuntimeError("could not create or promote the first admin")  # pragma: no cover
 
 
-async def log_how_to_get_an_admin(engine: AsyncEngine, settings: Settings) -> None:
+async def log_how_to_get_an_admin(database: Database, settings: Settings) -> None:
     """In development, when no admin exists, say exactly how to get one."""
     if settings.environment is not Environment.DEVELOPMENT:
         return
-    async with unit_of_work(engine, write=False) as connection:
+    async with unit_of_work(database, write=False) as connection:
         has_admin = await connection.scalar(
             select(exists().where(users.c.role == Role.ADMIN.value, users.c.is_active.is_(True)))
         )
@@ -63,10 +60,10 @@ async def log_how_to_get_an_admin(engine: AsyncEngine, settings: Settings) -> No
         )
 
 
-async def prepare_accounts(engine: AsyncEngine, settings: Settings, hasher: PasswordHasher) -> None:
+async def prepare_accounts(database: Database, settings: Settings, hasher: PasswordHasher) -> None:
     """What a starting process does for accounts: the first admin, or the hint."""
     if settings.first_admin_email is not None:
-        outcome = await ensure_first_admin(engine, settings, hasher)
+        outcome = await ensure_first_admin(database, settings, hasher)
         logger.info("first admin %s (%s)", settings.first_admin_email, outcome)
     else:
-        await log_how_to_get_an_admin(engine, settings)
+        await log_how_to_get_an_admin(database, settings)

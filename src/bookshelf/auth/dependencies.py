@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.auth import service
 from bookshelf.auth.exceptions import (
@@ -21,7 +20,8 @@ from bookshelf.auth.mail_limits import MailLimits
 from bookshelf.auth.recovery import Recovery
 from bookshelf.auth.service import Auth
 from bookshelf.auth.sessions import Principal
-from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
+from bookshelf.db.connections import ConnectionDep, DatabaseDep
+from bookshelf.db.database import Connection, unit_of_work
 from bookshelf.ops.ratelimit import RateLimits
 from bookshelf.users.schemas import Role
 
@@ -45,7 +45,7 @@ AuthDep = Annotated[Auth, Depends(get_auth)]
 
 async def _authenticate(
     request: Request,
-    connection: AsyncConnection,
+    connection: Connection,
     auth: Auth,
     token: str | None,
     *,
@@ -81,13 +81,13 @@ async def get_current_user(
 
 async def get_current_user_released(
     request: Request,
-    engine: EngineDep,
+    database: DatabaseDep,
     auth: AuthDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     """The same check on a connection of its own that goes back to the pool at once, for
     routes that hash passwords and so must not hold the request's connection meanwhile."""
-    async with unit_of_work(engine, write=False) as connection:
+    async with unit_of_work(database, write=False) as connection:
         return await _authenticate(request, connection, auth, token)
 
 

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.auth import account_tokens, mails
 from bookshelf.auth import service as auth_service
@@ -22,6 +20,8 @@ from bookshelf.auth.exceptions import InvalidAccountToken
 from bookshelf.auth.schemas import Registration
 from bookshelf.auth.sessions import revoke_user_sessions
 from bookshelf.config import Settings
+from bookshelf.db.database import Connection
+from bookshelf.db.exceptions import IntegrityViolation
 from bookshelf.db.types import utc_now
 from bookshelf.mail import service as mail
 from bookshelf.users.models import users
@@ -52,7 +52,7 @@ class Recovery:
         return max(1, round(self.reset_ttl.total_seconds() / 60))
 
 
-async def _send(connection: AsyncConnection, recipient: str, message: mails.Mail) -> None:
+async def _send(connection: Connection, recipient: str, message: mails.Mail) -> None:
     await mail.enqueue(
         connection,
         kind=message.kind,
@@ -70,7 +70,7 @@ class _Account:
     email_verified: bool
 
 
-async def _account_by_email(connection: AsyncConnection, email: str) -> _Account | None:
+async def _account_by_email(connection: Connection, email: str) -> _Account | None:
     row = (
         await connection.execute(
             select(users.c.id, users.c.email, users.c.is_active, users.c.email_verified).where(
@@ -82,7 +82,7 @@ async def _account_by_email(connection: AsyncConnection, email: str) -> _Account
 
 
 async def _send_verification(
-    connection: AsyncConnection, recovery: Recovery, user_id: uuid.UUID, email: str
+    connection: Connection, recovery: Recovery, user_id: uuid.UUID, email: str
 ) -> None:
     token = await account_tokens.issue(
         connection,
@@ -99,7 +99,7 @@ async def _send_verification(
 
 
 async def register(
-    connection: AsyncConnection,
+    connection: Connection,
     recovery: Recovery,
     data: Registration,
     password_hash: str,
@@ -125,20 +125,18 @@ async def register(
         await _send_verification(connection, recovery, user.id, user.email)
 
 
-async def notify_already_registered(
-    connection: AsyncConnection, recovery: Recovery, email: str
-) -> None:
+async def notify_already_registered(connection: Connection, recovery: Recovery, email: str) -> None:
     await _send(connection, email, mails.already_registered(recovery.public_url))
 
 
-async def resend_verification(connection: AsyncConnection, recovery: Recovery, email: str) -> None:
+async def resend_verification(connection: Connection, recovery: Recovery, email: str) -> None:
     """A new verification mail if ``email`` has an active, unverified account (else nothing)."""
     account = await _account_by_email(connection, email)
     if account is not None and account.is_active and not account.email_verified:
         await _send_verification(connection, recovery, account.id, account.email)
 
 
-async def verify_email(connection: AsyncConnection, token: str) -> None:
+async def verify_email(connection: Connection, token: str) -> None:
     """Follow a verification link: mark the address verified, or, for an email change,
     switch the account to the new (so verified) address."""
     use = await account_tokens.consume(
@@ -151,15 +149,13 @@ async def verify_email(connection: AsyncConnection, token: str) -> None:
     values = {"email": use.email, "email_verified": True, "updated_at": utc_now()}
     try:
         result = await connection.execute(statement.values(**values))
-    except IntegrityError:  # the new address was taken meanwhile
+    except IntegrityViolation:  # the new address was taken meanwhile
         raise InvalidAccountToken() from None
     if not result.rowcount:
         raise InvalidAccountToken()
 
 
-async def request_password_reset(
-    connection: AsyncConnection, recovery: Recovery, email: str
-) -> None:
+async def request_password_reset(connection: Connection, recovery: Recovery, email: str) -> None:
     """A reset mail if ``email`` has an active account (else nothing)."""
     account = await _account_by_email(connection, email)
     if account is None or not account.is_active:
@@ -178,14 +174,14 @@ async def request_password_reset(
     )
 
 
-async def check_reset_token(connection: AsyncConnection, token: str) -> str:
+async def check_reset_token(connection: Connection, token: str) -> str:
     """The address of the account a usable reset token belongs to (for the password policy),
     or ``InvalidAccountToken``."""
     use = await account_tokens.peek(connection, token, Purpose.RESET_PASSWORD)
     return use.email
 
 
-async def reset_password(connection: AsyncConnection, token: str, password_hash: str) -> None:
+async def reset_password(connection: Connection, token: str, password_hash: str) -> None:
     """Use a reset token: set the password and sign the account out everywhere. The mail
     reached its address, so that address is verified too."""
     use = await account_tokens.consume(connection, token, Purpose.RESET_PASSWORD)
@@ -204,7 +200,7 @@ async def reset_password(connection: AsyncConnection, token: str, password_hash:
 
 
 async def request_email_change(
-    connection: AsyncConnection,
+    connection: Connection,
     recovery: Recovery,
     *,
     user_id: uuid.UUID,

@@ -19,7 +19,8 @@ from bookshelf.auth.schemas import (
     PasswordResetConfirm,
     VerifyEmailRequest,
 )
-from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
+from bookshelf.db.connections import ConnectionDep, DatabaseDep
+from bookshelf.db.database import unit_of_work
 from bookshelf.problems import problem_responses
 
 router = feature_router("/auth", tags=["auth"])
@@ -94,19 +95,19 @@ async def request_password_reset(
 )
 async def confirm_password_reset(
     payload: PasswordResetConfirm,
-    engine: EngineDep,
+    database: DatabaseDep,
     auth: AuthDep,
     mail_limits: MailLimitsDep,
 ) -> Response:
     """Set a new password with the token of a reset link (policy as at registration). Every
     session of the account is signed out; the link works once."""
-    async with unit_of_work(engine, write=False) as connection:
+    async with unit_of_work(database, write=False) as connection:
         email = await recovery.check_reset_token(connection, payload.token)
     problems = password_problems(payload.new_password, email=email)
     if problems:
         raise WeakPassword(problems, field="new_password")
     # Hashed with no connection held (see auth.passwords); the token is used only after.
     password_hash = await auth.hasher.hash(payload.new_password)
-    async with unit_of_work(engine, write=True) as connection:
+    async with unit_of_work(database, write=True) as connection:
         await recovery.reset_password(connection, payload.token, password_hash)
     return Response(status_code=204)

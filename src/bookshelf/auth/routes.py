@@ -17,7 +17,8 @@ from bookshelf.auth.dependencies import (
 )
 from bookshelf.auth.exceptions import EmailAlreadyRegistered, InvalidGrant
 from bookshelf.auth.schemas import Accepted, RefreshRequest, Registration, TokenPair
-from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
+from bookshelf.db.connections import ConnectionDep, DatabaseDep
+from bookshelf.db.database import unit_of_work
 from bookshelf.problems import problem_responses
 
 router = feature_router("/auth", tags=["auth"])
@@ -42,7 +43,7 @@ REGISTERED = Accepted(
 )
 async def register(
     payload: Registration,
-    engine: EngineDep,
+    database: DatabaseDep,
     auth: AuthDep,
     recovery: RecoveryDep,
     mail_limits: MailLimitsDep,
@@ -55,13 +56,13 @@ async def register(
     password_hash = await auth.hasher.hash(payload.password)
     send = mail_limits is None or await mail_limits.target_allows(payload.email)
     try:
-        async with unit_of_work(engine, write=True) as connection:
+        async with unit_of_work(database, write=True) as connection:
             await recovery_service.register(
                 connection, recovery, payload, password_hash, send_mail=send
             )
     except EmailAlreadyRegistered:  # a concurrent registration took the address
         if send:
-            async with unit_of_work(engine, write=True) as connection:
+            async with unit_of_work(database, write=True) as connection:
                 await recovery_service.notify_already_registered(
                     connection, recovery, payload.email
                 )
@@ -70,19 +71,19 @@ async def register(
 
 @router.post("/token", response_model=TokenPair, responses=problem_responses(400, 413))
 async def issue_token(
-    engine: EngineDep,
+    database: DatabaseDep,
     auth: AuthDep,
     username: Annotated[str, Form(max_length=320, description="The account's email.")],
     password: Annotated[str, Form(max_length=1024)],
     grant_type: Annotated[str, Form(pattern="^password$")] = "password",
 ) -> Response:
     """OAuth2 password flow: exchange email and password for an access and a refresh token."""
-    async with unit_of_work(engine, write=False) as connection:
+    async with unit_of_work(database, write=False) as connection:
         credentials = await service.find_credentials(connection, username)
     # The deliberately slow hash check holds no connection (the pool serves other requests)
     # and no transaction (on SQLite, nobody waits on the write lock for it).
     verified = await service.check_password(auth, credentials, password)
-    async with unit_of_work(engine, write=True) as connection:
+    async with unit_of_work(database, write=True) as connection:
         if verified.upgraded_hash is not None and credentials.password_hash is not None:
             await service.store_upgraded_hash(
                 connection,

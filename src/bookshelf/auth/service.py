@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.auth.exceptions import EmailAlreadyRegistered, InvalidAccessToken, InvalidGrant
 from bookshelf.auth.models import auth_sessions, refresh_tokens
@@ -20,6 +18,8 @@ from bookshelf.auth.passwords import PasswordHasher
 from bookshelf.auth.schemas import Registration, TokenPair, normalise_email
 from bookshelf.auth.sessions import Principal, revoke_session
 from bookshelf.auth.tokens import AccessClaims, TokenSigner, hash_refresh_token, new_refresh_token
+from bookshelf.db.database import Connection
+from bookshelf.db.exceptions import IntegrityViolation
 from bookshelf.db.types import utc_now
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role, User
@@ -42,7 +42,7 @@ class RefreshTokenReused:
 
 
 async def create_user(
-    connection: AsyncConnection,
+    connection: Connection,
     *,
     email: str,
     password_hash: str,
@@ -66,13 +66,13 @@ async def create_user(
     }
     try:
         await connection.execute(insert(users).values(row))
-    except IntegrityError:
+    except IntegrityViolation:
         raise EmailAlreadyRegistered() from None
     return User.model_validate(row)
 
 
 async def create_or_promote_admin(
-    connection: AsyncConnection,
+    connection: Connection,
     *,
     email: str,
     password_hash: str,
@@ -98,7 +98,7 @@ async def create_or_promote_admin(
     return "created"
 
 
-async def register(connection: AsyncConnection, data: Registration, password_hash: str) -> User:
+async def register(connection: Connection, data: Registration, password_hash: str) -> User:
     """A new reader account (roles are granted by admins, never chosen at registration)."""
     return await create_user(
         connection, email=data.email, password_hash=password_hash, display_name=data.display_name
@@ -114,7 +114,7 @@ class Credentials:
     is_active: bool
 
 
-async def find_credentials(connection: AsyncConnection, email: str) -> Credentials:
+async def find_credentials(connection: Connection, email: str) -> Credentials:
     try:
         normalised = normalise_email(email)
     except ValueError:
@@ -152,7 +152,7 @@ async def check_password(auth: Auth, credentials: Credentials, password: str) ->
 
 
 async def store_upgraded_hash(
-    connection: AsyncConnection, user_id: uuid.UUID, *, old_hash: str, new_hash: str
+    connection: Connection, user_id: uuid.UUID, *, old_hash: str, new_hash: str
 ) -> None:
     """Replace a hash made with older cost settings, unless the password changed meanwhile."""
     await connection.execute(
@@ -163,7 +163,7 @@ async def store_upgraded_hash(
 
 
 async def _issue_refresh_token(
-    connection: AsyncConnection, auth: Auth, session_id: uuid.UUID, now: datetime
+    connection: Connection, auth: Auth, session_id: uuid.UUID, now: datetime
 ) -> str:
     token = new_refresh_token()
     await connection.execute(
@@ -188,7 +188,7 @@ def _token_pair(
     )
 
 
-async def start_session(connection: AsyncConnection, auth: Auth, user_id: uuid.UUID) -> TokenPair:
+async def start_session(connection: Connection, auth: Auth, user_id: uuid.UUID) -> TokenPair:
     """Sign in: a new session (refresh-token family) and its first pair of tokens."""
     now = utc_now()
     session_id = uuid.uuid4()
@@ -202,7 +202,7 @@ async def start_session(connection: AsyncConnection, auth: Auth, user_id: uuid.U
 
 
 async def rotate_refresh_token(
-    connection: AsyncConnection, auth: Auth, token: str
+    connection: Connection, auth: Auth, token: str
 ) -> TokenPair | RefreshTokenReused:
     """Exchange a refresh token for a new pair; the old one can never be used again.
 
@@ -259,7 +259,7 @@ _SELECT_PRINCIPAL = (
 )
 
 
-async def load_principal(connection: AsyncConnection, claims: AccessClaims) -> Principal:
+async def load_principal(connection: Connection, claims: AccessClaims) -> Principal:
     """The user behind a verified access token, checked live against the database, so a
     deactivated account or a revoked session is refused at once, by every instance."""
     row = (

@@ -11,9 +11,9 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.auth.models import auth_sessions
+from bookshelf.db.database import Connection
 from bookshelf.db.types import utc_now
 from bookshelf.users.schemas import Role, User
 
@@ -34,7 +34,7 @@ class Principal:
         return self.user.role
 
 
-async def revoke_session(connection: AsyncConnection, session_id: uuid.UUID) -> None:
+async def revoke_session(connection: Connection, session_id: uuid.UUID) -> None:
     await connection.execute(
         update(auth_sessions)
         .where(auth_sessions.c.id == session_id, auth_sessions.c.revoked_at.is_(None))
@@ -43,7 +43,7 @@ async def revoke_session(connection: AsyncConnection, session_id: uuid.UUID) -> 
 
 
 async def revoke_user_sessions(
-    connection: AsyncConnection, user_id: uuid.UUID, *, keep: uuid.UUID | None = None
+    connection: Connection, user_id: uuid.UUID, *, keep: uuid.UUID | None = None
 ) -> None:
     """Sign a user out everywhere (except, optionally, the session ``keep``)."""
     statement = update(auth_sessions).where(

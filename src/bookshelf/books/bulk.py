@@ -26,7 +26,6 @@ from pydantic import ValidationError
 from sqlalchemy import Insert, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bookshelf.books import service
 from bookshelf.books.exceptions import (
@@ -39,7 +38,7 @@ from bookshelf.books.exceptions import (
 )
 from bookshelf.books.models import book_authors, book_subjects, books
 from bookshelf.books.schemas import Book, BookCreate, BookFilters
-from bookshelf.db.connections import unit_of_work
+from bookshelf.db.database import Connection, Database, unit_of_work
 from bookshelf.db.types import utc_now
 from bookshelf.exceptions import DomainError
 
@@ -57,7 +56,7 @@ NDJSON_MEDIA_TYPE = "application/x-ndjson"
 
 
 async def export_batches(
-    engine: AsyncEngine,
+    database: Database,
     filters: BookFilters,
     *,
     search_timeout_ms: int,
@@ -69,7 +68,7 @@ async def export_batches(
     back in the pool before the batch is yielded (``batch_size``: ``EXPORT_BATCH_SIZE``)."""
     size = batch_size or EXPORT_BATCH_SIZE
     while True:
-        async with unit_of_work(engine, write=False) as connection:
+        async with unit_of_work(database, write=False) as connection:
             batch = await service.books_after(
                 connection,
                 filters,
@@ -158,7 +157,7 @@ async def parse_lines(
     return valid, invalid
 
 
-async def _isbns_in_catalog(connection: AsyncConnection, isbns: list[str]) -> set[str]:
+async def _isbns_in_catalog(connection: Connection, isbns: list[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(isbns), _ISBN_LOOKUP_SIZE):
         chunk = isbns[start : start + _ISBN_LOOKUP_SIZE]
@@ -168,7 +167,7 @@ async def _isbns_in_catalog(connection: AsyncConnection, isbns: list[str]) -> se
 
 
 async def _without_duplicates(
-    connection: AsyncConnection, lines: Sequence[ImportLine], state: ImportState
+    connection: Connection, lines: Sequence[ImportLine], state: ImportState
 ) -> tuple[list[ImportLine], list[LineOutcome]]:
     """The lines whose ISBN is neither earlier in the import nor in the catalog, and the
     outcomes of those that are."""
@@ -195,27 +194,26 @@ async def _without_duplicates(
     return unique, duplicates
 
 
-def _insert_ignoring_conflicts(connection: AsyncConnection) -> Insert:
+def _insert_ignoring_conflicts(connection: Connection) -> Insert:
     statement = (
-        postgresql_insert(books)
-        if connection.dialect.name == "postgresql"
-        else sqlite_insert(books)
+        postgresql_insert(books) if connection.dialect == "postgresql" else sqlite_insert(books)
     )
     return statement.on_conflict_do_nothing().returning(books.c.id)
 
 
 async def _insert(
-    connection: AsyncConnection, lines: Sequence[ImportLine], *, actor: UUID | None
+    connection: Connection, lines: Sequence[ImportLine], *, actor: UUID | None
 ) -> list[LineOutcome]:
     """Insert the books, a batch per statement; a line whose ISBN another transaction committed
     meanwhile is skipped by the database and reported as a duplicate."""
     outcomes: list[LineOutcome] = []
-    statement = _insert_ignoring_conflicts(connection)
+    insert_books = _insert_ignoring_conflicts(connection)
     now = utc_now()
     for start in range(0, len(lines), _INSERT_BATCH_SIZE):
         batch = lines[start : start + _INSERT_BATCH_SIZE]
         rows = [service.new_book_row(item.book, actor=actor, now=now) for item in batch]
-        inserted = {row.id for row in await connection.execute(statement, rows)}
+        # One statement per batch (multi-row VALUES): RETURNING says which rows went in.
+        inserted = {row.id for row in await connection.execute(insert_books.values(rows))}
         authors: list[dict[str, Any]] = []
         subjects: list[dict[str, Any]] = []
         for item, row in zip(batch, rows, strict=True):
@@ -229,12 +227,12 @@ async def _insert(
             outcomes.append(LineOutcome(item.line, book_id=book_id))
         for table, keys in ((book_authors, authors), (book_subjects, subjects)):
             if keys:
-                await connection.execute(insert(table), keys)
+                await connection.execute_many(insert(table), keys)
     return outcomes
 
 
 async def import_books(
-    connection: AsyncConnection,
+    connection: Connection,
     lines: Iterable[tuple[int, bytes]],
     *,
     actor: UUID | None,

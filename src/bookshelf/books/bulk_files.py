@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bookshelf.books import bulk, service
 from bookshelf.books.exceptions import ImportRejected
 from bookshelf.books.schemas import BookFilters
-from bookshelf.db.connections import unit_of_work
+from bookshelf.db.database import Database, unit_of_work
 
 IMPORT_BATCH_LINES = 1000
 
@@ -50,7 +48,7 @@ def _batches(source: BinaryIO, size: int) -> Iterator[tuple[list[tuple[int, byte
 
 
 async def import_file(
-    engine: AsyncEngine,
+    database: Database,
     source: BinaryIO,
     *,
     all_or_nothing: bool,
@@ -65,7 +63,7 @@ async def import_file(
     state = bulk.ImportState()
     if all_or_nothing:
         try:
-            async with unit_of_work(engine, write=True) as connection:
+            async with unit_of_work(database, write=True) as connection:
                 for lines, spanned in _batches(source, batch_lines):
                     _count(
                         summary,
@@ -78,7 +76,7 @@ async def import_file(
             summary.created = 0
         return summary
     for lines, spanned in _batches(source, batch_lines):
-        async with unit_of_work(engine, write=True) as connection:
+        async with unit_of_work(database, write=True) as connection:
             outcomes = await bulk.import_books(connection, lines, actor=None, state=state)
         _count(summary, outcomes)
         on_progress(spanned)
@@ -93,18 +91,18 @@ def _count(summary: ImportSummary, outcomes: list[bulk.LineOutcome]) -> None:
             summary.failures.append(outcome)
 
 
-async def count_matching(engine: AsyncEngine, filters: BookFilters) -> int:
-    async with unit_of_work(engine, write=False) as connection:
+async def count_matching(database: Database, filters: BookFilters) -> int:
+    async with unit_of_work(database, write=False) as connection:
         return await service.count_books(connection, filters)
 
 
 async def export_to(
-    engine: AsyncEngine, filters: BookFilters, target: BinaryIO, *, on_progress: Progress
+    database: Database, filters: BookFilters, target: BinaryIO, *, on_progress: Progress
 ) -> int:
     """Write every book matching ``filters`` to ``target`` as NDJSON; the number written.
     ``on_progress`` gets the books written."""
     written = 0
-    async for batch in bulk.export_batches(engine, filters, search_timeout_ms=0):
+    async for batch in bulk.export_batches(database, filters, search_timeout_ms=0):
         target.write(bulk.ndjson_lines(batch))
         written += len(batch)
         on_progress(len(batch))
@@ -112,14 +110,14 @@ async def export_to(
 
 
 async def export_file(
-    engine: AsyncEngine, filters: BookFilters, path: Path, *, on_progress: Progress
+    database: Database, filters: BookFilters, path: Path, *, on_progress: Progress
 ) -> int:
     """``export_to`` a file, written under a temporary name and renamed when complete, so an
     interrupted export never leaves a truncated file that looks finished."""
     partial = path.with_name(f".{path.name}.partial")
     try:
         with partial.open("wb") as target:
-            written = await export_to(engine, filters, target, on_progress=on_progress)
+            written = await export_to(database, filters, target, on_progress=on_progress)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

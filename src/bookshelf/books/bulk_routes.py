@@ -26,7 +26,7 @@ from bookshelf.books.schemas import (
     ImportMode,
     ImportReport,
 )
-from bookshelf.db.connections import ConnectionDep, EngineDep
+from bookshelf.db.connections import ConnectionDep, DatabaseDep
 from bookshelf.dependencies import SettingsDep
 from bookshelf.exceptions import DomainError, UnsupportedMediaType
 from bookshelf.idempotency.dependencies import Idempotent
@@ -50,7 +50,7 @@ _EXPORT_SCHEMA = {
 
 
 async def export_books(
-    engine: EngineDep,
+    database: DatabaseDep,
     settings: SettingsDep,
     filters: Annotated[BookFilters, Query()],
 ) -> Response:
@@ -58,7 +58,7 @@ async def export_books(
     order), read in batches: constant memory, and no database connection held while the
     client reads."""
     batches = bulk.export_batches(
-        engine, filters, search_timeout_ms=settings.search_statement_timeout_ms
+        database, filters, search_timeout_ms=settings.search_statement_timeout_ms
     )
     # The first batch is read before the answer starts, so its failure (a search past its
     # timeout, a database that is down) is still a problem response, not a cut-off stream.

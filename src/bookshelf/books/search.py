@@ -41,9 +41,9 @@ from sqlalchemy import (
     table,
 )
 from sqlalchemy import text as sql_text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.books.models import books
+from bookshelf.db.database import Connection
 
 _FTS_TABLE = table("books_fts", column("rowid"))
 _FTS: ColumnClause[Any] = literal_column("books_fts")
@@ -115,32 +115,24 @@ _SEARCH_SETTINGS = sql_text(
 
 
 @asynccontextmanager
-async def bounded(connection: AsyncConnection, timeout_ms: int) -> AsyncIterator[None]:
+async def bounded(connection: Connection, timeout_ms: int) -> AsyncIterator[None]:
     """Run the block's search statement under the settings above (PostgreSQL).
 
     ``set_config(..., true)`` needs a transaction, and a read runs in autocommit
-    (``db.connections.connect``): the block gets one of its own (BEGIN, the settings, the
-    search, COMMIT).
-    A search over the timeout is cancelled by the server and raises ``DBAPIError`` with SQLSTATE
-    57014. SQLite has no statement timeout (its searches are bounded by the candidate cap) and
+    (``db.connections``): the block gets one of its own (BEGIN, the settings, the search,
+    COMMIT); on a connection that writes, the settings join its transaction.
+    A search over the timeout is cancelled by the server and raises ``StatementCancelled``.
+    SQLite has no statement timeout (its searches are bounded by the candidate cap) and
     scans deterministically: the block runs as it is.
     """
-    if connection.dialect.name != "postgresql":
+    if connection.dialect != "postgresql":
         yield
         return
     settings = {"timeout": f"{timeout_ms}ms" if timeout_ms else None}
-    options = (
-        connection.sync_connection.get_execution_options() if connection.sync_connection else {}
-    )
-    if options.get("isolation_level") != "AUTOCOMMIT":
-        # Inside the request's transaction already: the settings end with it.
+    if connection.write:
         await connection.execute(_SEARCH_SETTINGS, settings)
         yield
         return
-    if connection.in_transaction():
-        await connection.commit()  # autocommit: nothing is sent, SQLAlchemy's marker ends
-    # The pool puts the connection back in its default level when it is returned.
-    await connection.execution_options(isolation_level=connection.default_isolation_level)
-    async with connection.begin():
+    async with connection.transaction():
         await connection.execute(_SEARCH_SETTINGS, settings)
         yield

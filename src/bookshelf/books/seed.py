@@ -6,7 +6,6 @@ validation. On PostgreSQL rows are streamed with COPY; on SQLite they are insert
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,11 +14,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bookshelf.books.isbn import isbn13_check_digit
 from bookshelf.books.models import book_authors, book_subjects, books
 from bookshelf.books.service import fold
+from bookshelf.db.database import Connection, Database, unit_of_work
 
 _FIRST_NAMES = (
     "Ada Alan Amara Ana Anders Aylin Bao Beatriz Chen Chidi Clara Dmitri Elena Emeka Farah "
@@ -232,40 +231,32 @@ def batches(total: int, batch_size: int) -> Iterator[int]:
         remaining -= size
 
 
-async def _copy_batch(connection: AsyncConnection, batch: SeedBatch) -> None:
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    if driver is None:  # pragma: no cover - a checked-out connection always has one
-        raise RuntimeError("no driver connection")
-    await driver.copy_records_to_table(
+async def _copy_batch(connection: Connection, batch: SeedBatch) -> None:
+    from bookshelf.db.postgres import PostgresConnection
+
+    assert isinstance(connection, PostgresConnection)  # noqa: S101 - chosen by dialect
+    await connection.copy_records(
         "books",
-        columns=BOOK_COLUMNS,
-        records=[
-            tuple(
-                json.dumps(row[c]) if c in ("authors", "subjects") else row[c] for c in BOOK_COLUMNS
-            )
-            for row in batch.books
-        ],
+        BOOK_COLUMNS,
+        [tuple(row[c] for c in BOOK_COLUMNS) for row in batch.books],
     )
     for table, rows in (("book_authors", batch.authors), ("book_subjects", batch.subjects)):
         if rows:
-            await driver.copy_records_to_table(
+            await connection.copy_records(
                 table,
-                columns=("book_id", "position", "name_key"),
-                records=[(r["book_id"], r["position"], r["name_key"]) for r in rows],
+                ("book_id", "position", "name_key"),
+                [(r["book_id"], r["position"], r["name_key"]) for r in rows],
             )
 
 
-async def _insert_batch(connection: AsyncConnection, batch: SeedBatch) -> None:
-    await connection.execute(insert(books), batch.books)
-    if batch.authors:
-        await connection.execute(insert(book_authors), batch.authors)
-    if batch.subjects:
-        await connection.execute(insert(book_subjects), batch.subjects)
+async def _insert_batch(connection: Connection, batch: SeedBatch) -> None:
+    await connection.execute_many(insert(books), batch.books)
+    await connection.execute_many(insert(book_authors), batch.authors)
+    await connection.execute_many(insert(book_subjects), batch.subjects)
 
 
 async def seed_books(
-    engine: AsyncEngine,
+    database: Database,
     count: int,
     *,
     seed: int,
@@ -274,9 +265,9 @@ async def seed_books(
 ) -> None:
     """Insert ``count`` fake books, one transaction per batch, reporting progress per batch."""
     factory = BookFactory(seed)
-    write = _copy_batch if engine.dialect.name == "postgresql" else _insert_batch
+    write = _copy_batch if database.dialect == "postgresql" else _insert_batch
     for size in batches(count, batch_size):
         batch = factory.make(size)
-        async with engine.begin() as connection:
+        async with unit_of_work(database, write=True) as connection:
             await write(connection, batch)
         on_progress(size)

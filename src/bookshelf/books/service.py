@@ -1,6 +1,6 @@
 """Business rules and queries of the books feature (no web framework here).
 
-Every function takes the request's ``AsyncConnection``; none commits (``get_connection`` does).
+Every function takes the request's ``Connection``; none commits (``get_connection`` does).
 Reads are single statements; list queries are keyset-paginated and served by the indexes in
 ``books.models``.
 """
@@ -16,7 +16,6 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Select,
     bindparam,
     delete,
@@ -25,8 +24,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.books import search
 from bookshelf.books.exceptions import (
@@ -51,6 +48,8 @@ from bookshelf.books.schemas import (
     BookSort,
     BookUpdate,
 )
+from bookshelf.db.database import Connection
+from bookshelf.db.exceptions import IntegrityViolation, StatementCancelled
 from bookshelf.db.types import utc_now
 
 BOOK_COLUMNS = (
@@ -78,7 +77,7 @@ BOOK_COLUMNS = (
 _CENTS = Decimal("0.01")
 
 
-def book_from_row(row: Row[*tuple[Any, ...]]) -> Book:
+def book_from_row(row: Any) -> Book:
     """A Book from a row of BOOK_COLUMNS (extra columns, such as sort keys, are ignored)."""
     values = row._asdict()
     count, total = values["rating_count"], values.pop("rating_sum")
@@ -107,7 +106,7 @@ def _derived_columns(values: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _write_name_keys(
-    connection: AsyncConnection,
+    connection: Connection,
     book_id: UUID,
     *,
     authors: list[str] | None,
@@ -128,8 +127,8 @@ async def _write_name_keys(
 _INSERT_BOOK = insert(books)
 
 
-def _is_isbn_conflict(error: IntegrityError) -> bool:
-    return "isbn" in str(error.orig).lower()
+def _is_isbn_conflict(error: IntegrityViolation) -> bool:
+    return error.concerns("isbn")
 
 
 def new_book_row(data: BookCreate, *, actor: UUID | None, now: datetime) -> dict[str, Any]:
@@ -154,7 +153,7 @@ def name_key_rows(book_id: UUID, names: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-async def create_book(connection: AsyncConnection, data: BookCreate, *, actor: UUID) -> Book:
+async def create_book(connection: Connection, data: BookCreate, *, actor: UUID) -> Book:
     """Insert a book on behalf of ``actor``; a duplicate ISBN raises ``IsbnAlreadyExists``."""
     now = utc_now()
     fields = data.model_dump()
@@ -162,7 +161,7 @@ async def create_book(connection: AsyncConnection, data: BookCreate, *, actor: U
     book_id: UUID = row["id"]
     try:
         await connection.execute(_INSERT_BOOK, row)
-    except IntegrityError as error:
+    except IntegrityViolation as error:
         if data.isbn is not None and _is_isbn_conflict(error):
             raise IsbnAlreadyExists(data.isbn) from None
         raise
@@ -190,18 +189,18 @@ _SELECT_BOOKS = select(*BOOK_COLUMNS)
 _SELECT_BOOK = _SELECT_BOOKS.where(books.c.id == bindparam("book_id"))
 
 
-async def get_book(connection: AsyncConnection, book_id: UUID) -> Book:
+async def get_book(connection: Connection, book_id: UUID) -> Book:
     row = (await connection.execute(_SELECT_BOOK, {"book_id": book_id})).first()
     if row is None:
         raise BookNotFound(book_id)
     return book_from_row(row)
 
 
-async def book_exists(connection: AsyncConnection, book_id: UUID) -> bool:
+async def book_exists(connection: Connection, book_id: UUID) -> bool:
     return await connection.scalar(select(books.c.id).where(books.c.id == book_id)) is not None
 
 
-async def _missing_or_changed(connection: AsyncConnection, book_id: UUID) -> Exception:
+async def _missing_or_changed(connection: Connection, book_id: UUID) -> Exception:
     """After a guarded write touched no row: was the book gone, or at another version?"""
     if await book_exists(connection, book_id):
         return BookVersionMismatch()
@@ -209,7 +208,7 @@ async def _missing_or_changed(connection: AsyncConnection, book_id: UUID) -> Exc
 
 
 async def update_book(
-    connection: AsyncConnection,
+    connection: Connection,
     book_id: UUID,
     patch: BookUpdate,
     *,
@@ -235,7 +234,7 @@ async def update_book(
     ).returning(*BOOK_COLUMNS)
     try:
         row = (await connection.execute(statement)).first()
-    except IntegrityError as error:
+    except IntegrityViolation as error:
         if changes.get("isbn") and _is_isbn_conflict(error):
             raise IsbnAlreadyExists(changes["isbn"]) from None
         raise
@@ -251,7 +250,7 @@ async def update_book(
 
 
 async def delete_book(
-    connection: AsyncConnection,
+    connection: Connection,
     book_id: UUID,
     *,
     if_versions: Collection[int] | None = None,
@@ -264,7 +263,7 @@ async def delete_book(
         raise await _missing_or_changed(connection, book_id)
 
 
-async def lock_book_for_review(connection: AsyncConnection, book_id: UUID) -> None:
+async def lock_book_for_review(connection: Connection, book_id: UUID) -> None:
     """Lock the book's row (``FOR UPDATE``) before a review write touches the review row, so all
     review writes take their locks in the same order (book, then review) and cannot deadlock
     each other. ``BookNotFound`` if there is no such book."""
@@ -276,7 +275,7 @@ async def lock_book_for_review(connection: AsyncConnection, book_id: UUID) -> No
 
 
 async def change_rating_totals(
-    connection: AsyncConnection, book_id: UUID, *, count: int, rating: int
+    connection: Connection, book_id: UUID, *, count: int, rating: int
 ) -> None:
     """Add ``count`` reviews and ``rating`` stars to a book's rating totals (negative numbers
     take them away), in the transaction of the review write that calls it.
@@ -305,15 +304,6 @@ class SearchBounds:
 
     rank_candidates: int
     statement_timeout_ms: int
-
-
-# SQLSTATE query_canceled: the server stopped the statement at its statement_timeout.
-_QUERY_CANCELED = "57014"
-
-
-def _was_cancelled(error: DBAPIError) -> bool:
-    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-    return code == _QUERY_CANCELED
 
 
 def filter_conditions(filters: BookFilters) -> list[ColumnElement[bool]]:
@@ -349,7 +339,7 @@ def filter_conditions(filters: BookFilters) -> list[ColumnElement[bool]]:
 
 
 async def list_books(
-    connection: AsyncConnection, query: BookListQuery, *, search_bounds: SearchBounds
+    connection: Connection, query: BookListQuery, *, search_bounds: SearchBounds
 ) -> tuple[Sequence[Book], str | None]:
     """One page of books matching ``query``, and the cursor of the next page (or None).
 
@@ -363,16 +353,12 @@ async def list_books(
         statement = apply_order(_SELECT_BOOKS.where(*conditions), page)
         rows = (await connection.execute(statement)).all()
     else:
-        statement = _search_statement(
-            query.q, conditions, page, connection.dialect.name, search_bounds
-        )
+        statement = _search_statement(query.q, conditions, page, connection.dialect, search_bounds)
         try:
             async with search.bounded(connection, search_bounds.statement_timeout_ms):
                 rows = (await connection.execute(statement)).all()
-        except DBAPIError as error:
-            if _was_cancelled(error):
-                raise SearchTimedOut() from None
-            raise
+        except StatementCancelled:
+            raise SearchTimedOut() from None
     items = [book_from_row(row) for row in rows[: page.limit]]
     return items, next_key(page, rows)
 
@@ -406,7 +392,7 @@ def _search_statement(
 
 
 async def books_after(
-    connection: AsyncConnection,
+    connection: Connection,
     filters: BookFilters,
     *,
     after: UUID | None,
@@ -423,20 +409,18 @@ async def books_after(
     if filters.q is None:
         rows = (await connection.execute(statement.order_by(books.c.id).limit(limit))).all()
         return [book_from_row(row) for row in rows]
-    matching = search.add_text_search(statement, filters.q, dialect=connection.dialect.name)
+    matching = search.add_text_search(statement, filters.q, dialect=connection.dialect)
     try:
         async with search.bounded(connection, search_timeout_ms):
             rows = (await connection.execute(matching.order_by(books.c.id).limit(limit))).all()
-    except DBAPIError as error:
-        if _was_cancelled(error):
-            raise SearchTimedOut() from None
-        raise
+    except StatementCancelled:
+        raise SearchTimedOut() from None
     return [book_from_row(row) for row in rows]
 
 
-async def count_books(connection: AsyncConnection, filters: BookFilters) -> int:
+async def count_books(connection: Connection, filters: BookFilters) -> int:
     """How many books match ``filters`` (the command line's export shows it as progress)."""
     statement = select(func.count()).select_from(books).where(*filter_conditions(filters))
     if filters.q is not None:
-        statement = search.add_text_search(statement, filters.q, dialect=connection.dialect.name)
+        statement = search.add_text_search(statement, filters.q, dialect=connection.dialect)
     return int(await connection.scalar(statement) or 0)

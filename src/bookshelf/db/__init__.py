@@ -1,4 +1,4 @@
-"""The database: the engine (``engine``), one connection per request and units of work
+"""The database: the database (``database``), one connection per request and units of work
 (``connections``), the shared ``metadata`` and column ``types``, every feature's tables
 (``registry``), and Alembic (``migrate``, ``migrations/``).
 

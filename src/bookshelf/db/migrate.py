@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection as SyncConnection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bookshelf.config import Settings
+from bookshelf.db import database
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -38,7 +41,7 @@ def alembic_config() -> Config:
     return config
 
 
-def _run(connection: Connection, action: str, revision: str) -> None:
+def _run(connection: SyncConnection, action: str, revision: str) -> None:
     from alembic import command
 
     config = alembic_config()
@@ -52,6 +55,18 @@ def _run(connection: Connection, action: str, revision: str) -> None:
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as connection:
         await connection.run_sync(_run, "upgrade", revision)
+
+
+async def upgrade_database(settings: Settings, revision: str = "head") -> None:
+    """Migrate the database of ``settings`` on an engine of its own, closed afterwards: Alembic
+    runs on SQLAlchemy's engine, which the serving path does not use (``db.database``)."""
+    from bookshelf.db.engine import create_engine
+
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine, revision)
+    finally:
+        await engine.dispose()
 
 
 async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
@@ -75,7 +90,7 @@ def head_revision() -> str | None:
     return heads.pop() if heads else None
 
 
-def _current(connection: Connection) -> str | None:
+def _current(connection: SyncConnection) -> str | None:
     if not inspect(connection).has_table(VERSION_TABLE):
         return None  # never migrated
     version: str | None = connection.execute(
@@ -84,11 +99,24 @@ def _current(connection: Connection) -> str | None:
     return version
 
 
-async def revision_of(connection: AsyncConnection) -> str | None:
+_VERSION_TABLE_EXISTS = {
+    "postgresql": text("SELECT to_regclass('alembic_version') IS NOT NULL"),
+    "sqlite": text(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+    ),
+}
+_VERSION = text("SELECT version_num FROM alembic_version")
+
+
+async def revision_of(connection: database.Connection) -> str | None:
     """The revision the database is at, read on a connection the caller already holds."""
-    return await connection.run_sync(_current)
+    if not await connection.scalar(_VERSION_TABLE_EXISTS[connection.dialect]):
+        return None  # never migrated
+    version: str | None = await connection.scalar(_VERSION)
+    return version
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision of the database behind a SQLAlchemy engine (the CLI and tests)."""
     async with engine.connect() as connection:
-        return await revision_of(connection)
+        return await connection.run_sync(_current)

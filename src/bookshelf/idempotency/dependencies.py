@@ -30,12 +30,12 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.api import API_PREFIX, JSON_MEDIA_TYPE
 from bookshelf.auth.dependencies import CurrentUser
 from bookshelf.auth.sessions import Principal
 from bookshelf.db.connections import ConnectionDep
+from bookshelf.db.database import Connection
 from bookshelf.dependencies import SettingsDep
 from bookshelf.idempotency import service
 
@@ -58,7 +58,7 @@ class Idempotency:
 
     def __init__(
         self,
-        connection: AsyncConnection,
+        connection: Connection,
         key: str | None,
         scope: str,
         policy: service.IdempotencyPolicy,

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bookshelf.db.database import Connection
+from bookshelf.db.exceptions import IntegrityViolation
 from bookshelf.db.types import utc_now
 from bookshelf.idempotency.exceptions import IdempotencyKeyInFlight, IdempotencyKeyReused
 from bookshelf.idempotency.models import idempotency_records as records
@@ -43,7 +43,7 @@ def fingerprint(body: bytes) -> str:
 
 
 async def claim(
-    connection: AsyncConnection,
+    connection: Connection,
     scope: str,
     key: str,
     request_fingerprint: str,
@@ -94,15 +94,13 @@ async def claim(
                     expires_at=now + timedelta(seconds=policy.ttl_seconds),
                 )
             )
-        except IntegrityError:
+        except IntegrityViolation:
             # A concurrent request inserted the same key between our read and our insert.
             raise IdempotencyKeyInFlight() from None
     return None
 
 
-async def complete(
-    connection: AsyncConnection, scope: str, key: str, response: StoredResponse
-) -> None:
+async def complete(connection: Connection, scope: str, key: str, response: StoredResponse) -> None:
     """Store the response to replay, in the request's own transaction."""
     await connection.execute(
         update(records)
@@ -115,7 +113,7 @@ async def complete(
     )
 
 
-async def release(connection: AsyncConnection, scope: str, key: str) -> None:
+async def release(connection: Connection, scope: str, key: str) -> None:
     """Forget the claim of a request that failed, so a retry starts afresh."""
     await connection.execute(
         delete(records).where(

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bookshelf.db.database import Connection
 from bookshelf.db.types import utc_now
 from bookshelf.mail.models import mail_outbox
 
@@ -27,7 +27,7 @@ class OutgoingMail:
 
 
 async def enqueue(
-    connection: AsyncConnection, *, kind: str, recipient: str, subject: str, body: str
+    connection: Connection, *, kind: str, recipient: str, subject: str, body: str
 ) -> uuid.UUID:
     """Write a message in the caller's transaction: it is delivered if, and only if, that
     transaction commits."""
@@ -49,7 +49,7 @@ async def enqueue(
     return message_id
 
 
-async def claim_next(connection: AsyncConnection, *, lease_seconds: int) -> OutgoingMail | None:
+async def claim_next(connection: Connection, *, lease_seconds: int) -> OutgoingMail | None:
     """Claim the oldest due message (pending and due, or sending with an expired lease).
 
     One statement: on PostgreSQL the candidate row is locked with ``FOR UPDATE SKIP LOCKED``,
@@ -95,7 +95,7 @@ async def claim_next(connection: AsyncConnection, *, lease_seconds: int) -> Outg
     return OutgoingMail(row.id, row.recipient, row.subject, row.body or "", row.attempts)
 
 
-async def mark_sent(connection: AsyncConnection, message_id: uuid.UUID) -> None:
+async def mark_sent(connection: Connection, message_id: uuid.UUID) -> None:
     """Record the delivery and forget the body (it holds a token)."""
     await connection.execute(
         update(mail_outbox)
@@ -111,7 +111,7 @@ def backoff(attempts: int, base_seconds: float) -> timedelta:
 
 
 async def mark_failed(
-    connection: AsyncConnection,
+    connection: Connection,
     mail: OutgoingMail,
     *,
     error: str,
@@ -148,7 +148,7 @@ class OutboxStats:
     oldest_unsent_age_seconds: float
 
 
-async def stats(connection: AsyncConnection, now: datetime | None = None) -> OutboxStats:
+async def stats(connection: Connection, now: datetime | None = None) -> OutboxStats:
     now = now or utc_now()
     unsent_filter = mail_outbox.c.status.in_(("pending", "sending"))
     unsent, oldest = (

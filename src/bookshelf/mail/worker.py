@@ -14,10 +14,8 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from bookshelf.config import Environment, Settings
-from bookshelf.db.connections import unit_of_work
+from bookshelf.db.database import Database, unit_of_work
 from bookshelf.mail import metrics, service
 from bookshelf.mail.exceptions import DeliveryFailed
 from bookshelf.mail.transports import Transport, build_transport
@@ -43,30 +41,30 @@ class WorkerSettings:
 
 
 class MailWorker:
-    def __init__(self, engine: AsyncEngine, transport: Transport, config: WorkerSettings) -> None:
-        self.engine = engine
+    def __init__(self, database: Database, transport: Transport, config: WorkerSettings) -> None:
+        self.database = database
         self.transport = transport
         self.config = config
 
     @classmethod
-    def from_settings(cls, engine: AsyncEngine, settings: Settings) -> MailWorker:
+    def from_settings(cls, database: Database, settings: Settings) -> MailWorker:
         if settings.smtp_url is None and settings.environment is Environment.PRODUCTION:
             logger.warning(
                 "BOOKSHELF_SMTP_URL is not set in production: mails (and their links) are "
                 "written to the log, not sent"
             )
-        return cls(engine, build_transport(settings), WorkerSettings.from_settings(settings))
+        return cls(database, build_transport(settings), WorkerSettings.from_settings(settings))
 
     async def deliver_one(self) -> bool:
         """Claim and deliver one due message; False when none was due."""
-        async with unit_of_work(self.engine, write=True) as connection:
+        async with unit_of_work(self.database, write=True) as connection:
             mail = await service.claim_next(connection, lease_seconds=self.config.lease_seconds)
         if mail is None:
             return False
         try:
             await self.transport.send(mail)
         except DeliveryFailed as error:
-            async with unit_of_work(self.engine, write=True) as connection:
+            async with unit_of_work(self.database, write=True) as connection:
                 outcome = await service.mark_failed(
                     connection,
                     mail,
@@ -86,14 +84,14 @@ class MailWorker:
                     "mail %s not delivered (attempt %d): %s", mail.id, mail.attempts, error
                 )
             return True
-        async with unit_of_work(self.engine, write=True) as connection:
+        async with unit_of_work(self.database, write=True) as connection:
             await service.mark_sent(connection, mail.id)
         metrics.SENT.inc()
         logger.info("mail %s delivered", mail.id)
         return True
 
     async def refresh_metrics(self) -> None:
-        async with unit_of_work(self.engine, write=False) as connection:
+        async with unit_of_work(self.database, write=False) as connection:
             current = await service.stats(connection)
         metrics.UNSENT.set(current.unsent)
         metrics.DEAD_IN_OUTBOX.set(current.dead)

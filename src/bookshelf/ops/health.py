@@ -7,8 +7,8 @@ pod left the load balancer.
 
 Readiness must neither lie nor cost: a probe that waits behind busy request traffic for a pooled
 connection would take a healthy pod out of rotation exactly when it is busiest, and a probe that
-runs its checks on every call turns a probe storm into database load. So the checks run on an
-engine of their own (one connection: the request pool's state never decides readiness), at most
+runs its checks on every call turns a probe storm into database load. So the checks run on a
+pool of their own (one connection: the request pool's state never decides readiness), at most
 once per ``BOOKSHELF_READINESS_CACHE_SECONDS`` however many probes arrive (one runs the checks,
 the others wait for its answer), and draining is reported at once, never from the cache.
 """
@@ -23,9 +23,10 @@ from collections.abc import Awaitable
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.db import migrate
+from bookshelf.db.database import Database, unit_of_work
+from bookshelf.db.exceptions import DatabaseUnavailable
 from bookshelf.ops.ratelimit import RateLimits
 from bookshelf.problems import problem_response
 
@@ -33,6 +34,7 @@ router = APIRouter(prefix="/health", include_in_schema=False)
 logger = logging.getLogger("bookshelf.health")
 
 CHECK_TIMEOUT_SECONDS = 2.0
+_SELECT_1 = text("SELECT 1")
 OK = "ok"
 # What a failing check reports: the kind of failure, never an exception's class or message
 # (they leak the driver and the infrastructure to whoever can reach the probe).
@@ -51,13 +53,13 @@ class Readiness:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        database: Database,
         rate_limits: RateLimits | None,
         *,
         cache_seconds: float,
         timeout_seconds: float = CHECK_TIMEOUT_SECONDS,
     ) -> None:
-        self.engine = engine
+        self.database = database
         self._redis = rate_limits if rate_limits is not None and rate_limits.uses_redis else None
         self._cache_seconds = cache_seconds
         self._timeout_seconds = timeout_seconds
@@ -90,10 +92,12 @@ class Readiness:
         checks = {"database": UNKNOWN, "migrations": UNKNOWN}
 
         async def probe() -> str:
-            async with self.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-                checks["database"] = OK
-                current = await migrate.revision_of(connection)
+            try:
+                current = await self._revision(checks)
+            except DatabaseUnavailable:
+                # The pooled connection may be one a database restart broke (its loss has
+                # expired the pool): one more try, on a new connection, reports the database.
+                current = await self._revision(checks)
             return OK if current == migrate.head_revision() else f"at {current}, not at head"
 
         outcome = await self._outcome("database", probe())
@@ -102,6 +106,12 @@ class Readiness:
         else:
             checks["database"] = outcome
         return checks
+
+    async def _revision(self, checks: dict[str, str]) -> str | None:
+        async with unit_of_work(self.database, write=False) as connection:
+            await connection.execute(_SELECT_1)
+            checks["database"] = OK
+            return await migrate.revision_of(connection)
 
     async def _outcome(self, name: str, check: Awaitable[str]) -> str:
         try:

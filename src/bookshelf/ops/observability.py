@@ -9,7 +9,11 @@ all the requests that finished in the same turn of the event loop.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bookshelf.db.database import Database
+
 
 from prometheus_client.metrics import Counter, Histogram
 from starlette.types import Scope
@@ -48,7 +52,13 @@ class Observations:
         return children
 
     def record(
-        self, scope: Scope, *, status: int, elapsed: float, request_id: str, pool: Any
+        self,
+        scope: Scope,
+        *,
+        status: int,
+        elapsed: float,
+        request_id: str,
+        database: Database | None,
     ) -> None:
         method: str = scope["method"]
         route = route_template(scope)
@@ -57,9 +67,10 @@ class Observations:
         )
         requests.inc()
         latency.observe(elapsed)
-        if pool is not None and hasattr(pool, "checkedout"):
-            metrics.POOL_SIZE.set(pool.size())
-            metrics.POOL_CHECKED_OUT.set(pool.checkedout())
+        if database is not None:
+            checked_out, size = database.pool_status()
+            metrics.POOL_SIZE.set(size)
+            metrics.POOL_CHECKED_OUT.set(checked_out)
         state = scope.get("state") or {}
         client = scope.get("client")
         self.access_log.add(

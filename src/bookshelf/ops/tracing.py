@@ -12,7 +12,6 @@ import importlib.util
 from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 REQUIRED_MODULES = (
     "opentelemetry.sdk",
@@ -50,17 +49,3 @@ def install_tracing(app: FastAPI, service_name: str) -> Any:
         app, tracer_provider=provider, excluded_urls="/health/.*,/metrics"
     )
     return provider
-
-
-def instrument_engine(engine: AsyncEngine, provider: Any) -> None:
-    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-
-    # The instrumentation declares support up to SQLAlchemy 2.0 only; it hooks the engine's
-    # cursor events, which 2.1 keeps unchanged (the tracing tests prove the spans come out).
-    instrumentor = SQLAlchemyInstrumentor()  # a process-wide singleton
-    if instrumentor.is_instrumented_by_opentelemetry:
-        # A process serves one app; a second one (tests) takes the instrumentation over.
-        instrumentor.uninstrument()
-    instrumentor.instrument(
-        engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True
-    )

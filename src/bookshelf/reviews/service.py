@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.auth.sessions import Principal
 from bookshelf.books import service as books
 from bookshelf.books.exceptions import BookNotFound
+from bookshelf.db.database import Connection
+from bookshelf.db.exceptions import IntegrityViolation
 from bookshelf.db.types import utc_now
 from bookshelf.pagination import CursorId, CursorSchema, CursorTimestamp
 from bookshelf.reviews.exceptions import ReviewAlreadyExists, ReviewNotFound
@@ -50,7 +50,7 @@ def _select_reviews() -> Select[Any]:
 
 
 async def create_review(
-    connection: AsyncConnection, book_id: uuid.UUID, author: Principal, data: ReviewCreate
+    connection: Connection, book_id: uuid.UUID, author: Principal, data: ReviewCreate
 ) -> Review:
     """Add the signed-in user's review of a book; a second one is ``ReviewAlreadyExists``."""
     # The totals' UPDATE locks the book's row before the review is inserted (book, then review).
@@ -69,7 +69,7 @@ async def create_review(
                 updated_at=now,
             )
         )
-    except IntegrityError:
+    except IntegrityViolation:
         raise ReviewAlreadyExists() from None
     return Review(
         id=review_id,
@@ -83,9 +83,7 @@ async def create_review(
     )
 
 
-async def get_review(
-    connection: AsyncConnection, book_id: uuid.UUID, review_id: uuid.UUID
-) -> Review:
+async def get_review(connection: Connection, book_id: uuid.UUID, review_id: uuid.UUID) -> Review:
     row = (
         await connection.execute(
             _select_reviews().where(reviews.c.id == review_id, reviews.c.book_id == book_id)
@@ -97,7 +95,7 @@ async def get_review(
 
 
 async def update_review(
-    connection: AsyncConnection,
+    connection: Connection,
     book_id: uuid.UUID,
     review_id: uuid.UUID,
     author: Principal,
@@ -123,7 +121,7 @@ async def update_review(
 
 
 async def delete_review(
-    connection: AsyncConnection, book_id: uuid.UUID, review_id: uuid.UUID, actor: Principal
+    connection: Connection, book_id: uuid.UUID, review_id: uuid.UUID, actor: Principal
 ) -> None:
     """Delete a review: its author may, and so may admins (moderation)."""
     await books.lock_book_for_review(connection, book_id)
@@ -137,7 +135,7 @@ async def delete_review(
 
 
 async def list_reviews(
-    connection: AsyncConnection, book_id: uuid.UUID, *, limit: int, cursor: str | None
+    connection: Connection, book_id: uuid.UUID, *, limit: int, cursor: str | None
 ) -> tuple[Sequence[Review], str | None]:
     """A book's reviews, newest first, keyset-paginated on (created_at, id)."""
     statement = _CURSOR.page(

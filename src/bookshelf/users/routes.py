@@ -24,7 +24,8 @@ from bookshelf.auth.dependencies import (
     RecoveryDep,
 )
 from bookshelf.auth.schemas import Accepted
-from bookshelf.db.connections import ConnectionDep, EngineDep, unit_of_work
+from bookshelf.db.connections import ConnectionDep, DatabaseDep
+from bookshelf.db.database import unit_of_work
 from bookshelf.problems import problem_responses
 from bookshelf.users import service
 from bookshelf.users.exceptions import UserNotFound
@@ -65,7 +66,7 @@ async def update_me(
     request: Request,
     changes: ProfileUpdate,
     principal: CurrentUserReleased,
-    engine: EngineDep,
+    database: DatabaseDep,
     auth: AuthDep,
     limits: RateLimitsDep,
     recovery_settings: RecoveryDep,
@@ -79,7 +80,7 @@ async def update_me(
         # A password check is a guess: under the strict sign-in budget, per account and address.
         if limits is not None:
             await limits.count_password_check(str(principal.id), request.scope)
-        async with unit_of_work(engine, write=False) as connection:
+        async with unit_of_work(database, write=False) as connection:
             current_hash = await service.current_password_hash(connection, principal.id)
         # Checked and hashed with no connection held, and before the write: on SQLite the
         # write below holds the database's write lock, which nobody should wait on for a hash.
@@ -88,7 +89,7 @@ async def update_me(
         )
         if password_change is None:
             await service.confirm_current_password(auth.hasher, changes, current_hash)
-    async with unit_of_work(engine, write=True) as connection:
+    async with unit_of_work(database, write=True) as connection:
         user = await service.update_profile(connection, principal, changes, password_change)
         if changes.email is not None and changes.email != principal.user.email:
             await recovery.request_email_change(

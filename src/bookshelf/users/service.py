@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookshelf.auth.exceptions import (
     InsufficientRole,
@@ -22,6 +21,7 @@ from bookshelf.auth.exceptions import (
 )
 from bookshelf.auth.passwords import PasswordHasher, password_problems
 from bookshelf.auth.sessions import Principal, revoke_user_sessions
+from bookshelf.db.database import Connection
 from bookshelf.db.types import utc_now
 from bookshelf.pagination import CursorSchema, CursorText
 from bookshelf.users.exceptions import CannotChangeOwnAccess, UserNotFound
@@ -45,7 +45,7 @@ _CURSOR: CursorSchema[tuple[str]] = CursorSchema("email", CursorText)
 
 
 async def list_users(
-    connection: AsyncConnection, *, limit: int, cursor: str | None
+    connection: Connection, *, limit: int, cursor: str | None
 ) -> tuple[Sequence[User], str | None]:
     """Accounts by email, keyset-paginated (emails are unique, so the order is total)."""
     statement = _CURSOR.page(
@@ -57,7 +57,7 @@ async def list_users(
 
 
 async def update_user(
-    connection: AsyncConnection, admin: Principal, user_id: UUID, changes: UserAdminUpdate
+    connection: Connection, admin: Principal, user_id: UUID, changes: UserAdminUpdate
 ) -> User:
     """Change an account's role or active flag. Deactivation signs the user out everywhere
     (and every request re-checks the flag, so their access tokens stop at once)."""
@@ -76,7 +76,7 @@ async def update_user(
     return User.model_validate(row, from_attributes=True)
 
 
-async def _confirm_still_an_active_admin(connection: AsyncConnection, admin: Principal) -> None:
+async def _confirm_still_an_active_admin(connection: Connection, admin: Principal) -> None:
     """Before taking admin rights away from someone, check under lock that the acting admin
     still has them. With self-demotion refused, this keeps at least one active admin, always.
 
@@ -101,7 +101,7 @@ async def _confirm_still_an_active_admin(connection: AsyncConnection, admin: Pri
         raise InsufficientRole(Role.ADMIN.value)
 
 
-async def current_password_hash(connection: AsyncConnection, user_id: UUID) -> str:
+async def current_password_hash(connection: Connection, user_id: UUID) -> str:
     password_hash = await connection.scalar(
         select(users.c.password_hash).where(users.c.id == user_id)
     )
@@ -144,7 +144,7 @@ async def confirm_current_password(
 
 
 async def update_profile(
-    connection: AsyncConnection,
+    connection: Connection,
     principal: Principal,
     changes: ProfileUpdate,
     password_change: PasswordChange | None,

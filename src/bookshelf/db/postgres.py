@@ -1,0 +1,267 @@
+"""PostgreSQL on an asyncpg pool.
+
+Each statement is one round trip: asyncpg prepares a statement shape once per connection and
+then only binds and executes it. Behind PgBouncer in transaction mode
+(``BOOKSHELF_DATABASE_STATEMENT_CACHE=false``) nothing is kept prepared across transactions
+(``statement_cache_size=0``): asyncpg then prepares unnamed statements, which a transaction
+pooler hands over with the transaction.
+
+Returning a connection to the pool sends nothing (asyncpg's default reset is a round trip of
+``RESET ALL`` and friends per checkout): the service never changes session state, and an open
+transaction is rolled back before release. When a statement finds the connection lost (a
+database restart), every pooled connection is expired, so one request fails with a 503 rather
+than one per pooled connection, and the next checkouts connect anew.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import asyncpg
+from pydantic_core import from_json, to_json
+from sqlalchemy.engine import make_url
+
+from bookshelf.config import Settings
+from bookshelf.db.database import Connection, Database
+from bookshelf.db.exceptions import (
+    DatabaseError,
+    DatabaseUnavailable,
+    IntegrityViolation,
+    StatementCancelled,
+)
+from bookshelf.db.statements import Bound, StatementCache
+
+# SQLSTATEs that mean "try again later": server shutting down or starting, too many
+# connections; the connection-exception class (08xxx) is matched by its prefix.
+_TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+_QUERY_CANCELED = "57014"
+# Prepared statement shapes kept per connection (the service has a few dozen).
+_STATEMENT_CACHE_SIZE = 256
+
+
+def translate(error: BaseException) -> DatabaseError | None:
+    """The service's error for a driver's, or None for errors that are not the database's."""
+    if isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        return IntegrityViolation(f"{error.constraint_name or ''}: {error}")
+    if isinstance(error, asyncpg.PostgresError):
+        code = error.sqlstate or ""
+        if code == _QUERY_CANCELED:
+            return StatementCancelled(str(error))
+        if code in _TRANSIENT_SQLSTATES or code.startswith("08"):
+            return DatabaseUnavailable(str(error))
+        return DatabaseError(f"{type(error).__name__}: {error}")
+    if isinstance(error, asyncpg.InterfaceError | OSError | ConnectionError):
+        return DatabaseUnavailable(f"{type(error).__name__}: {error}")
+    return None
+
+
+def _lost_connection(error: DatabaseError) -> bool:
+    return isinstance(error, DatabaseUnavailable) and not isinstance(error, StatementCancelled)
+
+
+# jsonb's binary form is a version byte (1) and the JSON text.
+_JSONB_VERSION = b"\x01"
+
+
+def _jsonb_bytes(value: Any) -> bytes:
+    return _JSONB_VERSION + to_json(value)
+
+
+def _from_jsonb_bytes(data: bytes) -> Any:
+    return from_json(data[1:])
+
+
+async def _setup_connection(connection: asyncpg.Connection) -> None:
+    # JSON both ways in the driver, with pydantic-core's encoder and parser. Binary codecs,
+    # which COPY (the seed) needs too.
+    await connection.set_type_codec(
+        "jsonb",
+        encoder=_jsonb_bytes,
+        decoder=_from_jsonb_bytes,
+        schema="pg_catalog",
+        format="binary",
+    )
+    await connection.set_type_codec(
+        "json", encoder=to_json, decoder=from_json, schema="pg_catalog", format="binary"
+    )
+
+
+async def _no_reset(_connection: asyncpg.Connection) -> None:
+    """Nothing to reset: see the module docstring."""
+
+
+class PostgresConnection(Connection):
+    dialect = "postgresql"
+
+    def __init__(
+        self,
+        database: PostgresDatabase,
+        raw: asyncpg.pool.PoolConnectionProxy,
+        *,
+        write: bool,
+    ) -> None:
+        super().__init__(database, write=write)
+        self._database = database
+        self.raw = raw
+        self._transaction: Any = None
+
+    async def _begin(self) -> None:
+        self._transaction = self.raw.transaction()
+        await self._transaction.start()
+
+    async def _run(self, bound: Bound) -> tuple[Sequence[Sequence[Any]], int]:
+        try:
+            if self.write and self._transaction is None:
+                await self._begin()
+            if bound.statement.returns_rows:
+                return await self.raw.fetch(bound.sql, *bound.arguments), 0
+            status = await self.raw.execute(bound.sql, *bound.arguments)
+        except Exception as error:
+            raise await self._database.translated(error) from error
+        # "UPDATE 3", "DELETE 0", "INSERT 0 1": the count is the last word.
+        count = status.rsplit(" ", 1)[-1]
+        return [], int(count) if count.isdigit() else 0
+
+    async def _run_many(self, bound: Sequence[Bound]) -> None:
+        try:
+            if self.write and self._transaction is None:
+                await self._begin()
+            await self.raw.executemany(bound[0].sql, [item.arguments for item in bound])
+        except Exception as error:
+            raise await self._database.translated(error) from error
+
+    async def copy_records(
+        self, table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]
+    ) -> None:
+        """``COPY`` rows into ``table``: the fastest way in for many rows (the seed)."""
+        try:
+            if self.write and self._transaction is None:
+                await self._begin()
+            await self.raw.copy_records_to_table(table, columns=columns, records=records)
+        except Exception as error:
+            raise await self._database.translated(error) from error
+
+    def in_transaction(self) -> bool:
+        return self._transaction is not None
+
+    async def commit(self) -> None:
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            try:
+                await transaction.commit()
+            except Exception as error:
+                raise await self._database.translated(error) from error
+
+    async def rollback(self) -> None:
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            try:
+                await transaction.rollback()
+            except Exception as error:
+                raise await self._database.translated(error) from error
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        if self._transaction is not None:  # already in one: the block joins it
+            yield
+            return
+        try:
+            await self._begin()
+        except Exception as error:
+            raise await self._database.translated(error) from error
+        try:
+            yield
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.rollback()
+            raise
+        await self.commit()
+
+
+class PostgresDatabase(Database):
+    dialect = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout: float, echo: bool) -> None:
+        self.pool = pool
+        super().__init__()
+        self.statements = StatementCache("postgresql")
+        self.echo = echo
+        self._acquire_timeout = acquire_timeout
+
+    @classmethod
+    async def open(cls, settings: Settings, *, pool_size: int | None = None) -> PostgresDatabase:
+        """A pool that connects lazily (the service starts while the database is down)."""
+        server_settings: dict[str, str] = {}
+        # Sent as a startup parameter, which PgBouncer refuses: behind it (statement cache
+        # off), set statement_timeout on the database role instead (see the README).
+        if settings.database_statement_timeout_ms and settings.database_statement_cache:
+            # A runaway query is cancelled by the server instead of holding a connection.
+            server_settings["statement_timeout"] = str(settings.database_statement_timeout_ms)
+        size = pool_size or settings.database_pool_size + settings.database_max_overflow
+        pool = await asyncpg.create_pool(
+            dsn=driver_dsn(settings.database_url.get_secret_value()),
+            min_size=0,
+            max_size=size,
+            init=_setup_connection,
+            reset=_no_reset,
+            statement_cache_size=(
+                _STATEMENT_CACHE_SIZE if settings.database_statement_cache else 0
+            ),
+            server_settings=server_settings or None,
+        )
+        return cls(
+            pool,
+            acquire_timeout=settings.database_pool_timeout_seconds,
+            echo=settings.database_echo,
+        )
+
+    async def translated(self, error: BaseException) -> BaseException:
+        """The service's error for ``error``; a lost connection expires the whole pool."""
+        translated = translate(error)
+        if translated is None:
+            return error
+        if _lost_connection(translated):
+            await self.pool.expire_connections()
+        return translated
+
+    async def connect(self, *, write: bool) -> PostgresConnection:
+        try:
+            raw = await self.pool.acquire(timeout=self._acquire_timeout)
+        except TimeoutError:
+            raise DatabaseUnavailable("no pooled connection came free in time") from None
+        except Exception as error:
+            raise await self.translated(error) from error
+        return PostgresConnection(self, raw, write=write)
+
+    async def release(self, connection: Connection) -> None:
+        assert isinstance(connection, PostgresConnection)  # noqa: S101
+        with anyio.CancelScope(shield=True):
+            # A lost connection cannot roll back; the pool drops it on release.
+            with contextlib.suppress(DatabaseError):
+                await connection.rollback()
+            # Closed under us (a restart): the pool has forgotten it already.
+            with contextlib.suppress(TimeoutError, asyncpg.InterfaceError, OSError):
+                await self.pool.release(connection.raw)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    def pool_status(self) -> tuple[int, int]:
+        idle = self.pool.get_idle_size()
+        size = self.pool.get_size()
+        return size - idle, size
+
+
+def driver_dsn(url: str) -> str:
+    """asyncpg's DSN for a ``postgresql+asyncpg://`` URL (SQLAlchemy's own options dropped)."""
+    parsed = make_url(url).set(drivername="postgresql")
+    query = {
+        key: value
+        for key, value in parsed.query.items()
+        if key not in {"prepared_statement_cache_size", "async_fallback"}
+    }
+    return parsed.set(query=query).render_as_string(hide_password=False)

@@ -1,0 +1,196 @@
+"""SQLite (the embedded default) on aiosqlite connections, pooled here.
+
+WAL, so readers never wait for the writer; foreign keys on; a busy timeout for the write lock.
+A connection that will (or may) write begins with ``BEGIN IMMEDIATE``: a deferred transaction
+that reads and then writes can fail with SQLITE_BUSY when another writer got in between, and
+a busy timeout cannot fix that. Reads run in autocommit, each statement on its own snapshot.
+
+aiosqlite runs each connection's calls on a thread of its own; the pool keeps up to
+``pool_size`` of them open between requests (SQLite has no pool of its own, and opening a
+connection is a file open plus the pragmas below).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiosqlite
+import anyio
+from sqlalchemy.engine import make_url
+
+from bookshelf.config import Settings
+from bookshelf.db.database import Connection, Database
+from bookshelf.db.exceptions import DatabaseError, DatabaseUnavailable, IntegrityViolation
+from bookshelf.db.statements import Bound, StatementCache
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "PRAGMA foreign_keys=ON;"
+    "PRAGMA busy_timeout=30000;"
+)
+
+
+def translate(error: BaseException) -> DatabaseError | None:
+    if isinstance(error, sqlite3.IntegrityError):
+        return IntegrityViolation(str(error))
+    if isinstance(error, sqlite3.OperationalError):
+        message = str(error)
+        if "locked" in message or "busy" in message or "unable to open" in message:
+            return DatabaseUnavailable(message)
+        return DatabaseError(f"OperationalError: {message}")
+    if isinstance(error, sqlite3.Error):
+        return DatabaseError(f"{type(error).__name__}: {error}")
+    return None
+
+
+def _translated(error: BaseException) -> BaseException:
+    return translate(error) or error
+
+
+class SqliteConnection(Connection):
+    dialect = "sqlite"
+
+    def __init__(self, database: SqliteDatabase, raw: aiosqlite.Connection, *, write: bool):
+        super().__init__(database, write=write)
+        self.raw = raw
+        self._in_transaction = False
+
+    async def _begin(self, sql: str) -> None:
+        await self.raw.execute_fetchall(sql)
+        self._in_transaction = True
+
+    async def _run(self, bound: Bound) -> tuple[Sequence[Sequence[Any]], int]:
+        try:
+            if self.write and not self._in_transaction:
+                await self._begin("BEGIN IMMEDIATE")
+            if bound.statement.returns_rows:
+                rows = await self.raw.execute_fetchall(bound.sql, bound.arguments)
+                return rows, 0  # type: ignore[return-value]
+            async with self.raw.execute(bound.sql, bound.arguments) as cursor:
+                return [], cursor.rowcount
+        except Exception as error:
+            raise _translated(error) from error
+
+    async def _run_many(self, bound: Sequence[Bound]) -> None:
+        try:
+            if self.write and not self._in_transaction:
+                await self._begin("BEGIN IMMEDIATE")
+            await self.raw.executemany(bound[0].sql, [item.arguments for item in bound])
+        except Exception as error:
+            raise _translated(error) from error
+
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    async def _end(self, sql: str) -> None:
+        if not self._in_transaction:
+            return
+        self._in_transaction = False
+        try:
+            await self.raw.execute_fetchall(sql)
+        except Exception as error:
+            raise _translated(error) from error
+
+    async def commit(self) -> None:
+        await self._end("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._end("ROLLBACK")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        if self._in_transaction:
+            yield
+            return
+        try:
+            await self._begin("BEGIN IMMEDIATE" if self.write else "BEGIN")
+        except Exception as error:
+            raise _translated(error) from error
+        try:
+            yield
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.rollback()
+            raise
+        await self.commit()
+
+
+class SqliteDatabase(Database):
+    dialect = "sqlite"
+
+    def __init__(self, path: str, *, pool_size: int, acquire_timeout: float, echo: bool):
+        self.path = path
+        super().__init__()
+        self.statements = StatementCache("sqlite")
+        self.echo = echo
+        self._pool_size = pool_size
+        self._acquire_timeout = acquire_timeout
+        self._slots = asyncio.Semaphore(pool_size)
+        self._idle: list[aiosqlite.Connection] = []
+        self._open = 0
+
+    @classmethod
+    async def open(cls, settings: Settings, *, pool_size: int | None = None) -> SqliteDatabase:
+        return cls(
+            sqlite_path(settings.database_url.get_secret_value()),
+            pool_size=pool_size or settings.database_pool_size + settings.database_max_overflow,
+            acquire_timeout=settings.database_pool_timeout_seconds,
+            echo=settings.database_echo,
+        )
+
+    async def _new_connection(self) -> aiosqlite.Connection:
+        raw = await aiosqlite.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            await raw.executescript(_PRAGMAS)
+        except BaseException:
+            await raw.close()
+            raise
+        self._open += 1
+        return raw
+
+    async def connect(self, *, write: bool) -> SqliteConnection:
+        try:
+            async with asyncio.timeout(self._acquire_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise DatabaseUnavailable("no pooled connection came free in time") from None
+        try:
+            raw = self._idle.pop() if self._idle else await self._new_connection()
+        except BaseException as error:
+            self._slots.release()
+            raise _translated(error) from error
+        return SqliteConnection(self, raw, write=write)
+
+    async def release(self, connection: Connection) -> None:
+        assert isinstance(connection, SqliteConnection)  # noqa: S101
+        with anyio.CancelScope(shield=True):
+            try:
+                await connection.rollback()
+                self._idle.append(connection.raw)
+            except Exception:
+                self._open -= 1
+                await connection.raw.close()
+            finally:
+                self._slots.release()
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for raw in idle:
+            self._open -= 1
+            await raw.close()
+
+    def pool_status(self) -> tuple[int, int]:
+        return self._open - len(self._idle), self._open
+
+
+def sqlite_path(url: str) -> str:
+    """The file of a ``sqlite+aiosqlite:///path`` URL."""
+    database = make_url(url).database
+    if not database:
+        raise ValueError("the SQLite URL names no database file")
+    return database

@@ -1,0 +1,283 @@
+"""SQLAlchemy Core statements compiled once per dialect, run on the driver.
+
+SQLAlchemy Core builds every statement the services send; this module turns a statement into
+what a driver takes: its SQL text, its arguments in order, and how to turn each argument into
+the driver's value and each result column into Python's. The compiled form of a statement's
+*shape* is cached (keyed by SQLAlchemy's own cache key, which leaves the literal values out),
+so a statement built per request costs its cache key and a dictionary lookup, not a compile.
+
+Values are converted per dialect by the column types used in ``bookshelf`` models, so the
+stored formats are the ones SQLAlchemy's dialects have always written: on PostgreSQL asyncpg
+handles every type natively (JSON through codecs set on each connection); on SQLite UUIDs are
+32 hex digits, timestamps naive UTC text, dates ISO text, JSON unescaped UTF-8 text.
+
+The two SQLAlchemy touches that are not plain public API are here and only here: a statement's
+cache key (``_generate_cache_key``) and compiling against it (``cache_key=``), which is how
+SQLAlchemy's own execution reuses compiled statements. tests/db/test_statements.py round-trips
+every column type on both databases, so a change in either shows up there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic_core import from_json
+from sqlalchemy import JSON, Boolean, Date, DateTime, Uuid
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_dialect
+from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_dialect
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.types import TypeEngine
+
+from bookshelf.db.types import UtcDateTime
+
+DialectName = Literal["postgresql", "sqlite"]
+Convert = Callable[[Any], Any]
+Parameters = Mapping[str, Any]
+
+_DIALECTS: dict[DialectName, Dialect] = {
+    "postgresql": postgresql_dialect.dialect(),  # type: ignore[no-untyped-call]
+    "sqlite": sqlite_dialect.dialect(),
+}
+# Shapes of statements kept per dialect. The services build a few dozen shapes (a list's
+# filters combine into more); the bound keeps a pathological caller from growing it forever.
+CACHE_SIZE = 500
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    # Always with microseconds, like SQLAlchemy's SQLite DateTime: text order is time order.
+    return _utc(value).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # type: ignore[union-attr]
+
+
+def _sqlite_naive_text(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(sep=" ", timespec="microseconds")
+
+
+def _from_sqlite_utc(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _from_sqlite_naive(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _iso_date(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _from_iso_date(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+def _uuid_hex(value: UUID | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.hex if isinstance(value, UUID) else UUID(value).hex
+
+
+def _from_uuid_hex(value: str | None) -> UUID | None:
+    return None if value is None else UUID(hex=value)
+
+
+def _json_text(value: Any) -> str | None:
+    # Unescaped UTF-8, so full-text search sees "Molière", not "Moli\\u00e8re".
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _from_json_text(value: str | bytes | None) -> Any:
+    return None if value is None else from_json(value)
+
+
+def _from_integer_bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _sqlite_bind(type_: TypeEngine[Any]) -> Convert | None:
+    if isinstance(type_, UtcDateTime):
+        return _sqlite_utc_text
+    if isinstance(type_, DateTime):
+        return _sqlite_naive_text
+    if isinstance(type_, Date):
+        return _iso_date
+    if isinstance(type_, Uuid):
+        return _uuid_hex
+    if isinstance(type_, JSON):
+        return _json_text
+    return None
+
+
+def _sqlite_result(type_: TypeEngine[Any]) -> Convert | None:
+    if isinstance(type_, UtcDateTime):
+        return _from_sqlite_utc
+    if isinstance(type_, DateTime):
+        return _from_sqlite_naive
+    if isinstance(type_, Date):
+        return _from_iso_date
+    if isinstance(type_, Uuid):
+        return _from_uuid_hex
+    if isinstance(type_, JSON):
+        return _from_json_text
+    if isinstance(type_, Boolean):
+        return _from_integer_bool
+    return None
+
+
+def _postgresql_bind(type_: TypeEngine[Any]) -> Convert | None:
+    # asyncpg takes every value as it is; a UTC column still refuses a naive datetime.
+    return _utc if isinstance(type_, UtcDateTime) else None
+
+
+def _postgresql_result(_type: TypeEngine[Any]) -> Convert | None:
+    return None
+
+
+_BIND = {"postgresql": _postgresql_bind, "sqlite": _sqlite_bind}
+_RESULT = {"postgresql": _postgresql_result, "sqlite": _sqlite_result}
+
+
+def _row_class(names: Sequence[str]) -> type[tuple[Any, ...]]:
+    # A named tuple per result shape: attribute access and ``_asdict`` as SQLAlchemy's rows
+    # have, made in C from the driver's record.
+    return namedtuple("Row", names, rename=True)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledStatement:
+    """One statement shape, compiled for one dialect."""
+
+    compiled: SQLCompiler
+    sql: str
+    names: tuple[str, ...]  # the arguments' names, in the order the SQL takes them
+    bind_types: Mapping[str, Convert | None]
+    expanding: bool  # has IN lists, whose SQL depends on their lengths
+    returns_rows: bool
+    row_class: type[tuple[Any, ...]]
+    results: tuple[Convert | None, ...] | None  # None when no column needs converting
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A statement ready for the driver: SQL text and positional arguments."""
+
+    sql: str
+    arguments: tuple[Any, ...]
+    statement: CompiledStatement
+
+
+def _compile(
+    statement: ClauseElement,
+    dialect_name: DialectName,
+    cache_key: Any,
+    column_keys: Sequence[str],
+) -> CompiledStatement:
+    dialect = _DIALECTS[dialect_name]
+    compiled = statement.compile(
+        dialect=dialect, cache_key=cache_key, column_keys=list(column_keys)
+    )
+    assert isinstance(compiled, SQLCompiler)  # noqa: S101 - Core statements compile to SQL
+    bind_converter = _BIND[dialect_name]
+    result_converter = _RESULT[dialect_name]
+    bind_types = {name: bind_converter(bind.type) for name, bind in compiled.binds.items()}
+    columns = list(getattr(statement, "exported_columns", ()))
+    results = tuple(result_converter(column.type) for column in columns)
+    names = [str(key) for key in getattr(statement, "exported_columns", {}).keys()]  # noqa: SIM118
+    return CompiledStatement(
+        compiled=compiled,
+        sql=compiled.string,
+        names=tuple(compiled.positiontup or ()),
+        bind_types=bind_types,
+        expanding=bool(compiled.post_compile_params or compiled.literal_execute_params),
+        # SELECTs, RETURNING and text such as "SELECT 1"; a plain write returns a row count.
+        returns_rows=bool(compiled.returning)
+        or not (compiled.isinsert or compiled.isupdate or compiled.isdelete),
+        row_class=_row_class(names) if names else tuple,
+        results=results if any(results) else None,
+    )
+
+
+class StatementCache:
+    """Compiled statement shapes of one dialect, least recently used dropped past the bound."""
+
+    def __init__(self, dialect: DialectName, size: int = CACHE_SIZE) -> None:
+        self.dialect: DialectName = dialect
+        self._size = size
+        self._entries: OrderedDict[Any, CompiledStatement] = OrderedDict()
+
+    def bind(self, statement: ClauseElement, parameters: Parameters | None = None) -> Bound:
+        """The statement's SQL and arguments; ``parameters`` fill its named ``bindparam``s, or
+        (for an INSERT or UPDATE without ``values``) name the columns it sets."""
+        # An INSERT or UPDATE without values() sets the columns the parameters name, so the
+        # names are part of the shape (as in SQLAlchemy's own execution).
+        column_keys = tuple(parameters) if parameters else ()
+        cache_key = statement._generate_cache_key()
+        if cache_key is None:  # not cacheable: compiled for this execution only
+            compiled = _compile(statement, self.dialect, None, column_keys)
+            values = compiled.compiled.construct_params(parameters, escape_names=False)
+        else:
+            key = (cache_key.key, column_keys)
+            compiled = self._entries.get(key)  # type: ignore[assignment]
+            if compiled is None:
+                compiled = _compile(statement, self.dialect, cache_key, column_keys)
+                self._entries[key] = compiled
+                if len(self._entries) > self._size:
+                    self._entries.popitem(last=False)
+            values = compiled.compiled.construct_params(
+                parameters, extracted_parameters=cache_key.bindparams, escape_names=False
+            )
+        return self._arguments(compiled, values)
+
+    def bind_many(self, statement: ClauseElement, rows: Sequence[Parameters]) -> list[Bound]:
+        return [self.bind(statement, row) for row in rows]
+
+    @staticmethod
+    def _arguments(compiled: CompiledStatement, values: Mapping[str, Any]) -> Bound:
+        if not compiled.expanding:
+            converters = compiled.bind_types
+            arguments = []
+            for name in compiled.names:
+                convert = converters[name]
+                value = values[name]
+                arguments.append(value if convert is None else convert(value))
+            return Bound(compiled.sql, tuple(arguments), compiled)
+        expanded = compiled.compiled.construct_expanded_state(dict(values), escape_names=False)
+        origin = {new: old for old, news in expanded.parameter_expansion.items() for new in news}
+        arguments = []
+        for name in expanded.positiontup or ():
+            convert = compiled.bind_types.get(origin.get(name, name))
+            value = expanded.parameters[name]
+            arguments.append(value if convert is None else convert(value))
+        return Bound(expanded.statement, tuple(arguments), compiled)
+
+
+def make_rows(compiled: CompiledStatement, records: Sequence[Sequence[Any]]) -> list[Any]:
+    """The driver's records as named rows, each column converted to its Python value."""
+    make = getattr(compiled.row_class, "_make", compiled.row_class)
+    converters = compiled.results
+    if converters is None:
+        return [make(record) for record in records]
+    return [
+        make(
+            [
+                value if convert is None else convert(value)
+                for convert, value in zip(converters, record, strict=False)
+            ]
+        )
+        for record in records
+    ]
