@@ -40,7 +40,6 @@ from sqlalchemy import (
     select,
     table,
 )
-from sqlalchemy import text as sql_text
 
 from bookshelf.books.models import books
 from bookshelf.db.database import Connection
@@ -93,8 +92,8 @@ def ranked_candidates(
 
 # Settings of a search statement on PostgreSQL, each with is_local=true: it ends with the
 # transaction, so neither a pooled connection nor a server connection that PgBouncer shares
-# between clients keeps it. A function call, unlike SET, takes a bound parameter.
-# - statement_timeout: the search's own, tighter limit (NULL keeps the connection's).
+# between clients keeps it. They are sent with the transaction's BEGIN (one round trip).
+# - statement_timeout: the search's own, tighter limit (0: the connection's).
 # - synchronize_seqscans off: for a word in a large share of the books the planner rightly
 #   reads the table until it has the candidates (cheaper than the whole posting list), but a
 #   synchronized scan starts wherever a concurrent scan is, so the candidates would change from
@@ -105,22 +104,24 @@ def ranked_candidates(
 #   after five executions when that looks cheaper on average. Measured at 1M books: a generic
 #   bitmap plan, chosen after searches for rarer words, read the whole posting list of "the"
 #   on every later search (~70 ms instead of ~2 ms).
-_SEARCH_SETTINGS = sql_text(
-    "SELECT set_config('statement_timeout', "
-    "coalesce(:timeout, current_setting('statement_timeout')), true), "
-    "set_config('synchronize_seqscans', 'off', true), "
-    "set_config('max_parallel_workers_per_gather', '0', true), "
-    "set_config('plan_cache_mode', 'force_custom_plan', true)"
-)
+def _search_settings(timeout_ms: int) -> dict[str, str]:
+    settings = {
+        "synchronize_seqscans": "off",
+        "max_parallel_workers_per_gather": "0",
+        "plan_cache_mode": "force_custom_plan",
+    }
+    if timeout_ms:
+        settings["statement_timeout"] = f"{timeout_ms}ms"
+    return settings
 
 
 @asynccontextmanager
 async def bounded(connection: Connection, timeout_ms: int) -> AsyncIterator[None]:
     """Run the block's search statement under the settings above (PostgreSQL).
 
-    ``set_config(..., true)`` needs a transaction, and a read runs in autocommit
-    (``db.connections``): the block gets one of its own (BEGIN, the settings, the search,
-    COMMIT); on a connection that writes, the settings join its transaction.
+    Transaction-local settings need a transaction, and a read runs in autocommit
+    (``db.connections``): the block gets one of its own (BEGIN with the settings in one round
+    trip, the search, COMMIT); on a connection that writes, the settings join its transaction.
     A search over the timeout is cancelled by the server and raises ``StatementCancelled``.
     SQLite has no statement timeout (its searches are bounded by the candidate cap) and
     scans deterministically: the block runs as it is.
@@ -128,11 +129,5 @@ async def bounded(connection: Connection, timeout_ms: int) -> AsyncIterator[None
     if connection.dialect != "postgresql":
         yield
         return
-    settings = {"timeout": f"{timeout_ms}ms" if timeout_ms else None}
-    if connection.write:
-        await connection.execute(_SEARCH_SETTINGS, settings)
-        yield
-        return
-    async with connection.transaction():
-        await connection.execute(_SEARCH_SETTINGS, settings)
+    async with connection.transaction(_search_settings(timeout_ms)):
         yield

@@ -136,9 +136,12 @@ class Connection(abc.ABC):
     async def rollback(self) -> None: ...
 
     @abc.abstractmethod
-    def transaction(self) -> Any:
-        """An async context manager: a transaction around the block, committed when it ends
-        (on a read-only connection too, for settings that need one: ``books.search``)."""
+    def transaction(self, local_settings: Mapping[str, str] | None = None) -> Any:
+        """An async context manager: a transaction around the block. On a read-only
+        connection it is committed when the block ends; on a writing one the block joins the
+        request's transaction (begun if need be), which its unit of work commits.
+        ``local_settings`` (PostgreSQL's ``set_config(..., true)``) last until the transaction
+        ends, and are sent with its BEGIN: ``books.search`` bounds its statement with them."""
 
 
 def _span(tracer: Any, sql: str, dialect: str) -> Any:

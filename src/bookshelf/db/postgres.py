@@ -16,7 +16,7 @@ than one per pooled connection, and the next checkouts connect anew.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -54,7 +54,12 @@ def translate(error: BaseException) -> DatabaseError | None:
         if code in _TRANSIENT_SQLSTATES or code.startswith("08"):
             return DatabaseUnavailable(str(error))
         return DatabaseError(f"{type(error).__name__}: {error}")
-    if isinstance(error, asyncpg.InterfaceError | OSError | ConnectionError):
+    # InternalClientError: the protocol's state broke with the connection (seen when the
+    # server terminates it mid-exchange); the connection is not to be used again.
+    if isinstance(
+        error,
+        asyncpg.InterfaceError | asyncpg.InternalClientError | OSError | ConnectionError,
+    ):
         return DatabaseUnavailable(f"{type(error).__name__}: {error}")
     return None
 
@@ -107,16 +112,24 @@ class PostgresConnection(Connection):
         super().__init__(database, write=write)
         self._database = database
         self.raw = raw
-        self._transaction: Any = None
+        self._in_transaction = False
 
-    async def _begin(self) -> None:
-        self._transaction = self.raw.transaction()
-        await self._transaction.start()
+    async def _send(self, script: str) -> None:
+        """Statements without parameters, in one round trip (the simple query protocol)."""
+        try:
+            await self.raw.execute(script)
+        except Exception as error:
+            raise await self._database.translated(error) from error
+
+    async def _begin(self, settings: Mapping[str, str] | None = None) -> None:
+        # BEGIN and the transaction's settings travel together: one round trip.
+        await self._send("BEGIN" + (";" + _set_local(settings) if settings else ""))
+        self._in_transaction = True
 
     async def _run(self, bound: Bound) -> tuple[Sequence[Sequence[Any]], int]:
+        if self.write and not self._in_transaction:
+            await self._begin()
         try:
-            if self.write and self._transaction is None:
-                await self._begin()
             if bound.statement.returns_rows:
                 return await self.raw.fetch(bound.sql, *bound.arguments), 0
             status = await self.raw.execute(bound.sql, *bound.arguments)
@@ -127,9 +140,9 @@ class PostgresConnection(Connection):
         return [], int(count) if count.isdigit() else 0
 
     async def _run_many(self, bound: Sequence[Bound]) -> None:
+        if self.write and not self._in_transaction:
+            await self._begin()
         try:
-            if self.write and self._transaction is None:
-                await self._begin()
             await self.raw.executemany(bound[0].sql, [item.arguments for item in bound])
         except Exception as error:
             raise await self._database.translated(error) from error
@@ -138,41 +151,40 @@ class PostgresConnection(Connection):
         self, table: str, columns: Sequence[str], records: Sequence[Sequence[Any]]
     ) -> None:
         """``COPY`` rows into ``table``: the fastest way in for many rows (the seed)."""
+        if self.write and not self._in_transaction:
+            await self._begin()
         try:
-            if self.write and self._transaction is None:
-                await self._begin()
             await self.raw.copy_records_to_table(table, columns=columns, records=records)
         except Exception as error:
             raise await self._database.translated(error) from error
 
     def in_transaction(self) -> bool:
-        return self._transaction is not None
+        return self._in_transaction
+
+    async def _end(self, statement: str) -> None:
+        if self._in_transaction:
+            self._in_transaction = False
+            await self._send(statement)
 
     async def commit(self) -> None:
-        transaction, self._transaction = self._transaction, None
-        if transaction is not None:
-            try:
-                await transaction.commit()
-            except Exception as error:
-                raise await self._database.translated(error) from error
+        await self._end("COMMIT")
 
     async def rollback(self) -> None:
-        transaction, self._transaction = self._transaction, None
-        if transaction is not None:
-            try:
-                await transaction.rollback()
-            except Exception as error:
-                raise await self._database.translated(error) from error
+        await self._end("ROLLBACK")
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        if self._transaction is not None:  # already in one: the block joins it
+    async def transaction(
+        self, local_settings: Mapping[str, str] | None = None
+    ) -> AsyncIterator[None]:
+        if self._in_transaction:  # already in one: the block joins it
+            if local_settings:
+                await self._send(_set_local(local_settings))
             yield
             return
-        try:
-            await self._begin()
-        except Exception as error:
-            raise await self._database.translated(error) from error
+        await self._begin(local_settings)
+        if self.write:  # the request's transaction has begun; its unit of work commits it
+            yield
+            return
         try:
             yield
         except BaseException:
@@ -180,6 +192,18 @@ class PostgresConnection(Connection):
                 await self.rollback()
             raise
         await self.commit()
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _set_local(settings: Mapping[str, str]) -> str:
+    """``set_config(name, value, true)`` for each setting: they end with the transaction."""
+    calls = ", ".join(
+        f"set_config({_literal(name)}, {_literal(value)}, true)" for name, value in settings.items()
+    )
+    return f"SELECT {calls}"
 
 
 class PostgresDatabase(Database):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -103,7 +103,10 @@ class SqliteConnection(Connection):
         await self._end("ROLLBACK")
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def transaction(
+        self,
+        local_settings: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[None]:
         if self._in_transaction:
             yield
             return
@@ -111,6 +114,9 @@ class SqliteConnection(Connection):
             await self._begin("BEGIN IMMEDIATE" if self.write else "BEGIN")
         except Exception as error:
             raise _translated(error) from error
+        if self.write:  # the request's transaction has begun; its unit of work commits it
+            yield
+            return
         try:
             yield
         except BaseException:
