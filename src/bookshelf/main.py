@@ -221,12 +221,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
     install_problem_handlers(app)
     install_middleware(app, settings)
-    install_docs(app)
+    # Routes are matched in order, one pattern at a time: the API's come before the probes,
+    # the metrics and the docs. (The features keep the order the published document has.)
+    for router in (books_router, reviews_router, auth_router, recovery_router, users_router):
+        add_routes(app, router)
     add_routes(app, health_router)
     if settings.metrics_path:
         install_metrics(app, settings.metrics_path)
-    for router in (books_router, reviews_router, auth_router, recovery_router, users_router):
-        add_routes(app, router)
+    install_docs(app)
     app.openapi = lambda: _openapi_with_problems(app)  # type: ignore[method-assign]
     return app
 

@@ -32,8 +32,8 @@ def logging_as_served(settings: Settings) -> Iterator[None]:
     process (``configure_process``), writing to the stderr of the moment (capsys's): for
     tests that read log lines. ``create_app`` leaves logging alone, so without this the
     standard library's lines would not be formatted at all. Afterwards the root logger, and the
-    SQLAlchemy logger that ``BOOKSHELF_DATABASE_ECHO`` turns up, are put back."""
-    watched = [logging.getLogger(), logging.getLogger("sqlalchemy.engine")]
+    SQL logger that ``BOOKSHELF_DATABASE_ECHO`` turns up, are put back."""
+    watched = [logging.getLogger(), logging.getLogger("bookshelf.db")]
     saved = [(logger, list(logger.handlers), logger.level) for logger in watched]
     configure_process(settings)
     try:

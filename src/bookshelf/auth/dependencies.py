@@ -46,13 +46,13 @@ AuthDep = Annotated[Auth, Depends(get_auth)]
 async def _authenticate(
     request: Request,
     connection: Connection,
-    auth: Auth,
     token: str | None,
     *,
     writes: bool = True,
 ) -> Principal:
     if token is None:
         raise NotAuthenticated()
+    auth: Auth = request.app.state.auth
     try:
         claims = auth.signer.verify_once(token, request.scope.setdefault("state", {}))
     except InvalidToken as error:
@@ -70,35 +70,30 @@ async def _authenticate(
     return principal
 
 
-async def get_current_user(
-    request: Request,
-    connection: ConnectionDep,
-    auth: AuthDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> Principal:
-    return await _authenticate(request, connection, auth, token)
+# Each gate is one dependency that does the whole check (not a chain of small ones): FastAPI
+# solves every dependency of a request anew, so on the routes that most requests take the
+# chain's depth was measured (bench/RESULTS.md).
+Token = Annotated[str | None, Depends(oauth2_scheme)]
+
+
+async def get_current_user(request: Request, connection: ConnectionDep, token: Token) -> Principal:
+    return await _authenticate(request, connection, token)
 
 
 async def get_current_user_released(
-    request: Request,
-    database: DatabaseDep,
-    auth: AuthDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+    request: Request, database: DatabaseDep, token: Token
 ) -> Principal:
     """The same check on a connection of its own that goes back to the pool at once, for
     routes that hash passwords and so must not hold the request's connection meanwhile."""
     async with unit_of_work(database, write=False) as connection:
-        return await _authenticate(request, connection, auth, token)
+        return await _authenticate(request, connection, token)
 
 
 async def get_current_session(
-    request: Request,
-    connection: ConnectionDep,
-    auth: AuthDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+    request: Request, connection: ConnectionDep, token: Token
 ) -> Principal:
     """``CurrentUser`` for what an unverified account may always do (sign out)."""
-    return await _authenticate(request, connection, auth, token, writes=False)
+    return await _authenticate(request, connection, token, writes=False)
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
@@ -136,10 +131,11 @@ async def get_recovery(request: Request) -> Recovery:
 RecoveryDep = Annotated[Recovery, Depends(get_recovery)]
 
 
-def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that lets through users with ``role`` or a higher one."""
+def require_role(role: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that lets through signed-in users with ``role`` or a higher one."""
 
-    async def check(principal: CurrentUser) -> Principal:
+    async def check(request: Request, connection: ConnectionDep, token: Token) -> Principal:
+        principal = await _authenticate(request, connection, token)
         if _RANK[principal.role] < _RANK[role]:
             raise InsufficientRole(role.value)
         return principal

@@ -9,10 +9,17 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import Scope
 
-from bookshelf.api import feature_router, json_response, next_page_headers, require_json_body
+from bookshelf.api import (
+    feature_router,
+    json_response,
+    next_page_headers,
+    require_json_body,
+    uuid_or_not_found,
+)
 from bookshelf.auth.dependencies import AdminUser, EditorUser
 from bookshelf.books import bulk_routes, service
 from bookshelf.books.dependencies import BookId
+from bookshelf.books.exceptions import BookNotFound
 from bookshelf.books.schemas import (
     Book,
     BookCreate,
@@ -117,12 +124,12 @@ async def create_book(
     },
 )
 async def get_book(
-    book_id: BookId,
+    book_id: str,
     connection: ConnectionDep,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """Get one book. Send `If-None-Match` with its ETag to get 304 when unchanged."""
-    book = await service.get_book(connection, book_id)
+    book = await service.get_book(connection, uuid_or_not_found(book_id, BookNotFound))
     tag = etag(book.version)
     if if_none_match_hits(if_none_match, tag):
         return Response(status_code=304, headers={"ETag": tag})

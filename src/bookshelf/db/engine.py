@@ -1,70 +1,33 @@
-"""The process's engine: pool sizing, per-dialect tuning (SQLite WAL and write locks, PostgreSQL
-statement timeouts and PgBouncer), and the separate one-connection engine of the readiness checks.
+"""SQLAlchemy's engine, for what runs on it: Alembic's migrations (and the tests, which read
+the database through it, apart from the service's own data layer in ``db.database``).
 
-Connections are not pinged on checkout: a connection broken by a database restart fails its
-request with a 503, and SQLAlchemy then recycles every connection of the pool.
+It is created for a migration and disposed of after it; a serving process never holds one.
+The dialect tuning matches the data layer's: WAL and foreign keys on SQLite, a statement
+timeout and PgBouncer's constraints on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from typing import Any
 
 from pydantic_core import from_json
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bookshelf.config import Settings
 
-# Execution option marking a connection that will (or may) write: see ``connections.connect``.
-WRITE_INTENT = "bookshelf_write_intent"
-
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    """Create the process's engine with the pool and per-dialect tuning from settings."""
-    return _engine(
-        settings,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
-        pool_timeout=settings.database_pool_timeout_seconds,
-        # No ping per checkout (it is a round trip per request): a broken connection fails one
-        # request with a 503, and the disconnect makes SQLAlchemy recycle the whole pool.
-        pool_pre_ping=False,
-    )
-
-
-def create_probe_engine(settings: Settings) -> AsyncEngine:
-    """A one-connection engine for the readiness checks, apart from the request pool.
-
-    Readiness must not depend on whether request traffic has every pooled connection checked
-    out. The checks run single-flight, so one connection is all they need (one more per worker
-    process in the connection budget). It is pinged before use: a probe runs about once a
-    second, and after a database restart it should report the database, not a dead socket.
-    """
-    return _engine(settings, pool_size=1, max_overflow=0, pool_timeout=1.0, pool_pre_ping=True)
-
-
-def _engine(
-    settings: Settings,
-    *,
-    pool_size: int,
-    max_overflow: int,
-    pool_timeout: float,
-    pool_pre_ping: bool,
-) -> AsyncEngine:
-    if settings.database_echo:
-        # Through the application's log handler (not SQLAlchemy's own echo handler), so the
-        # lines are formatted and redacted like every other.
-        logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
+    """An engine on ``settings.database_url`` (dispose of it when done)."""
     if settings.is_sqlite:
         engine = create_async_engine(
             settings.database_url.get_secret_value(),
             hide_parameters=True,
             connect_args={"timeout": 30},
-            # Unescaped UTF-8, so full-text search sees "Molière", not "Moli\\u00e8re".
+            # Unescaped UTF-8, as the data layer writes JSON (full-text search sees "Molière").
             json_serializer=_json_without_ascii_escapes,
             json_deserializer=from_json,
         )
@@ -74,7 +37,6 @@ def _engine(
     # Sent as a startup parameter, which PgBouncer refuses: behind it (statement cache off),
     # set statement_timeout on the database role instead (see the README).
     if settings.database_statement_timeout_ms and settings.database_statement_cache:
-        # A runaway query is cancelled by the server instead of holding a connection forever.
         connect_args["server_settings"] = {
             "statement_timeout": str(settings.database_statement_timeout_ms)
         }
@@ -90,13 +52,10 @@ def _engine(
         # Statement parameters are user data (emails, password hashes): never in a log line
         # or an error message.
         hide_parameters=True,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_timeout=pool_timeout,
-        pool_pre_ping=pool_pre_ping,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout_seconds,
         connect_args=connect_args,
-        # pydantic-core's parser: two JSON columns per book row, 42 per page of 20, were
-        # ~15% of a list request's CPU with the standard library's json.loads (bench/).
         json_deserializer=from_json,
     )
 
@@ -110,13 +69,8 @@ def _json_without_ascii_escapes(value: Any) -> str:
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:
-    """WAL, foreign keys, and write transactions that take the write lock up front.
-
-    pysqlite's own transaction handling is turned off so SQLAlchemy's BEGIN is the one that runs.
-    A request that may write begins with ``BEGIN IMMEDIATE``: a deferred transaction that reads and
-    then writes can fail with SQLITE_BUSY when another writer got in between, and a busy timeout
-    cannot fix that. Read-only requests keep a plain ``BEGIN`` and never block on writers (WAL).
-    """
+    """WAL, foreign keys and a busy timeout, as on the data layer's connections; pysqlite's
+    own transaction handling off, so SQLAlchemy's BEGIN is the one that runs."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -129,6 +83,5 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(WRITE_INTENT, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")

@@ -6,15 +6,17 @@ then only binds and executes it. Behind PgBouncer in transaction mode
 (``statement_cache_size=0``): asyncpg then prepares unnamed statements, which a transaction
 pooler hands over with the transaction.
 
-Returning a connection to the pool sends nothing (asyncpg's default reset is a round trip of
-``RESET ALL`` and friends per checkout): the service never changes session state, and an open
-transaction is rolled back before release. When a statement finds the connection lost (a
-database restart), every pooled connection is expired, so one request fails with a 503 rather
-than one per pooled connection, and the next checkouts connect anew.
+Connections are pooled by ``db.pool`` (see there why not asyncpg's pool). Returning one sends
+nothing (asyncpg's pool would send ``RESET ALL`` and friends, a round trip per checkout): the
+service never changes session state, and an open transaction is rolled back before release.
+When a statement finds the connection lost (a database restart), every pooled connection is
+expired, so one request fails with a 503 rather than one per pooled connection, and the next
+checkouts connect anew.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -33,6 +35,7 @@ from bookshelf.db.exceptions import (
     IntegrityViolation,
     StatementCancelled,
 )
+from bookshelf.db.pool import Pool
 from bookshelf.db.statements import Bound, StatementCache
 
 # SQLSTATEs that mean "try again later": server shutting down or starting, too many
@@ -95,17 +98,13 @@ async def _setup_connection(connection: asyncpg.Connection) -> None:
     )
 
 
-async def _no_reset(_connection: asyncpg.Connection) -> None:
-    """Nothing to reset: see the module docstring."""
-
-
 class PostgresConnection(Connection):
     dialect = "postgresql"
 
     def __init__(
         self,
         database: PostgresDatabase,
-        raw: asyncpg.pool.PoolConnectionProxy,
+        raw: asyncpg.Connection,
         *,
         write: bool,
     ) -> None:
@@ -209,12 +208,11 @@ def _set_local(settings: Mapping[str, str]) -> str:
 class PostgresDatabase(Database):
     dialect = "postgresql"
 
-    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout: float, echo: bool) -> None:
-        self.pool = pool
+    def __init__(self, pool: Pool[asyncpg.Connection], *, echo: bool) -> None:
         super().__init__()
+        self.pool = pool
         self.statements = StatementCache("postgresql")
         self.echo = echo
-        self._acquire_timeout = acquire_timeout
 
     @classmethod
     async def open(cls, settings: Settings, *, pool_size: int | None = None) -> PostgresDatabase:
@@ -225,23 +223,39 @@ class PostgresDatabase(Database):
         if settings.database_statement_timeout_ms and settings.database_statement_cache:
             # A runaway query is cancelled by the server instead of holding a connection.
             server_settings["statement_timeout"] = str(settings.database_statement_timeout_ms)
-        size = pool_size or settings.database_pool_size + settings.database_max_overflow
-        pool = await asyncpg.create_pool(
-            dsn=driver_dsn(settings.database_url.get_secret_value()),
-            min_size=0,
-            max_size=size,
-            init=_setup_connection,
-            reset=_no_reset,
-            statement_cache_size=(
-                _STATEMENT_CACHE_SIZE if settings.database_statement_cache else 0
-            ),
-            server_settings=server_settings or None,
+        dsn = driver_dsn(settings.database_url.get_secret_value())
+        cache_size = _STATEMENT_CACHE_SIZE if settings.database_statement_cache else 0
+        timeout = settings.database_pool_timeout_seconds
+
+        async def open_connection() -> asyncpg.Connection:
+            connection = await asyncpg.connect(
+                dsn,
+                timeout=timeout,
+                statement_cache_size=cache_size,
+                server_settings=server_settings or None,
+            )
+            try:
+                await _setup_connection(connection)
+            except BaseException:
+                connection.terminate()
+                raise
+            return connection
+
+        async def close_connection(connection: asyncpg.Connection) -> None:
+            if connection.is_closed():
+                return
+            try:
+                await asyncio.wait_for(connection.close(), timeout=1)
+            except Exception:
+                connection.terminate()
+
+        pool: Pool[asyncpg.Connection] = Pool(
+            size=pool_size or settings.database_pool_size + settings.database_max_overflow,
+            timeout=timeout,
+            open_connection=open_connection,
+            close_connection=close_connection,
         )
-        return cls(
-            pool,
-            acquire_timeout=settings.database_pool_timeout_seconds,
-            echo=settings.database_echo,
-        )
+        return cls(pool, echo=settings.database_echo)
 
     async def translated(self, error: BaseException) -> BaseException:
         """The service's error for ``error``; a lost connection expires the whole pool."""
@@ -249,14 +263,14 @@ class PostgresDatabase(Database):
         if translated is None:
             return error
         if _lost_connection(translated):
-            await self.pool.expire_connections()
+            await self.pool.expire()
         return translated
 
     async def connect(self, *, write: bool) -> PostgresConnection:
         try:
-            raw = await self.pool.acquire(timeout=self._acquire_timeout)
-        except TimeoutError:
-            raise DatabaseUnavailable("no pooled connection came free in time") from None
+            raw = await self.pool.acquire()
+        except DatabaseUnavailable:
+            raise
         except Exception as error:
             raise await self.translated(error) from error
         return PostgresConnection(self, raw, write=write)
@@ -264,20 +278,18 @@ class PostgresDatabase(Database):
     async def release(self, connection: Connection) -> None:
         assert isinstance(connection, PostgresConnection)  # noqa: S101
         with anyio.CancelScope(shield=True):
-            # A lost connection cannot roll back; the pool drops it on release.
+            # A lost connection cannot roll back: it is closed instead of kept.
             with contextlib.suppress(DatabaseError):
                 await connection.rollback()
-            # Closed under us (a restart): the pool has forgotten it already.
-            with contextlib.suppress(TimeoutError, asyncpg.InterfaceError, OSError):
-                await self.pool.release(connection.raw)
+            raw = connection.raw
+            reusable = not raw.is_closed() and not raw.is_in_transaction()
+            await self.pool.release(raw, reusable=reusable)
 
     async def close(self) -> None:
         await self.pool.close()
 
     def pool_status(self) -> tuple[int, int]:
-        idle = self.pool.get_idle_size()
-        size = self.pool.get_size()
-        return size - idle, size
+        return self.pool.checked_out, self.pool.open_count
 
 
 def driver_dsn(url: str) -> str:

@@ -5,14 +5,13 @@ A connection that will (or may) write begins with ``BEGIN IMMEDIATE``: a deferre
 that reads and then writes can fail with SQLITE_BUSY when another writer got in between, and
 a busy timeout cannot fix that. Reads run in autocommit, each statement on its own snapshot.
 
-aiosqlite runs each connection's calls on a thread of its own; the pool keeps up to
-``pool_size`` of them open between requests (SQLite has no pool of its own, and opening a
-connection is a file open plus the pragmas below).
+aiosqlite runs each connection's calls on a thread of its own; the pool (``db.pool``) keeps
+up to ``pool_size`` of them open between requests (opening a connection is a file open plus the
+pragmas below).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -25,6 +24,7 @@ from sqlalchemy.engine import make_url
 from bookshelf.config import Settings
 from bookshelf.db.database import Connection, Database
 from bookshelf.db.exceptions import DatabaseError, DatabaseUnavailable, IntegrityViolation
+from bookshelf.db.pool import Pool
 from bookshelf.db.statements import Bound, StatementCache
 
 _PRAGMAS = (
@@ -130,15 +130,16 @@ class SqliteDatabase(Database):
     dialect = "sqlite"
 
     def __init__(self, path: str, *, pool_size: int, acquire_timeout: float, echo: bool):
-        self.path = path
         super().__init__()
+        self.path = path
         self.statements = StatementCache("sqlite")
         self.echo = echo
-        self._pool_size = pool_size
-        self._acquire_timeout = acquire_timeout
-        self._slots = asyncio.Semaphore(pool_size)
-        self._idle: list[aiosqlite.Connection] = []
-        self._open = 0
+        self.pool: Pool[aiosqlite.Connection] = Pool(
+            size=pool_size,
+            timeout=acquire_timeout,
+            open_connection=self._new_connection,
+            close_connection=_close,
+        )
 
     @classmethod
     async def open(cls, settings: Settings, *, pool_size: int | None = None) -> SqliteDatabase:
@@ -156,42 +157,36 @@ class SqliteDatabase(Database):
         except BaseException:
             await raw.close()
             raise
-        self._open += 1
         return raw
 
     async def connect(self, *, write: bool) -> SqliteConnection:
         try:
-            async with asyncio.timeout(self._acquire_timeout):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise DatabaseUnavailable("no pooled connection came free in time") from None
-        try:
-            raw = self._idle.pop() if self._idle else await self._new_connection()
-        except BaseException as error:
-            self._slots.release()
+            raw = await self.pool.acquire()
+        except DatabaseUnavailable:
+            raise
+        except Exception as error:
             raise _translated(error) from error
         return SqliteConnection(self, raw, write=write)
 
     async def release(self, connection: Connection) -> None:
         assert isinstance(connection, SqliteConnection)  # noqa: S101
         with anyio.CancelScope(shield=True):
+            reusable = True
             try:
                 await connection.rollback()
-                self._idle.append(connection.raw)
             except Exception:
-                self._open -= 1
-                await connection.raw.close()
-            finally:
-                self._slots.release()
+                reusable = False
+            await self.pool.release(connection.raw, reusable=reusable)
 
     async def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for raw in idle:
-            self._open -= 1
-            await raw.close()
+        await self.pool.close()
 
     def pool_status(self) -> tuple[int, int]:
-        return self._open - len(self._idle), self._open
+        return self.pool.checked_out, self.pool.open_count
+
+
+async def _close(raw: aiosqlite.Connection) -> None:
+    await raw.close()
 
 
 def sqlite_path(url: str) -> str:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from bookshelf.db.database import Database
-
-
 from prometheus_client.metrics import Counter, Histogram
 from starlette.types import Scope
 
 from bookshelf.ops import metrics
 from bookshelf.ops.logging import AccessLog
+
+if TYPE_CHECKING:
+    from bookshelf.db.database import Database
 
 UNMATCHED_ROUTE = "<unmatched>"
 # A client may send any method token: the others share one label, so it cannot grow the

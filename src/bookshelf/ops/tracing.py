@@ -1,9 +1,10 @@
 """OpenTelemetry tracing, opt-in: ``pip install bookshelf[otel]`` and BOOKSHELF_TRACING=true.
 
-Spans are made for every request (FastAPI instrumentation) and every SQL statement (SQLAlchemy
-instrumentation), and exported over OTLP/HTTP; the exporter reads the standard ``OTEL_*``
-variables (``OTEL_EXPORTER_OTLP_ENDPOINT`` …). The packages are imported only when tracing is
-on, so a deployment without the extra never loads them.
+Spans are made for every request (FastAPI instrumentation) and every SQL statement (by the
+data layer, ``db.database``, with the provider's tracer), and exported over OTLP/HTTP; the
+exporter reads the standard ``OTEL_*`` variables (``OTEL_EXPORTER_OTLP_ENDPOINT`` …). The
+packages are imported only when tracing is on, so a deployment without the extra never loads
+them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ REQUIRED_MODULES = (
     "opentelemetry.sdk",
     "opentelemetry.exporter.otlp.proto.http",
     "opentelemetry.instrumentation.fastapi",
-    "opentelemetry.instrumentation.sqlalchemy",
 )
 
 
