@@ -19,6 +19,7 @@ every column type on both databases, so a change in either shows up there.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Mapping, Sequence
@@ -29,8 +30,6 @@ from uuid import UUID
 
 from pydantic_core import from_json
 from sqlalchemy import JSON, Boolean, Date, DateTime, Uuid
-from sqlalchemy.dialects.postgresql import asyncpg as postgresql_dialect
-from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
@@ -42,10 +41,19 @@ DialectName = Literal["postgresql", "sqlite"]
 Convert = Callable[[Any], Any]
 Parameters = Mapping[str, Any]
 
-_DIALECTS: dict[DialectName, Dialect] = {
-    "postgresql": postgresql_dialect.dialect(),  # type: ignore[no-untyped-call]
-    "sqlite": sqlite_dialect.dialect(),
-}
+
+@functools.cache
+def _dialect(name: DialectName) -> Dialect:
+    """SQLAlchemy's dialect to compile for (imported only for the database in use)."""
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import asyncpg
+
+        return asyncpg.dialect()  # type: ignore[no-untyped-call]
+    from sqlalchemy.dialects.sqlite import aiosqlite
+
+    return aiosqlite.dialect()
+
+
 # Shapes of statements kept per dialect. The services build a few dozen shapes (a list's
 # filters combine into more); the bound keeps a pathological caller from growing it forever.
 CACHE_SIZE = 500
@@ -187,7 +195,7 @@ def _compile(
     cache_key: Any,
     column_keys: Sequence[str],
 ) -> CompiledStatement:
-    dialect = _DIALECTS[dialect_name]
+    dialect = _dialect(dialect_name)
     compiled = statement.compile(
         dialect=dialect, cache_key=cache_key, column_keys=list(column_keys)
     )
