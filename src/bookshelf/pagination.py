@@ -21,11 +21,13 @@ from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, Field, TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, Select, bindparam, tuple_
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, tuple_
 
 from bookshelf.exceptions import InvalidCursor
 
 _CURSOR_VERSION = 1
+# Names of a page's bound parameters: the cursor's key parts, and the limit.
+_AFTER, _LIMIT = "page_after_", "page_limit"
 # A cursor query parameter is at most 1000 characters, so no key part needs to be longer.
 _MAX_TEXT = 1000
 # Largest integer both databases store (PostgreSQL bigint, SQLite INTEGER).
@@ -89,23 +91,46 @@ class CursorSchema(Generic[KeyT]):
         descending: bool,
         cursor: str | None,
         limit: int,
-    ) -> Select[Any]:
+    ) -> tuple[Select[Any], dict[str, Any]]:
         """``statement`` ordered by ``columns`` (the key, ending with the id), resumed after
         ``cursor``, fetching one row more than ``limit`` to tell whether a next page exists
-        (no COUNT). The skip is a row-value comparison, which an index on ``columns`` serves
-        however deep the page."""
-        if cursor is not None:
-            after = self.decode(cursor)
+        (no COUNT), and the values of its parameters. The skip is a row-value comparison,
+        which an index on ``columns`` serves however deep the page."""
+        template = self.page_template(
+            statement, columns, descending=descending, resumed=cursor is not None
+        )
+        return template, self.page_values(cursor, limit)
+
+    def page_template(
+        self,
+        statement: Select[Any],
+        columns: Sequence[ColumnElement[Any]],
+        *,
+        descending: bool,
+        resumed: bool,
+    ) -> Select[Any]:
+        """``page`` with its values left as bound parameters (``page_values`` has them): a
+        statement to build once per shape and run with each request's values."""
+        if resumed:
             row = tuple_(*columns)
             boundary = tuple_(
                 *(
-                    bindparam(None, value, type_=column.type)
-                    for column, value in zip(columns, after, strict=True)
+                    bindparam(f"{_AFTER}{position}", type_=column.type)
+                    for position, column in enumerate(columns)
                 )
             )
             statement = statement.where(row < boundary if descending else row > boundary)
         ordered = [column.desc() if descending else column.asc() for column in columns]
-        return statement.order_by(*ordered).limit(limit + 1)
+        return statement.order_by(*ordered).limit(bindparam(_LIMIT, type_=Integer))
+
+    def page_values(self, cursor: str | None, limit: int) -> dict[str, Any]:
+        """The values of ``page_template``'s parameters: the cursor's key and the limit (one
+        row more, see ``page``). ``InvalidCursor`` for a bad cursor."""
+        values: dict[str, Any] = {_LIMIT: limit + 1}
+        if cursor is not None:
+            for position, value in enumerate(self.decode(cursor)):
+                values[f"{_AFTER}{position}"] = value
+        return values
 
     def next_cursor(
         self, rows: Sequence[RowT], limit: int, key_of: Callable[[RowT], KeyT]

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bookshelf.books.fields import check_search_text
 from bookshelf.books.models import books
-from bookshelf.books.search import add_text_search, fts5_query, ranked_candidates
+from bookshelf.books.search import add_text_search, fts5_query, ranked_candidates, text_values
+from bookshelf.db.statements import StatementCache
 
 # One quoted FTS5 string: any characters, with a double quote written twice.
 QUOTED_WORD = re.compile(r'"((?:[^"]|"")*)"')
@@ -122,18 +122,17 @@ def test_fts5_accepts_the_query_built_from_any_accepted_search(text: str) -> Non
 
 
 def test_the_sqlite_search_binds_the_built_query() -> None:
-    statement = add_text_search(select(books.c.id), 'x" OR "y', dialect="sqlite")
-    ranked = select(ranked_candidates('x" OR "y', [], dialect="sqlite", cap=5))
+    values = text_values('x" OR "y', dialect="sqlite", cap=5)
+    statements = StatementCache("sqlite")
+    bound = statements.bind(add_text_search(select(books.c.id), dialect="sqlite"), values)
+    ranked = statements.bind(select(ranked_candidates([], dialect="sqlite")), values)
 
-    compiled = statement.compile(dialect=sqlite.dialect())
-    compiled_ranked = ranked.compile(dialect=sqlite.dialect())
-
-    assert "books_fts MATCH ?" in str(compiled)
-    assert '"x""" "OR" """y"' in compiled.params.values()
+    assert "books_fts MATCH ?" in bound.sql
+    assert bound.arguments == ('"x""" "OR" """y"',)
     # The candidates are ranked by bm25 on the same bound query.
-    assert "bm25(books_fts)" in str(compiled_ranked)
-    assert "books_fts MATCH ?" in str(compiled_ranked)
-    assert '"x""" "OR" """y"' in compiled_ranked.params.values()
+    assert "bm25(books_fts)" in ranked.sql
+    assert "books_fts MATCH ?" in ranked.sql
+    assert ranked.arguments[:2] == ('"x""" "OR" """y"', 5)  # then SQLite's OFFSET 0
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
@@ -144,19 +143,16 @@ def test_the_postgresql_search_passes_the_text_as_a_parameter_of_plainto_tsquery
     text: str,
 ) -> None:
     """plainto_tsquery reads no operators, and the text is bound, never part of the SQL."""
-    statement = add_text_search(select(books.c.id), text, dialect="postgresql")
-    ranked = select(ranked_candidates(text, [], dialect="postgresql", cap=5))
+    values = text_values(text, dialect="postgresql", cap=5)
+    statements = StatementCache("postgresql")
+    bound = statements.bind(add_text_search(select(books.c.id), dialect="postgresql"), values)
+    ranked = statements.bind(select(ranked_candidates([], dialect="postgresql")), values)
 
-    compiled = statement.compile(dialect=postgresql.dialect())
-    compiled_ranked = ranked.compile(dialect=postgresql.dialect())
-
-    sql, ranked_sql = str(compiled), str(compiled_ranked)
-    call = "plainto_tsquery('simple'::regconfig, %(plainto_tsquery_1)s"
-    assert sql.count(call) == 1
-    assert "WHERE books.search_vector @@ plainto_tsquery(" in sql
-    assert re.findall(r"%\((\w+)\)s", sql) == ["plainto_tsquery_1"]
-    assert compiled.params == {"plainto_tsquery_1": text}
+    call = "plainto_tsquery('simple'::regconfig, $1::VARCHAR)"
+    assert bound.sql.count(call) == 1
+    assert "WHERE books.search_vector @@ plainto_tsquery(" in bound.sql
+    assert re.findall(r"\$(\d+)", bound.sql) == ["1"]
+    assert bound.arguments == (text,)
     # The match and the rank of the candidates read the same bound parameter.
-    assert ranked_sql.count(call) == 2
-    assert compiled_ranked.params["plainto_tsquery_1"] == text
-    assert set(compiled_ranked.params) == {"plainto_tsquery_1", "param_1"}
+    assert ranked.sql.count(call) == 2
+    assert ranked.arguments == (text, 5)

@@ -56,11 +56,13 @@ class PageRequest:
 
 def apply_order(
     statement: Select[Any],
-    page: PageRequest,
+    sort: BookSort,
     *,
+    resumed: bool,
     ranked_by: tuple[ColumnElement[Any], ColumnElement[Any]] | None = None,
 ) -> Select[Any]:
-    """Order ``statement`` by the page's sort, skip to its cursor, and fetch one row extra.
+    """Order ``statement`` by ``sort``, skip to a cursor (``resumed``), and fetch one row extra;
+    the values are bound parameters (``page_values``).
 
     The extra row tells whether a next page exists without a COUNT. The sort key is selected as
     ``sort_key`` so the next cursor can be made from the last row. ``sort=relevance`` orders by
@@ -68,23 +70,27 @@ def apply_order(
     skipping on the subquery's own columns lets the database sort the candidates and join only
     the page's rows to ``books``.
     """
-    order = _ORDERS[page.sort]
+    order = _ORDERS[sort]
     key_column: ColumnElement[Any]
     id_column: ColumnElement[Any]
-    if page.sort is BookSort.RELEVANCE:
+    if sort is BookSort.RELEVANCE:
         if ranked_by is None:
             raise ValueError("sort=relevance needs the search's (rank, id) columns")
         key_column, id_column = ranked_by
     else:
         key_column = books.c[order.column_name]
         id_column = books.c.id
-    return order.cursor.page(
+    return order.cursor.page_template(
         statement.add_columns(key_column.label("sort_key")),
         (key_column, id_column),
         descending=order.descending,
-        cursor=page.cursor,
-        limit=page.limit,
+        resumed=resumed,
     )
+
+
+def page_values(page: PageRequest) -> dict[str, Any]:
+    """The values of ``apply_order``'s parameters for ``page``; ``InvalidCursor`` if bad."""
+    return _ORDERS[page.sort].cursor.page_values(page.cursor, page.limit)
 
 
 def next_key(page: PageRequest, rows: Sequence[Row[Any]]) -> str | None:

@@ -31,8 +31,11 @@ from sqlalchemy import (
     ColumnClause,
     ColumnElement,
     Double,
+    Integer,
     Select,
+    String,
     Subquery,
+    bindparam,
     cast,
     column,
     func,
@@ -59,35 +62,45 @@ def fts5_query(text: str) -> str:
     return " ".join(f'"{word}"' for word in words if any(c.isalnum() for c in word))
 
 
-def _tsquery(text: str) -> ColumnElement[Any]:
-    return func.plainto_tsquery(literal_column("'simple'::regconfig"), text)
+# Statements take the search text and the candidate cap as bound parameters of these names,
+# so one statement serves every search of its shape (``text_values`` has the values).
+_TEXT, _CAP = "search_text", "search_cap"
 
 
-def add_text_search(statement: Select[Any], text: str, *, dialect: str) -> Select[Any]:
-    """Keep only the books matching every word of ``text`` (no ranking)."""
+def text_values(text: str, *, dialect: str, cap: int = 0) -> dict[str, Any]:
+    """The values of the search's parameters: ``text`` as each database's query takes it."""
+    return {_TEXT: text if dialect == "postgresql" else fts5_query(text), _CAP: cap}
+
+
+def _tsquery() -> ColumnElement[Any]:
+    return func.plainto_tsquery(
+        literal_column("'simple'::regconfig"), bindparam(_TEXT, type_=String)
+    )
+
+
+def add_text_search(statement: Select[Any], *, dialect: str) -> Select[Any]:
+    """Keep only the books matching every word of the search text (no ranking)."""
     if dialect == "postgresql":
-        return statement.where(_SEARCH_VECTOR.op("@@")(_tsquery(text)))
+        return statement.where(_SEARCH_VECTOR.op("@@")(_tsquery()))
     return statement.join_from(
         books, _FTS_TABLE, _FTS_TABLE.c.rowid == literal_column("books.rowid")
-    ).where(_FTS.op("MATCH")(fts5_query(text)))
+    ).where(_FTS.op("MATCH")(bindparam(_TEXT, type_=String)))
 
 
-def ranked_candidates(
-    text: str, conditions: Sequence[ColumnElement[bool]], *, dialect: str, cap: int
-) -> Subquery:
-    """``(id, rank)`` of at most ``cap`` books matching ``text`` and ``conditions``; a higher
-    rank is more relevant. Filters apply before the cap, so they never empty a page that has
-    matches; the rank is computed for the candidates only."""
+def ranked_candidates(conditions: Sequence[ColumnElement[bool]], *, dialect: str) -> Subquery:
+    """``(id, rank)`` of at most the cap of books matching the text and ``conditions``; a
+    higher rank is more relevant. Filters apply before the cap, so they never empty a page that
+    has matches; the rank is computed for the candidates only."""
     if dialect == "postgresql":
-        query = _tsquery(text)
+        query = _tsquery()
         rank: ColumnElement[Any] = func.ts_rank(_SEARCH_VECTOR, query)
         statement = select(books.c.id, cast(rank, Double).label("rank")).where(
             _SEARCH_VECTOR.op("@@")(query), *conditions
         )
     else:
         statement = select(books.c.id, cast(-func.bm25(_FTS), Double).label("rank"))
-        statement = add_text_search(statement, text, dialect=dialect).where(*conditions)
-    return statement.limit(cap).subquery("candidates")
+        statement = add_text_search(statement, dialect=dialect).where(*conditions)
+    return statement.limit(bindparam(_CAP, type_=Integer)).subquery("candidates")
 
 
 # Settings of a search statement on PostgreSQL, each with is_local=true: it ends with the

@@ -138,14 +138,14 @@ async def list_reviews(
     connection: Connection, book_id: uuid.UUID, *, limit: int, cursor: str | None
 ) -> tuple[Sequence[Review], str | None]:
     """A book's reviews, newest first, keyset-paginated on (created_at, id)."""
-    statement = _CURSOR.page(
+    statement, values = _CURSOR.page(
         _select_reviews().where(reviews.c.book_id == book_id),
         (reviews.c.created_at, reviews.c.id),
         descending=True,
         cursor=cursor,
         limit=limit,
     )
-    rows = (await connection.execute(statement)).all()
+    rows = (await connection.execute(statement, values)).all()
     # An empty first page: tell "no reviews yet" from "no such book".
     if not rows and cursor is None and not await books.book_exists(connection, book_id):
         raise BookNotFound(book_id)

@@ -48,10 +48,10 @@ async def list_users(
     connection: Connection, *, limit: int, cursor: str | None
 ) -> tuple[Sequence[User], str | None]:
     """Accounts by email, keyset-paginated (emails are unique, so the order is total)."""
-    statement = _CURSOR.page(
+    statement, values = _CURSOR.page(
         select(*USER_COLUMNS), (users.c.email,), descending=False, cursor=cursor, limit=limit
     )
-    rows = (await connection.execute(statement)).all()
+    rows = (await connection.execute(statement, values)).all()
     items = [User.model_validate(row, from_attributes=True) for row in rows[:limit]]
     return items, _CURSOR.next_cursor(rows, limit, lambda row: (row.email,))
 
