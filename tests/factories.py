@@ -144,24 +144,14 @@ async def inspector(app: FastAPI) -> AsyncIterator[AsyncEngine]:
 
 
 @asynccontextmanager
-async def reading(target: AsyncEngine | Database) -> AsyncIterator[Any]:
-    """A connection to read with: the app's own (``Database``) or an inspecting engine's."""
+async def connected(target: AsyncEngine | Database, *, write: bool) -> AsyncIterator[Any]:
+    """A connection of the app's own data layer (``Database``) or of an inspecting engine;
+    with ``write``, in a transaction committed when the block ends."""
     if isinstance(target, Database):
-        async with unit_of_work(target, write=False) as connection:
+        async with unit_of_work(target, write=write) as connection:
             yield connection
     else:
-        async with target.connect() as connection:
-            yield connection
-
-
-@asynccontextmanager
-async def writing(target: AsyncEngine | Database) -> AsyncIterator[Any]:
-    """A connection in a transaction committed at the end of the block."""
-    if isinstance(target, Database):
-        async with unit_of_work(target, write=True) as connection:
-            yield connection
-    else:
-        async with target.begin() as connection:
+        async with target.begin() if write else target.connect() as connection:
             yield connection
 
 
@@ -169,7 +159,7 @@ async def count_rows(
     engine: AsyncEngine | Database, table: FromClause, *where: ColumnElement[bool]
 ) -> int:
     """How many rows of ``table`` (matching every ``where``) are really in the database."""
-    async with reading(engine) as connection:
+    async with connected(engine, write=False) as connection:
         count = await connection.scalar(select(func.count()).select_from(table).where(*where))
     assert count is not None
     return int(count)

@@ -22,7 +22,7 @@ from bookshelf.idempotency.models import idempotency_records
 from bookshelf.retention import purge_expired
 from bookshelf.users.models import users
 from tests.conftest import make_settings
-from tests.factories import count_rows, writing
+from tests.factories import connected, count_rows
 from tests.ops.support import started
 
 EXPIRED, LIVE = 5, 2
@@ -35,7 +35,7 @@ async def _fill(engine: AsyncEngine | Database) -> uuid.UUID:
     now = utc_now()
     past, future = now - timedelta(hours=1), now + timedelta(hours=1)
     user_id = uuid.uuid4()
-    async with writing(engine) as connection:
+    async with connected(engine, write=True) as connection:
         await connection.execute(
             insert(users).values(
                 id=user_id,

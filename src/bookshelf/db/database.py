@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from sqlalchemy.sql.elements import ClauseElement
 
 from bookshelf.db.statements import Bound, DialectName, StatementCache, make_rows
@@ -135,13 +136,38 @@ class Connection(abc.ABC):
     @abc.abstractmethod
     async def rollback(self) -> None: ...
 
+    @asynccontextmanager
+    async def transaction(
+        self, local_settings: Mapping[str, str] | None = None
+    ) -> AsyncIterator[None]:
+        """A transaction around the block. On a read-only connection it is committed when the
+        block ends (rolled back if it raises); on a writing one the block joins the request's
+        transaction (begun if need be), which its unit of work commits. ``local_settings``
+        (PostgreSQL's ``set_config(..., true)``) last until the transaction ends, and are sent
+        with its BEGIN: ``books.search`` bounds its statement with them."""
+        if self.in_transaction():
+            await self._join_transaction(local_settings)
+            yield
+            return
+        await self._open_transaction(local_settings)
+        if self.write:
+            yield
+            return
+        try:
+            yield
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self.rollback()
+            raise
+        await self.commit()
+
     @abc.abstractmethod
-    def transaction(self, local_settings: Mapping[str, str] | None = None) -> Any:
-        """An async context manager: a transaction around the block. On a read-only
-        connection it is committed when the block ends; on a writing one the block joins the
-        request's transaction (begun if need be), which its unit of work commits.
-        ``local_settings`` (PostgreSQL's ``set_config(..., true)``) last until the transaction
-        ends, and are sent with its BEGIN: ``books.search`` bounds its statement with them."""
+    async def _open_transaction(self, local_settings: Mapping[str, str] | None) -> None:
+        """BEGIN, with the settings where the database has them."""
+
+    @abc.abstractmethod
+    async def _join_transaction(self, local_settings: Mapping[str, str] | None) -> None:
+        """Apply the settings inside the transaction already open (if the database has any)."""
 
 
 def _span(tracer: Any, sql: str, dialect: str) -> Any:

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -171,26 +170,12 @@ class PostgresConnection(Connection):
     async def rollback(self) -> None:
         await self._end("ROLLBACK")
 
-    @asynccontextmanager
-    async def transaction(
-        self, local_settings: Mapping[str, str] | None = None
-    ) -> AsyncIterator[None]:
-        if self._in_transaction:  # already in one: the block joins it
-            if local_settings:
-                await self._send(_set_local(local_settings))
-            yield
-            return
+    async def _open_transaction(self, local_settings: Mapping[str, str] | None) -> None:
         await self._begin(local_settings)
-        if self.write:  # the request's transaction has begun; its unit of work commits it
-            yield
-            return
-        try:
-            yield
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self.rollback()
-            raise
-        await self.commit()
+
+    async def _join_transaction(self, local_settings: Mapping[str, str] | None) -> None:
+        if local_settings:
+            await self._send(_set_local(local_settings))
 
 
 def _literal(value: str) -> str:

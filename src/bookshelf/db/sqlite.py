@@ -13,8 +13,7 @@ pragmas below).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiosqlite
@@ -102,28 +101,14 @@ class SqliteConnection(Connection):
     async def rollback(self) -> None:
         await self._end("ROLLBACK")
 
-    @asynccontextmanager
-    async def transaction(
-        self,
-        local_settings: Mapping[str, str] | None = None,
-    ) -> AsyncIterator[None]:
-        if self._in_transaction:
-            yield
-            return
+    async def _join_transaction(self, local_settings: Mapping[str, str] | None) -> None:
+        """SQLite has no settings of the kind: a search is bounded by its candidate cap."""
+
+    async def _open_transaction(self, local_settings: Mapping[str, str] | None) -> None:
         try:
             await self._begin("BEGIN IMMEDIATE" if self.write else "BEGIN")
         except Exception as error:
             raise _translated(error) from error
-        if self.write:  # the request's transaction has begun; its unit of work commits it
-            yield
-            return
-        try:
-            yield
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await self.rollback()
-            raise
-        await self.commit()
 
 
 class SqliteDatabase(Database):

@@ -117,34 +117,24 @@ def _from_integer_bool(value: int | None) -> bool | None:
     return None if value is None else bool(value)
 
 
+# SQLite's conversions by column type: (type, to the stored value, from it). The first match
+# wins, so UtcDateTime comes before the DateTime it decorates.
+_SQLITE_CONVERSIONS: tuple[tuple[type[TypeEngine[Any]], Convert | None, Convert | None], ...] = (
+    (UtcDateTime, _sqlite_utc_text, _from_sqlite_utc),
+    (DateTime, _sqlite_naive_text, _from_sqlite_naive),
+    (Date, _iso_date, _from_iso_date),
+    (Uuid, _uuid_hex, _from_uuid_hex),
+    (JSON, _json_text, _from_json_text),
+    (Boolean, None, _from_integer_bool),  # sqlite3 stores a bool as 0/1 itself
+)
+
+
 def _sqlite_bind(type_: TypeEngine[Any]) -> Convert | None:
-    if isinstance(type_, UtcDateTime):
-        return _sqlite_utc_text
-    if isinstance(type_, DateTime):
-        return _sqlite_naive_text
-    if isinstance(type_, Date):
-        return _iso_date
-    if isinstance(type_, Uuid):
-        return _uuid_hex
-    if isinstance(type_, JSON):
-        return _json_text
-    return None
+    return next((bind for kind, bind, _ in _SQLITE_CONVERSIONS if isinstance(type_, kind)), None)
 
 
 def _sqlite_result(type_: TypeEngine[Any]) -> Convert | None:
-    if isinstance(type_, UtcDateTime):
-        return _from_sqlite_utc
-    if isinstance(type_, DateTime):
-        return _from_sqlite_naive
-    if isinstance(type_, Date):
-        return _from_iso_date
-    if isinstance(type_, Uuid):
-        return _from_uuid_hex
-    if isinstance(type_, JSON):
-        return _from_json_text
-    if isinstance(type_, Boolean):
-        return _from_integer_bool
-    return None
+    return next((back for kind, _, back in _SQLITE_CONVERSIONS if isinstance(type_, kind)), None)
 
 
 def _postgresql_bind(type_: TypeEngine[Any]) -> Convert | None:
