@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -326,17 +324,3 @@ async def test_upgrade_to_0003_normalises_old_book_text_to_nfc(
     async with fresh_engine.connect() as connection:
         titles = (await connection.execute(select(books.c.title))).scalars().all()
     assert sorted(titles) == ["Nights in Bern", f"Nights in {composed}"]
-
-
-def test_a_serving_process_does_not_load_alembic() -> None:
-    """Alembic is ~12 MiB per process: only migrating loads it (the readiness check reads the
-    head and the database's revision without it, tested above and in tests/ops)."""
-    script = (
-        "import sys, bookshelf.main, bookshelf.ops.health; "
-        "from bookshelf.config import Settings; bookshelf.main.create_app(Settings()); "
-        "print(' '.join(sys.modules))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert [name for name in loaded if name.split(".")[0] in {"alembic", "mako"}] == []

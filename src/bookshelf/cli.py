@@ -1,4 +1,9 @@
-"""The ``bookshelf`` command: serve, migrate, seed, import, export, create-admin, purge."""
+"""The ``bookshelf`` command: serve, migrate, seed, import, export, create-admin, purge.
+
+With one worker, ``bookshelf serve`` is the process that serves, so what this module imports
+is in every such worker's memory: what only other commands need (SQLAlchemy's async engine
+and ORM for a downgrade, rich's progress bars, the seeder) is imported inside them.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +17,12 @@ import tempfile
 from collections.abc import Coroutine
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import uvicorn
 from prometheus_client import start_http_server
 from pydantic import ValidationError
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from uvicorn.config import STARTUP_FAILURE
@@ -38,17 +33,18 @@ from bookshelf.auth.passwords import password_problems
 from bookshelf.auth.schemas import normalise_email
 from bookshelf.books import bulk, bulk_files
 from bookshelf.books.schemas import BookFilters
-from bookshelf.books.seed import seed_books
 from bookshelf.config import ConfigurationError, Settings, load_settings
 from bookshelf.db import migrate as migrations
 from bookshelf.db.connections import opened_database
 from bookshelf.db.database import unit_of_work
-from bookshelf.db.engine import create_engine
 from bookshelf.db.exceptions import DatabaseError
 from bookshelf.mail.worker import MailWorker
 from bookshelf.main import build_auth, configure_process
 from bookshelf.ops.metrics import MULTIPROCESS_ENV
 from bookshelf.retention import PurgeReport, purge_expired
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, ProgressColumn
 
 # How long uvicorn's supervisor waits for a worker to answer its ping before replacing it.
 WORKER_PING_TIMEOUT_SECONDS = 60
@@ -87,6 +83,8 @@ async def _upgrade(settings: Settings, revision: str) -> None:
 
 
 async def _downgrade(settings: Settings, revision: str) -> None:
+    from bookshelf.db.engine import create_engine
+
     engine = create_engine(settings)
     try:
         await migrations.downgrade(engine, revision)
@@ -227,17 +225,17 @@ def seed(
     batch_size: Annotated[int, typer.Option(min=100, max=100_000)] = 5000,
 ) -> None:
     """Add realistic fake books (PostgreSQL loads a million in a few minutes)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+    from bookshelf.books.seed import seed_books
+
     settings = settings_or_exit()
 
     async def run() -> None:
         async with opened_database(settings) as database:
             await migrations.upgrade_database(settings)
-            with Progress(
-                TextColumn("seeding books"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-            ) as progress:
+            columns = (TextColumn("seeding books"), BarColumn(), MofNCompleteColumn())
+            with _progress(*columns, TimeRemainingColumn()) as progress:
                 task = progress.add_task("books", total=books)
                 await seed_books(
                     database,
@@ -269,6 +267,9 @@ def purge() -> None:
 
 def _progress(*columns: ProgressColumn) -> Progress:
     """A progress bar on stderr, so an export to stdout stays clean."""
+    from rich.console import Console
+    from rich.progress import Progress
+
     return Progress(*columns, console=Console(stderr=True))
 
 
@@ -300,6 +301,8 @@ def import_books(
     Each line is checked as POST /books checks a body. By default the valid lines are kept and
     each bad one is reported on stderr; exit status 1 when any line failed.
     """
+    from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn
+
     settings = settings_or_exit()
     try:
         source = file.open("rb")
@@ -355,6 +358,8 @@ def export_books(
 ) -> None:
     """Write the books (all, or those matching the filters of GET /books) as NDJSON, one per
     line, in id order, as GET /books/export does."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
     settings = settings_or_exit()
     given = {
         "q": q,
