@@ -17,7 +17,9 @@ PARTIAL_DATE_PATTERN = (
     r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})"
     r"(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
 )
-_PARTIAL_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")
+# The published pattern is the parser's: a shape it refuses (month 13, year 0000) is refused
+# for its shape; only what it allows can still fail the calendar (30 February).
+_PARTIAL_DATE = re.compile(PARTIAL_DATE_PATTERN)
 # ISBN-10 (X may be its check digit) or ISBN-13 (978/979), with hyphens and spaces anywhere;
 # the check digit is verified by normalize_isbn.
 ISBN_PATTERN = r"^[- ]*((?:[0-9][- ]*){9}[0-9Xx]|97[89](?:[- ]*[0-9]){10})[- ]*$"
@@ -29,10 +31,8 @@ def parse_partial_date(text: str) -> tuple[date, date]:
     if match is None:
         raise ValueError("must be YYYY, YYYY-MM or YYYY-MM-DD")
     year = int(match.group(1))
-    month = int(match.group(2)) if match.group(2) else None
-    day = int(match.group(3)) if match.group(3) else None
-    if year < 1:
-        raise ValueError("year must be 0001 or later")
+    month = int(match.group(3)) if match.group(3) else None
+    day = int(match.group(5)) if match.group(5) else None
     try:
         if month is None:
             return date(year, 1, 1), date(year, 12, 31)
