@@ -97,11 +97,16 @@ class _Exchange:
             self.started = True
             self.status = message["status"]
             message["headers"] = [*message.get("headers", ()), *self.extra_headers]
-            if self.deadline is not None and not self.deadline.expired():
-                # A streamed body (the bulk export) gets the stream's own time limit from here.
-                loop_time = asyncio.get_running_loop().time()
-                self.deadline.reschedule(loop_time + self.stream_seconds)
-        elif self.head and message["type"] == "http.response.body":
+        elif (
+            message.get("more_body", False)
+            and self.deadline is not None
+            and not self.deadline.expired()
+        ):
+            # A streamed body (the bulk export) gets the stream's own time limit from its first
+            # part on; a body sent whole (every other response) moves no timer.
+            self.deadline.reschedule(asyncio.get_running_loop().time() + self.stream_seconds)
+            self.deadline = None
+        if self.head and message["type"] == "http.response.body":
             # HEAD is served as GET (same status and headers, Content-Length included) without
             # the body: uptime monitors and link checkers use it. The response ends with the
             # first body message, and a streamed one is stopped there: no work for the rest.
@@ -122,8 +127,8 @@ class RequestPipeline:
     4. rate limits (``ops.ratelimit``) for API paths, with their ``RateLimit-*`` headers;
     5. the body cap: 413 for a body over ``BOOKSHELF_MAX_BODY_BYTES`` (the bulk import's:
        ``BOOKSHELF_IMPORT_MAX_BODY_BYTES``);
-    6. the time limit: a 503 problem if nothing was sent when it runs out; once the response
-       has started, a streamed body has ``BOOKSHELF_STREAM_TIMEOUT_SECONDS`` from then on;
+    6. the time limit: a 503 problem if nothing was sent when it runs out; a streamed body
+       has ``BOOKSHELF_STREAM_TIMEOUT_SECONDS`` from its first part on;
     7. ``HEAD`` served as ``GET`` without the body;
     8. after the response: metrics and the access-log event (``ops.observability``).
 

@@ -75,19 +75,23 @@ class Pool(Generic[C]):
         self._generations[id(connection)] = self._generation
         return connection
 
+    def keep(self, connection: C) -> bool:
+        """Put ``connection`` back for the next checkout, if it belongs to the current
+        generation and the pool is open: no await, so the caller needs no shield against
+        cancellation. False (and nothing done) when it must be closed (``release``)."""
+        if self._closed or self._generations.get(id(connection)) != self._generation:
+            return False
+        self._idle.append(connection)
+        self._slots.release()
+        return True
+
     async def release(self, connection: C, *, reusable: bool) -> None:
         """Give ``connection`` back: kept for the next checkout if ``reusable`` and not expired,
         closed otherwise. Never raises."""
+        if reusable and self.keep(connection):
+            return
         try:
-            keep = (
-                reusable
-                and not self._closed
-                and self._generations.get(id(connection)) == self._generation
-            )
-            if keep:
-                self._idle.append(connection)
-            else:
-                await self._discard(connection)
+            await self._discard(connection)
         finally:
             self._slots.release()
 

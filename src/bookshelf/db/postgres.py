@@ -262,19 +262,27 @@ class PostgresDatabase(Database):
 
     async def release(self, connection: Connection) -> None:
         assert isinstance(connection, PostgresConnection)  # noqa: S101
+        raw = connection.raw
+        # The common case (a read, or a committed write) awaits nothing, so it needs no shield:
+        # entering and leaving a cancel scope was ~3 % of a GET by id.
+        if not connection.in_transaction() and _reusable(raw) and self.pool.keep(raw):
+            return
         with anyio.CancelScope(shield=True):
             # A lost connection cannot roll back: it is closed instead of kept.
             with contextlib.suppress(DatabaseError):
                 await connection.rollback()
-            raw = connection.raw
-            reusable = not raw.is_closed() and not raw.is_in_transaction()
-            await self.pool.release(raw, reusable=reusable)
+            await self.pool.release(raw, reusable=_reusable(raw))
 
     async def close(self) -> None:
         await self.pool.close()
 
     def pool_status(self) -> tuple[int, int]:
         return self.pool.checked_out, self.pool.open_count
+
+
+def _reusable(raw: asyncpg.Connection) -> bool:
+    """Open, and not left in a transaction (one the caller could not end)."""
+    return not raw.is_closed() and not raw.is_in_transaction()
 
 
 def driver_dsn(url: str) -> str:

@@ -155,6 +155,9 @@ class SqliteDatabase(Database):
 
     async def release(self, connection: Connection) -> None:
         assert isinstance(connection, SqliteConnection)  # noqa: S101
+        # Nothing to end: back to the pool without an await, so without a shield.
+        if not connection.in_transaction() and self.pool.keep(connection.raw):
+            return
         with anyio.CancelScope(shield=True):
             reusable = True
             try:

@@ -1,0 +1,168 @@
+"""Planned parameters (``bookshelf.routing``) are read exactly as FastAPI reads them: for every
+route of the app, every planned parameter, valid, invalid and missing values give the same
+value or the same errors; and over HTTP the planned routes behave as declared."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+
+from bookshelf.config import Settings
+from bookshelf.main import create_app
+from bookshelf.routing import ParamPlan, PlannedParam, PlannedRoute
+from tests.factories import book_payload
+
+# Values that exercise what FastAPI's validation does with a string from a request: empty,
+# numbers in and out of common bounds, booleans, over-long, UUIDs, dates and odd characters.
+SAMPLES = [
+    "",
+    "x",
+    "0",
+    "-1",
+    "20",
+    "101",
+    "1e3",
+    "true",
+    "no",
+    "x" * 1001,
+    "0b7c3a52-5ad6-4c57-a1b8-67b1c2ff5a8f",
+    "2024-05",
+    '"3", W/"4"',
+    "Zu\u0308rich",
+]
+
+
+def _planned_routes() -> list[tuple[str, PlannedParam]]:
+    app = create_app(Settings(jwt_secret="x" * 64))
+    found = []
+    for route in app.router.routes:
+        if isinstance(route, PlannedRoute):
+            plan, _lean = ParamPlan.split(route.dependant)
+            found += [(f"{route.name}.{param.name}", param) for param in plan.params]
+    return found
+
+
+PLANNED = _planned_routes()
+
+
+def _request(param: PlannedParam, value: str | None) -> Request:
+    path_params: dict[str, Any] = {}
+    query: list[tuple[str, str]] = []
+    headers: list[tuple[bytes, bytes]] = []
+    if value is not None:
+        key = param.keys[0]
+        if param.location == "path":
+            path_params[key] = value
+        elif param.location == "query":
+            query.append((key, value))
+        else:
+            headers.append((key.lower().encode(), value.encode()))
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "query_string": urlencode(query).encode(),
+        "headers": headers,
+        "path_params": path_params,
+    }
+    return Request(scope)
+
+
+def _fastapi_reads(param: PlannedParam, request: Request) -> tuple[dict[str, Any], list[Any]]:
+    source: Any = {
+        "path": request.path_params,
+        "query": request.query_params,
+        "header": request.headers,
+    }[param.location]
+    return request_params_to_args([param.field], source)
+
+
+def test_every_api_route_with_scalar_parameters_is_planned() -> None:
+    """The hot routes are among them (the bench's GET by id reads a path id and a header)."""
+    names = {name for name, _ in PLANNED}
+    assert {"get_book.book_id", "get_book.if_none_match", "update_book.if_match"} <= names
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        pytest.param(param, value, id=f"{name}={value!r:.20}")
+        for (name, param), value in itertools.product(PLANNED, [None, *SAMPLES])
+    ],
+)
+def test_a_planned_parameter_reads_as_fastapi_reads_it(
+    param: PlannedParam, value: str | None
+) -> None:
+    request = _request(param, value)
+
+    ours = ParamPlan((param,)).parse(request)
+
+    assert ours == _fastapi_reads(param, request)
+
+
+def test_the_document_keeps_every_planned_parameter() -> None:
+    """The OpenAPI document is made from the full declaration, planned parameters included."""
+    app = create_app(Settings(jwt_secret="x" * 64))
+    operation = app.openapi()["paths"]["/api/v1/books/{book_id}"]["get"]
+    documented = {(p["in"], p["name"]) for p in operation["parameters"]}
+    assert documented == {("path", "book_id"), ("header", "if-none-match")}
+    route = next(r for r in app.router.routes if isinstance(r, APIRoute) and r.name == "get_book")
+    assert [f.name for f in route.dependant.header_params] == ["if_none_match"]
+
+
+async def test_an_over_long_planned_header_is_a_422_problem(client: httpx.AsyncClient) -> None:
+    created = (await client.post("/api/v1/books", json=book_payload())).json()
+
+    response = await client.get(
+        f"/api/v1/books/{created['id']}", headers={"If-None-Match": '"' + "7" * 1000 + '"'}
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    [error] = response.json()["errors"]
+    assert error["loc"] == ["header", "if-none-match"]
+    assert error["type"] == "string_too_long"
+
+
+async def test_a_planned_header_is_passed_to_the_endpoint(client: httpx.AsyncClient) -> None:
+    created = await client.post("/api/v1/books", json=book_payload())
+    tag = created.headers["etag"]
+
+    unchanged = await client.get(created.headers["location"], headers={"If-None-Match": tag})
+    changed = await client.get(created.headers["location"], headers={"If-None-Match": '"99"'})
+
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+    assert changed.status_code == 200
+
+
+async def test_with_an_invalid_body_the_planned_parameters_are_checked_after_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """The documented difference from FastAPI: one 422 names the body's problem first."""
+    created = (await client.post("/api/v1/books", json=book_payload())).json()
+    too_long = '"' + "7" * 1000 + '"'
+
+    bad_both = await client.patch(
+        f"/api/v1/books/{created['id']}", json={"page_count": -1}, headers={"If-Match": too_long}
+    )
+    bad_header = await client.patch(
+        f"/api/v1/books/{created['id']}", json={"page_count": 3}, headers={"If-Match": too_long}
+    )
+
+    assert [e["loc"][0] for e in bad_both.json()["errors"]] == ["body"]
+    assert [e["loc"] for e in bad_header.json()["errors"]] == [["header", "if-match"]]
+
+
+def test_a_route_without_planned_parameters_is_fastapis_own(app: FastAPI) -> None:
+    route = next(r for r in app.router.routes if isinstance(r, APIRoute) and r.name == "read_me")
+    plan, lean = ParamPlan.split(route.dependant)
+    assert plan.params == ()
+    assert lean == route.dependant
