@@ -222,8 +222,11 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     install_middleware(app, settings)
     # Routes are matched in order, one pattern at a time: the API's come before the probes,
-    # the metrics and the docs. (The features keep the order the published document has.)
-    for router in (books_router, reviews_router, auth_router, recovery_router, users_router):
+    # the metrics and the docs, the most requested features first (a signed-in client's
+    # /users/me was compared with 21 routes before its own). No two features' paths overlap,
+    # so their order changes nothing else; the docs group operations by tag, in TAGS_METADATA's
+    # order.
+    for router in (books_router, users_router, reviews_router, auth_router, recovery_router):
         add_routes(app, router)
     add_routes(app, health_router)
     if settings.metrics_path:

@@ -17,7 +17,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.auth.exceptions import InvalidToken
-from bookshelf.auth.tokens import TokenSigner, key_id
+from bookshelf.auth.tokens import CHECKED_TOKENS_KEPT, TokenSigner, key_id
 from bookshelf.config import Settings
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role
@@ -246,6 +246,44 @@ def test_a_token_verified_once_per_request_is_not_reused_for_another() -> None:
     with pytest.raises(InvalidToken):
         signer.verify_once(second[:-2] + "xx", state)  # a tampered token is checked, not matched
     assert signer.verify_once(second, state) is other
+
+
+def _signer() -> TokenSigner:
+    return TokenSigner(["a" * 40], issuer="bookshelf", audience="bookshelf-api")
+
+
+def _token(signer: TokenSigner, *, ttl: timedelta = timedelta(minutes=5)) -> str:
+    now = datetime.now(UTC)
+    return signer.issue(user_id=uuid.uuid4(), session_id=uuid.uuid4(), now=now, ttl=ttl)
+
+
+def test_a_token_is_checked_in_full_once_then_only_for_its_expiry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signer = _signer()
+    token = _token(signer, ttl=timedelta(seconds=2))  # expires 1-2 s from now (whole seconds)
+    decoded: list[str] = []
+    decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda t, *a, **k: decoded.append(t) or decode(t, *a, **k))
+
+    first = signer.verify(token)
+    assert signer.verify(token) == first
+    assert decoded == [token]
+    with pytest.raises(InvalidToken, match="malformed or its signature is wrong"):
+        signer.verify(token[:-2] + ("xx" if not token.endswith("xx") else "yy"))
+    time.sleep(2.1)
+    with pytest.raises(InvalidToken, match="expired"):
+        signer.verify(token)
+
+
+def test_the_checked_tokens_remembered_are_bounded() -> None:
+    signer = _signer()
+    tokens = [_token(signer) for _ in range(CHECKED_TOKENS_KEPT + 50)]
+    for token in tokens:
+        signer.verify(token)
+
+    assert signer.remembered_tokens == CHECKED_TOKENS_KEPT
+    assert signer.verify(tokens[0]).user_id  # forgotten, so checked in full again: still valid
 
 
 @pytest.mark.parametrize(("seconds_past_expiry", "accepted"), [(2, True), (30, False)])

@@ -170,7 +170,7 @@ async def import_books(
 
 
 def add_bulk_routes(router: APIRouter) -> None:
-    """Add ``/export`` and ``/import`` to the books router (before ``/{book_id}``)."""
+    """Add ``/export`` and ``/import`` to the books router."""
     router.add_api_route(
         "/export",
         export_books,

@@ -52,8 +52,6 @@ class _BookRoute(PlannedRoute):
 
 
 router = feature_router("/books", tags=["books"], route_class=_BookRoute)
-# First: /books/export and /books/import must match before /books/{book_id} does.
-bulk_routes.add_bulk_routes(router)
 
 IfMatch = Annotated[
     str | None,
@@ -180,3 +178,8 @@ async def delete_book(
     """Remove a book from the catalog (admins)."""
     await service.delete_book(connection, book_id, if_versions=versions_in_if_match(if_match))
     return Response(status_code=204)
+
+
+# Last: routes are matched one after another, and a book's routes are the most requested.
+# (/books/{book_id} never matches "export" or "import", so the order is free: _BookRoute.)
+bulk_routes.add_bulk_routes(router)
