@@ -3,6 +3,7 @@ that never outlives a request that failed or forgot to record its response."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -13,9 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bookshelf.books import service as books_service
 from bookshelf.books.models import books
+from bookshelf.config import Settings
 from bookshelf.idempotency.dependencies import Idempotent
 from bookshelf.idempotency.models import idempotency_records as records
-from tests.factories import BOOKS, book_payload, count_rows
+from bookshelf.users.schemas import Role
+from tests.factories import BOOKS, app_account, bearer, book_payload, count_rows, inspector
+from tests.ops.support import http, started
 
 KEYED_POSTS = ["/api/v1/books", "/api/v1/books/{book_id}/reviews"]
 
@@ -55,6 +59,32 @@ async def test_a_request_that_fails_after_its_write_rolls_it_back_and_frees_the_
     assert retried.status_code == 201, retried.text
     assert "idempotent-replayed" not in retried.headers
     assert await count_rows(engine, books) == 1
+
+
+async def test_a_request_cut_by_its_time_limit_after_its_claim_frees_the_key(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancellation reaches the exit as an exception: the claim is still released, shielded."""
+    create_book = books_service.create_book
+
+    async def create_then_hang(*args: Any, **kwargs: Any) -> Any:
+        await create_book(*args, **kwargs)
+        await asyncio.sleep(5)
+
+    timed = settings.model_copy(update={"request_timeout_seconds": 0.3})
+    async with started(timed) as app, http(app) as client, inspector(app) as engine:
+        editor = await app_account(app, Role.EDITOR)
+        headers = {**bearer(editor.access_token), "Idempotency-Key": "cut"}
+        monkeypatch.setattr(books_service, "create_book", create_then_hang)
+        cut = await client.post(BOOKS, json=book_payload(), headers=headers)
+        assert cut.status_code == 503
+        assert await count_rows(engine, records) == 0
+        assert await count_rows(engine, books) == 0
+
+        monkeypatch.setattr(books_service, "create_book", create_book)
+        retried = await client.post(BOOKS, json=book_payload(), headers=headers)
+
+    assert retried.status_code == 201, retried.text
 
 
 class Note(BaseModel):

@@ -89,13 +89,19 @@ async def get_connection(request: Request) -> Connection:
     stack of exits FastAPI keeps for such dependencies, so dependencies that took the
     connection later (``Idempotent``) run their exits first, on the open connection, as they
     would with ``yield``."""
+    database: Database = request.app.state.database
+    connection = await database.connect(write=request.method not in _READ_ONLY_METHODS)
+    handler_exits(request).push_async_exit(_finish(database, connection))
+    return connection
+
+
+def handler_exits(request: Request) -> AsyncExitStack:
+    """The stack of exits that run when the request's handler returns (last pushed, first
+    run), for dependencies that need an exit without being generators."""
     exits: AsyncExitStack | None = request.scope.get(_HANDLER_EXITS)
     if exits is None:
         raise RuntimeError(f"no {_HANDLER_EXITS} in the request: FastAPI changed how it runs exits")
-    database: Database = request.app.state.database
-    connection = await database.connect(write=request.method not in _READ_ONLY_METHODS)
-    exits.push_async_exit(_finish(database, connection))
-    return connection
+    return exits
 
 
 ConnectionDep = Annotated[Connection, Depends(get_connection)]

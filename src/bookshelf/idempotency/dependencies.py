@@ -25,16 +25,17 @@ SQLite.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
 
 from bookshelf.api import API_PREFIX, JSON_MEDIA_TYPE
 from bookshelf.auth.dependencies import CurrentUser
 from bookshelf.auth.sessions import Principal
-from bookshelf.db.connections import ConnectionDep
+from bookshelf.db.connections import ConnectionDep, handler_exits
 from bookshelf.db.database import Connection
 from bookshelf.dependencies import SettingsDep
 from bookshelf.idempotency import service
@@ -138,24 +139,34 @@ async def get_idempotency(
     connection: ConnectionDep,
     settings: SettingsDep,
     key: IdempotencyKey = None,
-) -> AsyncIterator[Idempotency]:
-    """The request's ``Idempotency``; on the way out, a failed request's claim is released."""
+) -> Idempotency:
+    """The request's ``Idempotency``; when the handler is done, a failed request's claim is
+    released. The exit is pushed on the handler's exits (``db.connections.handler_exits``)
+    rather than written as a dependency with ``yield``: FastAPI opens a cancel scope for each
+    of those on every request, and every ``POST`` has this one."""
     policy = service.IdempotencyPolicy(
         ttl_seconds=settings.idempotency_ttl_seconds,
         lock_seconds=settings.idempotency_lock_seconds,
     )
     idempotency = Idempotency(connection, key, _scope(request, principal), policy)
-    try:
-        yield idempotency
-    except BaseException:
-        # Also on cancellation (a timed-out or abandoned request): FastAPI shields this exit.
-        await idempotency.release()
-        raise
-    if idempotency.unrecorded:
-        await idempotency.release()
-        raise RuntimeError("the route claimed an Idempotency-Key but recorded no response")
+    handler_exits(request).push_async_exit(_release_on_failure(idempotency))
+    return idempotency
 
 
-# scope="function": the exit runs when the handler returns, before the request's transaction
-# commits (it took the connection after, so its exit runs first: db.connections).
-Idempotent = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
+def _release_on_failure(idempotency: Idempotency) -> Callable[..., Awaitable[bool]]:
+    async def release_on_failure(exc_type: type[BaseException] | None, *_exc: object) -> bool:
+        if exc_type is None and not idempotency.unrecorded:
+            return False  # the common case: nothing claimed, or a response recorded
+        # Also on cancellation (a timed-out or abandoned request): shielded, so it finishes.
+        with anyio.CancelScope(shield=True):
+            await idempotency.release()
+        if exc_type is None:
+            raise RuntimeError("the route claimed an Idempotency-Key but recorded no response")
+        return False  # the exception goes on
+
+    return release_on_failure
+
+
+# The exit runs when the handler returns, before the request's transaction commits (it was
+# pushed after the connection's, so it runs first: db.connections).
+Idempotent = Annotated[Idempotency, Depends(get_idempotency)]
