@@ -168,8 +168,10 @@ def serve(
         reload=reload,
         loop="uvloop",
         http="httptools",
-        # Logging is configured by create_app_for_process (structlog), not by uvicorn.
+        # Logging is configured by create_app_for_process (structlog), not by uvicorn, and the
+        # access log is the app's own (ops.observability).
         log_config=None,
+        access_log=False,
         log_level=settings.log_level.lower(),
         # Proxy headers are handled by the app, from BOOKSHELF_TRUSTED_PROXIES.
         proxy_headers=False,

@@ -306,3 +306,11 @@ def test_the_served_factory_configures_the_process_logging_first(
         "configured",
         "warning",
     )
+
+
+def test_uvicorn_has_no_access_logger_to_format_lines_for(settings: Settings) -> None:
+    """uvicorn formats a line per response (its path quoted) whenever ``uvicorn.access`` has
+    a handler, inherited ones included; the app writes its own access log instead."""
+    with logging_as_served(settings.model_copy(update={"json_logs": True})):
+        assert logging.getLogger().handlers  # the root logger has the app's handler...
+        assert not logging.getLogger("uvicorn.access").hasHandlers()  # ...not inherited here

@@ -167,7 +167,13 @@ def configure_logging(level: str, *, json: bool) -> None:
     for name in ("uvicorn", "uvicorn.error", "sqlalchemy.engine", "alembic"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    logging.getLogger("uvicorn.access").disabled = True
+    # Without a handler (none of its own, none inherited): uvicorn asks once per connection
+    # whether it has one, and if so formats every response's line (quoting its path) before
+    # the logger drops it.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
+    uvicorn_access.disabled = True
     # Alembic narrates every migration context (the readiness probe opens one each time).
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
