@@ -54,7 +54,7 @@ async def _authenticate(
         raise NotAuthenticated()
     auth: Auth = request.app.state.auth
     try:
-        claims = auth.signer.verify_once(token, request.scope.setdefault("state", {}))
+        claims = auth.signer.verify(token)
     except InvalidToken as error:
         raise InvalidAccessToken(str(error)) from None
     principal = await service.load_principal(connection, claims)

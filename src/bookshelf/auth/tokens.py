@@ -7,10 +7,8 @@ import functools
 import hashlib
 import secrets
 import uuid
-from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import jwt
 
@@ -18,7 +16,6 @@ from bookshelf.auth.exceptions import InvalidToken
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub", "jti", "sid")
-_VERIFIED_TOKEN = "bookshelf.verified_access_token"  # noqa: S105 - a state key
 # How many checked access tokens a process remembers (``TokenSigner.verify``): ~1 KiB each.
 CHECKED_TOKENS_KEPT = 1024
 
@@ -83,7 +80,9 @@ class TokenSigner:
         token, checked in full), and checked again only for what changes with time, its
         expiry. The secrets do not change while a process runs, a session's revocation is
         checked in the database on every request (``service.load_principal``), and a failed
-        check is never remembered. The least recently used token is forgotten first."""
+        check is never remembered. The least recently used token is forgotten first. (So the
+        rate limiter and the auth dependency each call this for a request's token, and the
+        second call costs a lookup.)"""
         claims = self._checked(token)
         if claims.expires_at.timestamp() + self.leeway_seconds <= datetime.now(UTC).timestamp():
             raise InvalidToken("the access token has expired")
@@ -118,17 +117,6 @@ class TokenSigner:
             raise InvalidToken("the access token has expired") from None
         except (jwt.InvalidTokenError, ValueError, TypeError, AttributeError):
             raise InvalidToken("the access token is malformed or its signature is wrong") from None
-
-    def verify_once(self, token: str, memo: MutableMapping[str, Any]) -> AccessClaims:
-        """``verify``, remembered in ``memo`` (the request's state) for this token, so the rate
-        limiter and ``CurrentUser`` verify a request's token once between them."""
-        remembered = memo.get(_VERIFIED_TOKEN)
-        if remembered is not None and remembered[0] == token:
-            claims: AccessClaims = remembered[1]
-            return claims
-        claims = self.verify(token)
-        memo[_VERIFIED_TOKEN] = (token, claims)
-        return claims
 
 
 def new_refresh_token() -> str:

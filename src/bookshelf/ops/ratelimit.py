@@ -183,15 +183,13 @@ def budget_for(
 ) -> tuple[str, tuple[str, ...]]:
     """The budget an API request counts against (``api_path`` is its path below the API
     prefix), and the identities it is counted for: its address, and its user when it carries
-    a valid access token (verified once; the auth dependency reuses the result)."""
+    a valid access token (checked once per process: ``TokenSigner.verify``)."""
     address = client_address_key(scope)
     if api_path in AUTH_PATHS:
         return STRICT, (address,)
     if authorization is not None and authorization[:7].lower() == b"bearer ":
         try:
-            claims = signer.verify_once(
-                authorization[7:].decode("latin-1"), scope.setdefault("state", {})
-            )
+            claims = signer.verify(authorization[7:].decode("latin-1"))
         except InvalidToken:
             return DEFAULT, (address,)
         return DEFAULT, (f"user:{claims.user_id}", address)
