@@ -5,19 +5,20 @@ value or the same errors; and over HTTP the planned routes behave as declared.""
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from fastapi.dependencies.utils import request_params_to_args
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, Json
 from starlette.requests import Request
 
 from bookshelf.config import Settings
 from bookshelf.main import create_app
-from bookshelf.routing import ParamPlan, PlannedParam, PlannedRoute
+from bookshelf.routing import ParamPlan, PlannedParam, PlannedRoute, QueryModelParam
 from tests.factories import book_payload
 
 # Values that exercise what FastAPI's validation does with a string from a request: empty,
@@ -40,9 +41,9 @@ SAMPLES = [
 ]
 
 
-def _planned_routes() -> list[tuple[str, PlannedParam]]:
+def _planned_routes() -> list[tuple[str, PlannedParam | QueryModelParam]]:
     app = create_app(Settings(jwt_secret="x" * 64))
-    found = []
+    found: list[tuple[str, PlannedParam | QueryModelParam]] = []
     for route in app.router.routes:
         if isinstance(route, PlannedRoute):
             plan, _lean = ParamPlan.split(route.dependant)
@@ -51,6 +52,38 @@ def _planned_routes() -> list[tuple[str, PlannedParam]]:
 
 
 PLANNED = _planned_routes()
+SCALARS = [(name, p) for name, p in PLANNED if isinstance(p, PlannedParam)]
+MODELS = [(name, p) for name, p in PLANNED if isinstance(p, QueryModelParam)]
+# Query strings for the query models (the list's and the export's filters): each field alone,
+# valid and not, repeated keys, empty values, unknown keys, and several together.
+QUERIES = [
+    "",
+    "limit=5",
+    "limit=0",
+    "limit=1000",
+    "limit=x",
+    "limit=5&limit=6",
+    "sort=-published_date",
+    "sort=nonsense",
+    "language=fr&sort=title",
+    "language=",
+    "language=xx",
+    "author=Ada&author=Bo",
+    "author=",
+    "subject=essays&subject=",
+    "q=garden+lisbon",
+    "q=",
+    "isbn=978-0-306-40615-7",
+    "isbn=123",
+    "published_from=2024-05&published_to=2024",
+    "published_from=2024-13",
+    "cursor=abc",
+    "unknown=1",
+    "limit=5&unknown=1&unknown=2",
+    "Limit=5",
+    "q=%00",
+    "q=" + "x" * 300,
+]
 
 
 def _request(param: PlannedParam, value: str | None) -> Request:
@@ -76,6 +109,20 @@ def _request(param: PlannedParam, value: str | None) -> Request:
     return Request(scope)
 
 
+def _comparable(result: tuple[dict[str, Any], list[Any]]) -> Any:
+    """A result with the exceptions in errors' ``ctx`` as (type, message): two equal
+    ValueErrors are not ``==``."""
+    values, errors = result
+    shown = []
+    for error in errors:
+        ctx = {
+            key: (type(item).__name__, str(item)) if isinstance(item, Exception) else item
+            for key, item in error.get("ctx", {}).items()
+        }
+        shown.append({**error, "ctx": ctx} if "ctx" in error else error)
+    return values, shown
+
+
 def _fastapi_reads(param: PlannedParam, request: Request) -> tuple[dict[str, Any], list[Any]]:
     source: Any = {
         "path": request.path_params,
@@ -86,16 +133,37 @@ def _fastapi_reads(param: PlannedParam, request: Request) -> tuple[dict[str, Any
 
 
 def test_every_api_route_with_scalar_parameters_is_planned() -> None:
-    """The hot routes are among them (the bench's GET by id reads a path id and a header)."""
+    """The hot routes are among them (the bench's GET by id reads a path id and a header; the
+    list reads its filters as one model)."""
     names = {name for name, _ in PLANNED}
     assert {"get_book.book_id", "get_book.if_none_match", "update_book.if_match"} <= names
+    assert {name for name, _ in MODELS} == {"list_books.query", "export_books.filters"}
+
+
+@pytest.mark.parametrize(
+    ("param", "query"),
+    [
+        pytest.param(param, query, id=f"{name}?{query:.30}")
+        for (name, param), query in itertools.product(MODELS, QUERIES)
+    ],
+)
+def test_a_planned_query_model_reads_as_fastapi_reads_it(
+    param: QueryModelParam, query: str
+) -> None:
+    request = Request({"type": "http", "query_string": query.encode(), "headers": []})
+
+    ours = ParamPlan((param,)).parse(request)
+
+    assert _comparable(ours) == _comparable(
+        request_params_to_args([param.field], request.query_params)
+    )
 
 
 @pytest.mark.parametrize(
     ("param", "value"),
     [
         pytest.param(param, value, id=f"{name}={value!r:.20}")
-        for (name, param), value in itertools.product(PLANNED, [None, *SAMPLES])
+        for (name, param), value in itertools.product(SCALARS, [None, *SAMPLES])
     ],
 )
 def test_a_planned_parameter_reads_as_fastapi_reads_it(
@@ -105,7 +173,55 @@ def test_a_planned_parameter_reads_as_fastapi_reads_it(
 
     ours = ParamPlan((param,)).parse(request)
 
-    assert ours == _fastapi_reads(param, request)
+    assert _comparable(ours) == _comparable(_fastapi_reads(param, request))
+
+
+class Tagged(BaseModel):
+    """Kinds of query-model fields the app's own models do not have."""
+
+    model_config = ConfigDict(extra="forbid")
+    tags: list[str] = []
+    ids: Annotated[list[int], Field(max_length=3)] = []
+    window: Json[list[int]] | None = None
+    limit: int = 10
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    limit: int = 10
+
+
+async def _tagged(tagged: Annotated[Tagged, Query()]) -> None: ...
+
+
+async def _optional_open(opened: Annotated[Open | None, Query()] = None) -> None: ...
+
+
+async def _plain_optional(tagged: Annotated[Tagged | None, Query()] = None) -> None: ...
+
+
+@pytest.mark.parametrize("endpoint", [_tagged, _optional_open, _plain_optional])
+@pytest.mark.parametrize(
+    "query",
+    ["", "tags=a&tags=b", "tags=", "ids=1&ids=2", "ids=1&ids=x", "ids=1&ids=2&ids=3&ids=4",
+     "window=[1,2]", "window=nope", "window=", "limit=3", "other=1", "other=1&other=2",
+     "limit=3&other=1"],
+)  # fmt: skip
+def test_query_model_fields_of_every_kind_read_as_fastapi_reads_them(
+    endpoint: Any, query: str
+) -> None:
+    route = PlannedRoute("/x", endpoint)
+    plan, lean = ParamPlan.split(route.dependant)
+    [param] = plan.params
+    assert isinstance(param, QueryModelParam)
+    assert lean.query_params == []
+    request = Request({"type": "http", "query_string": query.encode(), "headers": []})
+
+    ours = plan.parse(request)
+
+    assert _comparable(ours) == _comparable(
+        request_params_to_args([param.field], request.query_params)
+    )
 
 
 def test_the_document_keeps_every_planned_parameter() -> None:

@@ -156,7 +156,8 @@ async def seed_big_books(settings: Settings) -> None:
         unit_of_work(database, write=True) as connection,
     ):
         outcomes = await bulk.import_books(connection, lines, actor=None)
-    assert all(outcome.error is None for outcome in outcomes)
+    failed = [(outcome.line, outcome.error) for outcome in outcomes if outcome.error is not None]
+    assert failed == []
 
 
 async def test_a_client_that_disconnects_mid_stream_leaks_no_connection(
