@@ -222,9 +222,10 @@ def planned_endpoint(
 
 
 class PlannedRoute(APIRoute):
-    """An ``APIRoute`` whose endpoint's scalar path, query and header parameters are read on
-    a plan made when the route is built (see the module's docstring). A route with none, or
-    whose endpoint is not a coroutine function, is FastAPI's as it is."""
+    """An ``APIRoute`` whose endpoint's scalar path, query and header parameters, and its
+    query-parameter models, are read on a plan made when the route is built (see the module's
+    docstring). A route with none, or whose endpoint is not a coroutine function, is FastAPI's
+    as it is."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         full = self.dependant
