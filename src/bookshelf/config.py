@@ -125,8 +125,8 @@ class Settings(BaseSettings):
     stream_timeout_seconds: Annotated[float, Field(gt=0, le=24 * 60 * 60)] = 600.0
     # PostgreSQL statement_timeout for every query, in milliseconds (0 = none).
     database_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
-    # sort=relevance ranks at most this many matches (the first the index yields): the cost of
-    # a search for a common word stops growing with the catalog. Relevance is exact within them.
+    # sort=relevance ranks at most this many matches (the first the index yields): ranking a
+    # common word's matches stops growing with the catalog. Relevance is exact within them.
     search_rank_candidates: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
     # A tighter PostgreSQL statement_timeout for searches (0 = only the one above); a search
     # past it is a 503 problem with Retry-After.

@@ -19,6 +19,14 @@ them at most once and ends when they are exhausted (a write between two page req
 change which rows are candidates; a row's ``(rank, id)`` does not move, so none is served
 twice). Other sorts filter by the match and are
 served by their own keyset index; the search statement timeout bounds them.
+
+What the cap does not bound: on PostgreSQL the GIN index answers with a bitmap of every match,
+so it reads each word's whole posting list before the cap applies. A word in a few percent of
+the books (or two such words together) therefore still costs more as the catalog grows: at 1M
+books ~10 ms for a word in 3 % of them, ~3.5 ms for two that meet in 0.07 % (bench/RESULTS.md,
+"Scale: what bounds a search"). A smaller cap helps the single word, not the pair. The two
+alternatives measured there did not pay: the RUM extension ranks every match inside its index
+(slower than this), and an index of word pairs is ten times the size of the word index.
 """
 
 from __future__ import annotations
