@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import string
+import urllib.parse
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
@@ -18,7 +19,9 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.requests import Request
 
+from bookshelf.api import next_page_headers
 from bookshelf.books.schemas import BookSort
 from bookshelf.exceptions import InvalidCursor
 from bookshelf.pagination import (
@@ -151,6 +154,48 @@ async def test_link_header_is_a_path_only_reference_whatever_the_host(
         assert response.status_code == 200, response.text
         cursor = response.json()["next_cursor"]
         assert response.headers["link"] == f'<{path}?{query}&cursor={cursor}>; rel="next"'
+
+
+_QUERY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    path=st.sampled_from(["/api/v1/books", "/api/v1/books/{x}?#\\y/reviews", "/api/v1/é"]),
+    pairs=st.lists(
+        st.tuples(st.sampled_from(["cursor", "q", "limit", ""]) | _QUERY_TEXT, _QUERY_TEXT)
+    ),
+    plus_for_space=st.booleans(),
+    bare_key=st.booleans(),
+    host=st.sampled_from([b"127.0.0.1:8000", b"evil.example", b"[::1]:80"]),
+)
+def test_link_header_is_the_request_query_with_its_cursor_replaced(
+    path: str,
+    pairs: list[tuple[str, str]],
+    plus_for_space: bool,
+    bare_key: bool,
+    host: bytes,
+) -> None:
+    """The header holds what Starlette's ``include_query_params`` makes of the request's own
+    (percent-encoded, so ASCII) query: other parameters kept in order, repeated and blank ones
+    too, every earlier ``cursor`` replaced by the new one at the end."""
+    quote_via = urllib.parse.quote_plus if plus_for_space else urllib.parse.quote
+    query = urllib.parse.urlencode(pairs, quote_via=quote_via) + ("&flag" if bare_key else "")
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8000),
+        "path": path,
+        "root_path": "",
+        "query_string": query.encode("ascii"),
+        "headers": [(b"host", host)],
+    }
+    expected = Request(scope).url.include_query_params(cursor="next-cursor")
+
+    link = next_page_headers(Request(scope), "next-cursor")["Link"]
+
+    assert link == f'<{expected.path}?{expected.query}>; rel="next"'
 
 
 # --- the reported cases ----------------------------------------------------------------------

