@@ -291,3 +291,14 @@ def test_every_setting_is_in_the_readme_table_and_the_env_example() -> None:
     assert sorted(in_table - settings) == [], "in the README's table but not a setting"
     assert sorted(settings - in_example) == [], "missing from .env.example"
     assert sorted(in_example - settings) == [], "in .env.example but not a setting"
+
+
+@pytest.mark.parametrize(
+    ("pool_size", "concurrency", "slots"), [(10, 0, 5), (3, 0, 1), (1, 0, 1), (10, 7, 7)]
+)
+def test_searches_at_once_default_to_half_the_pool(
+    pool_size: int, concurrency: int, slots: int
+) -> None:
+    settings = Settings(database_pool_size=pool_size, search_concurrency=concurrency)
+
+    assert settings.search_slots == slots

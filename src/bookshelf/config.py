@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     # A tighter PostgreSQL statement_timeout for searches (0 = only the one above); a search
     # past it is a 503 problem with Retry-After.
     search_statement_timeout_ms: Annotated[int, Field(ge=0)] = 2000
+    # Searches (GET /books?q=) running at once per worker process (0 = half the pool, at least
+    # one): a burst of searches cannot take every pooled connection from the other requests.
+    search_concurrency: Annotated[int, Field(ge=0, le=1000)] = 0
+    # How long a search waits for its turn, holding no connection, before a 503 with Retry-After.
+    search_wait_seconds: Annotated[float, Field(gt=0, le=30)] = 1.0
     # asyncpg's prepared-statement cache; turn off behind PgBouncer in transaction mode.
     database_statement_cache: bool = True
     # OpenTelemetry spans for requests and SQL (needs the `otel` extra; OTEL_* configures export).
@@ -306,6 +311,11 @@ class Settings(BaseSettings):
                 "BOOKSHELF_FIRST_ADMIN_EMAIL and BOOKSHELF_FIRST_ADMIN_PASSWORD go together"
             )
         return self
+
+    @property
+    def search_slots(self) -> int:
+        """Searches running at once per worker: the setting, or half the pool (at least one)."""
+        return self.search_concurrency or max(1, self.database_pool_size // 2)
 
     @property
     def is_sqlite(self) -> bool:

@@ -25,6 +25,7 @@ from bookshelf.auth.recovery_routes import router as recovery_router
 from bookshelf.auth.routes import router as auth_router
 from bookshelf.auth.service import Auth
 from bookshelf.auth.tokens import TokenSigner
+from bookshelf.books.exceptions import SearchBusy
 from bookshelf.books.routes import router as books_router
 from bookshelf.books.schemas import LANGUAGE_CODE_SCHEMA
 from bookshelf.config import Settings, get_settings
@@ -45,6 +46,7 @@ from bookshelf.problems import (
 )
 from bookshelf.retention import purge_periodically
 from bookshelf.reviews.routes import router as reviews_router
+from bookshelf.slots import Slots
 from bookshelf.users.routes import router as users_router
 
 DESCRIPTION = """
@@ -219,6 +221,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.auth = build_auth(settings)
     app.state.draining = False
     app.state.rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
+    app.state.search_slots = Slots(
+        settings.search_slots, max_wait_seconds=settings.search_wait_seconds, busy=SearchBusy
+    )
     install_problem_handlers(app)
     install_middleware(app, settings)
     # Routes are matched in order, one pattern at a time: the API's come before the probes,

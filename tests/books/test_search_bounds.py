@@ -129,6 +129,98 @@ async def test_other_sorts_serve_every_match_past_the_cap(
     assert {item["id"] for page in served for item in page} == created
 
 
+# --- search slots: how many searches run at once ------------------------------------------
+
+
+@asynccontextmanager
+async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """A started app for ``settings`` and an editor's client of it."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        headers = await sign_in(app, Role.EDITOR)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=headers
+        ) as client:
+            yield app, client
+
+
+async def test_a_search_past_its_wait_for_a_slot_is_a_fast_503_busy_problem(
+    settings: Settings,
+) -> None:
+    """Every slot taken (here by the test itself): a search waits its bounded time for one,
+    then is refused with a problem it may retry; a list without ``q`` never waits."""
+    limited = settings.model_copy(update={"search_concurrency": 1, "search_wait_seconds": 0.2})
+    async with served(limited) as (app, client):
+        await create_book(client, title="Dragon Days")
+        slots = app.state.search_slots
+        await slots.take()
+        try:
+            started = time.monotonic()
+            async with asyncio.timeout(5):
+                refused = await client.get(BOOKS, params={"q": "dragon"})
+            waited = time.monotonic() - started
+            plain_list = await client.get(BOOKS)
+        finally:
+            slots.give_back()
+        after = await client.get(BOOKS, params={"q": "dragon"})
+
+    problem = assert_problem(refused, 503, "busy", instance=BOOKS)
+    assert problem["detail"] == "Too many searches are in progress; retry shortly."
+    assert refused.headers["retry-after"] == "1"
+    assert 0.2 <= waited < 3
+    assert plain_list.status_code == 200, plain_list.text
+    assert after.status_code == 200, after.text
+    assert [item["title"] for item in after.json()["items"]] == ["Dragon Days"]
+
+
+async def test_a_queued_search_holds_no_connection(settings: Settings) -> None:
+    """With one pooled connection and the one search slot taken, a queued search must leave
+    the connection to the other requests: the slot is taken before the connection."""
+    one_connection = settings.model_copy(
+        update={
+            "database_pool_size": 1,
+            "database_max_overflow": 0,
+            "database_pool_timeout_seconds": 1.0,
+            "search_concurrency": 1,
+            "search_wait_seconds": 10.0,
+        }
+    )
+    async with served(one_connection) as (app, client):
+        book = await create_book(client, title="Dragon Days")
+        slots = app.state.search_slots
+        await slots.take()
+        try:
+            queued = asyncio.create_task(client.get(BOOKS, params={"q": "dragon"}))
+            await asyncio.sleep(0.1)  # the search is now waiting for its slot
+            meanwhile = await client.get(f"{BOOKS}/{book['id']}")
+            assert not queued.done()
+        finally:
+            slots.give_back()
+        async with asyncio.timeout(5):
+            search = await queued
+
+    assert meanwhile.status_code == 200, meanwhile.text
+    assert search.status_code == 200, search.text
+    assert [item["id"] for item in search.json()["items"]] == [book["id"]]
+
+
+async def test_a_search_gives_its_slot_back_however_it_ends(settings: Settings) -> None:
+    """Refused parameters, a forged cursor and an answered search each free the one slot: the
+    next search never waits."""
+    limited = settings.model_copy(update={"search_concurrency": 1, "search_wait_seconds": 0.2})
+    async with served(limited) as (_app, client):
+        await create_book(client, title="Dragon Days")
+        answers = [
+            await client.get(BOOKS, params={"q": "dragon", "limit": 0}),
+            await client.get(BOOKS, params={"q": "dragon", "cursor": "not-a-cursor"}),
+            await client.get(BOOKS, params={"q": "dragon"}),
+            await client.get(BOOKS, params={"q": "dragon"}),
+        ]
+
+    assert [answer.status_code for answer in answers] == [422, 422, 200, 200]
+
+
 # --- the search statement timeout (PostgreSQL) ------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from bookshelf.auth.exceptions import HashingBusy
+from bookshelf.slots import Slots
 
 MIN_LENGTH = 12
 MAX_BYTES = 1024
@@ -77,8 +78,11 @@ class PasswordHasher:
         max_wait_seconds: float = 2.0,
     ) -> None:
         self._hash = PasswordHash((Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib),))
-        self._slots = asyncio.Semaphore(concurrency)
-        self._max_wait_seconds = max_wait_seconds
+        self._slots = Slots(
+            concurrency,
+            max_wait_seconds=max_wait_seconds,
+            busy=lambda: HashingBusy(retry_after_seconds=1),
+        )
         self._threads: ThreadPoolExecutor | None = None
         self.concurrency = concurrency
         # Compared against when the account does not exist, so an unknown email costs the
@@ -86,17 +90,13 @@ class PasswordHasher:
         self._decoy = self._hash.hash("decoy password that matches nothing")
 
     async def _bounded(self, work: Callable[[], _T]) -> _T:
-        try:
-            async with asyncio.timeout(self._max_wait_seconds):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise HashingBusy(retry_after_seconds=1) from None
+        await self._slots.take()
         if self._threads is None:
             self._threads = ThreadPoolExecutor(self.concurrency, "password-hash")
         running = asyncio.get_running_loop().run_in_executor(self._threads, work)
         # The slot is freed when the thread is done with its memory, not when the request
         # stops waiting: a cancelled request (client gone, timeout) must not free it early.
-        running.add_done_callback(lambda _: self._slots.release())
+        running.add_done_callback(lambda _: self._slots.give_back())
         return await asyncio.shield(running)
 
     def close(self) -> None:

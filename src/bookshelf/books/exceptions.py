@@ -56,6 +56,22 @@ class SearchTimedOut(DomainError):
         )
 
 
+class SearchBusy(DomainError):
+    """Every search slot of the worker stayed taken for the whole bounded wait (see
+    ``books.dependencies.search_slot``). Answered fast, so a burst of searches cannot queue
+    without end; the same problem type as a sign-in refused for want of a hashing slot."""
+
+    status = 503
+    title = "Busy"
+    slug = "busy"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Too many searches are in progress; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+
+
 class InvalidIsbn(ValueError):
     """The text is not a valid ISBN-10 or ISBN-13."""
 

@@ -17,7 +17,7 @@ from bookshelf.api import (
 )
 from bookshelf.auth.dependencies import AdminUser, EditorUser
 from bookshelf.books import bulk_routes, service
-from bookshelf.books.dependencies import BookId
+from bookshelf.books.dependencies import BookId, search_slot
 from bookshelf.books.exceptions import BookNotFound
 from bookshelf.books.schemas import (
     Book,
@@ -73,7 +73,12 @@ def _book_headers(request: Request, book: Book) -> dict[str, str]:
     }
 
 
-@router.get("", response_model=BookPage, responses=problem_responses(422))
+@router.get(
+    "",
+    response_model=BookPage,
+    responses=problem_responses(422),
+    dependencies=[Depends(search_slot)],
+)
 async def list_books(
     request: Request,
     connection: ConnectionDep,
