@@ -19,7 +19,6 @@ class Slots:
     def __init__(
         self, size: int, *, max_wait_seconds: float, busy: Callable[[], Exception]
     ) -> None:
-        self.size = size
         self._free = asyncio.Semaphore(size)
         self._max_wait_seconds = max_wait_seconds
         self._busy = busy
