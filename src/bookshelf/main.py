@@ -222,7 +222,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.draining = False
     app.state.rate_limits = RateLimits(settings) if settings.rate_limit_enabled else None
     app.state.search_slots = Slots(
-        settings.search_slots, max_wait_seconds=settings.search_wait_seconds, busy=SearchBusy
+        settings.search_slots,
+        work="search",
+        max_wait_seconds=settings.search_wait_seconds,
+        busy=SearchBusy,
     )
     install_problem_handlers(app)
     install_middleware(app, settings)

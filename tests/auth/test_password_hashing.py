@@ -26,7 +26,7 @@ from bookshelf.db.database import Database, unit_of_work
 from bookshelf.users.models import users
 from tests.conftest import Account, AccountFactory
 from tests.factories import ME, PASSPHRASE, assert_problem, login, register
-from tests.ops.support import http, started
+from tests.ops.support import busy_refusals, http, started
 
 
 class Gate:
@@ -95,9 +95,11 @@ async def test_a_hash_that_cannot_get_a_slot_in_time_is_refused_fast() -> None:
     await gate.wait_inside(1)
     loop = asyncio.get_running_loop()
     started_at = loop.time()
+    refusals = busy_refusals("password_hash")
     with pytest.raises(HashingBusy) as refused:
         await hasher.verify("anything", None)
     assert loop.time() - started_at < 1.0
+    assert busy_refusals("password_hash") == refusals + 1
     assert refused.value.status == 503
     assert refused.value.headers == {"Retry-After": "1"}
     gate.open()

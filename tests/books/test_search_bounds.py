@@ -25,6 +25,7 @@ from bookshelf.main import create_app
 from bookshelf.users.schemas import Role
 from tests.conftest import empty_tables, make_settings
 from tests.factories import BOOKS, assert_problem, create_book, sign_in
+from tests.ops.support import busy_refusals
 
 CAP = 5
 
@@ -155,6 +156,7 @@ async def test_a_search_past_its_wait_for_a_slot_is_a_fast_503_busy_problem(
         await create_book(client, title="Dragon Days")
         slots = app.state.search_slots
         await slots.take()
+        refusals = busy_refusals("search")
         try:
             started = time.monotonic()
             async with asyncio.timeout(5):
@@ -169,6 +171,7 @@ async def test_a_search_past_its_wait_for_a_slot_is_a_fast_503_busy_problem(
     assert problem["detail"] == "Too many searches are in progress; retry shortly."
     assert refused.headers["retry-after"] == "1"
     assert 0.2 <= waited < 3
+    assert busy_refusals("search") == refusals + 1
     assert plain_list.status_code == 200, plain_list.text
     assert after.status_code == 200, after.text
     assert [item["title"] for item in after.json()["items"]] == ["Dragon Days"]

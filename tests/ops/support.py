@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager, contextmanager
 
 import httpx
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from bookshelf.config import Settings
@@ -82,3 +83,8 @@ async def scrape(client: httpx.AsyncClient, path: str = "/metrics") -> str:
     response = await client.get(path)
     assert response.status_code == 200, response.text
     return response.text
+
+
+def busy_refusals(work: str) -> float:
+    """This process's count of ``work`` refused for want of a slot (the metric operators read)."""
+    return REGISTRY.get_sample_value("bookshelf_busy_refusals_total", {"work": work}) or 0.0

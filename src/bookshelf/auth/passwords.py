@@ -80,6 +80,7 @@ class PasswordHasher:
         self._hash = PasswordHash((Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib),))
         self._slots = Slots(
             concurrency,
+            work="password_hash",
             max_wait_seconds=max_wait_seconds,
             busy=lambda: HashingBusy(retry_after_seconds=1),
         )

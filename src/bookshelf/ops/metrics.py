@@ -53,6 +53,12 @@ RATE_LIMITED = Counter(
     "Requests refused with 429, by limit.",
     ["limit"],
 )
+BUSY_REFUSALS = Counter(
+    "bookshelf_busy_refusals",
+    "Requests refused with 503 busy after waiting for a slot, by work (search, password_hash): "
+    "a rising count says that work's concurrency is too low for the load.",
+    ["work"],
+)
 RATE_LIMIT_STORE_FAILURES = Counter(
     "bookshelf_rate_limit_store_failures",
     "Rate-limit checks whose shared store failed, by limit and what was done instead "
