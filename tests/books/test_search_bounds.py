@@ -8,6 +8,7 @@ and a search past it is a 503 problem with ``Retry-After``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -206,6 +207,26 @@ async def test_a_queued_search_holds_no_connection(settings: Settings) -> None:
     assert meanwhile.status_code == 200, meanwhile.text
     assert search.status_code == 200, search.text
     assert [item["id"] for item in search.json()["items"]] == [book["id"]]
+
+
+async def test_a_search_abandoned_while_queued_takes_no_slot_with_it(settings: Settings) -> None:
+    """A client that goes away (or a request cut by its time limit) while its search waits for
+    a slot is cancelled there; the slot it was waiting for stays free for the next search."""
+    limited = settings.model_copy(update={"search_concurrency": 1, "search_wait_seconds": 5.0})
+    async with served(limited) as (app, client):
+        slots = app.state.search_slots
+        await slots.take()
+        abandoned = asyncio.create_task(client.get(BOOKS, params={"q": "dragon"}))
+        await asyncio.sleep(0.1)  # waiting for the slot
+        abandoned.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await abandoned
+        slots.give_back()
+        async with asyncio.timeout(2):  # a leaked slot would make this search wait 5 s
+            after = await client.get(BOOKS, params={"q": "dragon"})
+
+    assert abandoned.cancelled()
+    assert after.status_code == 200, after.text
 
 
 async def test_a_search_gives_its_slot_back_however_it_ends(settings: Settings) -> None:
