@@ -248,7 +248,10 @@ _DESCRIPTIONS = {
     412: "If-Match did not match the current version.",
     413: "Request body too large.",
     429: "Rate limit exceeded; see Retry-After and the RateLimit-* headers.",
-    503: "Temporarily unavailable (database down, request timed out); see Retry-After.",
+    503: (
+        "Temporarily unavailable (database down, request or search timed out, too many searches"
+        " or sign-ins in progress); see Retry-After."
+    ),
     415: "Unsupported content type.",
     422: "Validation failed; `errors` lists each bad field.",
     500: "Unexpected server error (no details are disclosed).",
