@@ -148,35 +148,62 @@ def test_the_password_is_the_line_without_its_line_ending(sqlite_file_url: str) 
     assert sign_in(sqlite_file_url, NORMALISED, PASSWORD + "\r").status_code == 400
 
 
-def test_promotes_an_existing_reader_and_keeps_their_password(migrated_sqlite_url: str) -> None:
+def test_an_existing_account_is_refused_and_left_exactly_as_it_was(
+    migrated_sqlite_url: str,
+) -> None:
+    """A stranger registered the address first: the command changes nothing of the account
+    (not its role, password, activity or verification) and says so on one line."""
     register(migrated_sqlite_url, NORMALISED, "the reader's own passphrase")
-    hash_before = accounts(migrated_sqlite_url)[NORMALISED].password_hash
+    before = accounts(migrated_sqlite_url)[NORMALISED]
 
     result = create_admin(migrated_sqlite_url, "--email", EMAIL, stdin="a different passphrase\n")
 
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"bookshelf: {NORMALISED} already has an account; nothing was changed (with --promote "
+        "it becomes an admin with the password given here, signed out everywhere)"
+    ]
+    assert accounts(migrated_sqlite_url) == {NORMALISED: before}
+    assert sign_in(migrated_sqlite_url, NORMALISED, "a different passphrase").status_code == 400
+    assert (
+        sign_in(migrated_sqlite_url, NORMALISED, "the reader's own passphrase").status_code == 200
+    )
+
+
+def test_promote_takes_the_account_over_with_the_given_password(migrated_sqlite_url: str) -> None:
+    """Asked explicitly, the account becomes an active, verified admin whose password is the
+    one typed here; its sessions end and the old password stops working."""
+    register(migrated_sqlite_url, NORMALISED, "the reader's own passphrase")
+    reader = sign_in(migrated_sqlite_url, NORMALISED, "the reader's own passphrase")
+    assert reader.status_code == 200, reader.text
+    asyncio.run(_deactivate(migrated_sqlite_url, NORMALISED))
+
+    result = create_admin(
+        migrated_sqlite_url, "--email", EMAIL, "--promote", stdin="a different passphrase\n"
+    )
+
     assert result.exit_code == 0, (result.output, result.exception)
     assert result.stdout == f"{NORMALISED} is an admin (promoted)\n"
-    found = accounts(migrated_sqlite_url)
-    assert list(found) == [NORMALISED]
-    assert found[NORMALISED].role == "admin"
-    assert found[NORMALISED].password_hash == hash_before
-    assert sign_in(migrated_sqlite_url, NORMALISED, "a different passphrase").status_code == 400
-    assert_admin_can_work(migrated_sqlite_url, NORMALISED, "the reader's own passphrase")
-
-
-def test_promoting_a_deactivated_account_reactivates_it(migrated_sqlite_url: str) -> None:
-    register(migrated_sqlite_url, NORMALISED, "the reader's own passphrase")
-    asyncio.run(_deactivate(migrated_sqlite_url, NORMALISED))
+    account = accounts(migrated_sqlite_url)[NORMALISED]
+    assert (account.role, account.is_active, account.email_verified) == ("admin", True, True)
     assert (
         sign_in(migrated_sqlite_url, NORMALISED, "the reader's own passphrase").status_code == 400
     )
+    refresh = {"refresh_token": reader.json()["refresh_token"]}
+    [refreshed] = asyncio.run(
+        _call_api(migrated_sqlite_url, [("POST", f"{API}/auth/refresh", {"json": refresh})])
+    )
+    assert refreshed.status_code == 400  # the reader's session was signed out
+    assert_admin_can_work(migrated_sqlite_url, NORMALISED, "a different passphrase")
 
-    result = create_admin(migrated_sqlite_url, "--email", NORMALISED)
+
+def test_promote_on_a_free_address_creates_the_admin(migrated_sqlite_url: str) -> None:
+    result = create_admin(migrated_sqlite_url, "--email", EMAIL, "--promote")
 
     assert result.exit_code == 0, (result.output, result.exception)
-    account = accounts(migrated_sqlite_url)[NORMALISED]
-    assert (account.role, account.is_active) == ("admin", True)
-    assert_admin_can_work(migrated_sqlite_url, NORMALISED, "the reader's own passphrase")
+    assert result.stdout == f"{NORMALISED} is an admin (created)\n"
+    assert_admin_can_work(migrated_sqlite_url, NORMALISED, PASSWORD)
 
 
 @pytest.mark.parametrize(
@@ -244,10 +271,18 @@ def test_creates_an_admin_on_a_postgres_database_after_migrate(fresh_postgres_ur
     assert account.password_hash.startswith("$argon2id$")
     assert_admin_can_work(fresh_postgres_url, NORMALISED, PASSWORD)
 
+    hash_before = accounts(fresh_postgres_url)[NORMALISED].password_hash
     again = create_admin(fresh_postgres_url, "--email", NORMALISED, stdin="another passphrase\n")
-    assert again.exit_code == 0, (again.output, again.exception)
-    assert again.stdout == f"{NORMALISED} is an admin (promoted)\n"
+    assert again.exit_code == 1, (again.output, again.exception)
     assert list(accounts(fresh_postgres_url)) == [NORMALISED]
+    assert accounts(fresh_postgres_url)[NORMALISED].password_hash == hash_before
+
+    promoted = create_admin(
+        fresh_postgres_url, "--email", NORMALISED, "--promote", stdin="another passphrase\n"
+    )
+    assert promoted.exit_code == 0, (promoted.output, promoted.exception)
+    assert promoted.stdout == f"{NORMALISED} is an admin (promoted)\n"
+    assert_admin_can_work(fresh_postgres_url, NORMALISED, "another passphrase")
 
 
 def test_an_unmigrated_postgres_database_is_a_one_line_error(fresh_postgres_url: str) -> None:

@@ -43,6 +43,8 @@ ERROR_STATUSES = {
     ("post", "/api/v1/auth/token"): {"400", "413", "422"},
     ("post", "/api/v1/auth/refresh"): {"400", "413", "415", "422"},
     ("post", "/api/v1/auth/logout"): {"401", "422"},
+    ("post", "/api/v1/auth/logout-everywhere"): {"401", "422"},
+    ("post", "/api/v1/auth/email-change/cancel"): {"400", "409", "413", "415", "422"},
     ("get", "/api/v1/users/me"): {"401", "422"},
     ("patch", "/api/v1/users/me"): {"400", "401", "403", "413", "415", "422"},
     ("get", "/api/v1/users"): {"401", "403", "422"},

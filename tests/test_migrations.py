@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bookshelf.auth.models import account_tokens
 from bookshelf.books.models import book_authors, books
 from bookshelf.db import migrate
 from bookshelf.db.engine import create_engine
+from bookshelf.users.models import users
 from tests.conftest import make_settings, throwaway_postgres_database
 from tests.factories import book_payload, inspector, sign_in
 from tests.ops.support import http, started
@@ -33,6 +36,7 @@ APP_TABLES = {
     "reviews",
     "account_tokens",
     "mail_outbox",
+    "sign_in_addresses",
 }
 # FTS5 creates the virtual table and its shadow tables.
 SQLITE_SEARCH_TABLES = {
@@ -324,3 +328,68 @@ async def test_upgrade_to_0003_normalises_old_book_text_to_nfc(
     async with fresh_engine.connect() as connection:
         titles = (await connection.execute(select(books.c.title))).scalars().all()
     assert sorted(titles) == ["Nights in Bern", f"Nights in {composed}"]
+
+
+async def test_upgrade_to_0006_keeps_only_the_newest_live_token_of_a_purpose(
+    fresh_engine: AsyncEngine,
+) -> None:
+    """Tokens issued at once by an older release could both stay alive; the unique index the
+    upgrade makes needs one per account and purpose, so the older ones are marked used (cancel
+    links are exempt: each notice keeps its own)."""
+    await migrate.upgrade(fresh_engine, "0005")
+    user_id, now = uuid.uuid4(), datetime.now(UTC)
+    rows = [
+        ("old-reset", "reset-password", now - timedelta(minutes=5)),
+        ("new-reset", "reset-password", now),
+        ("verify", "verify-email", now),
+        ("cancel-1", "cancel-email-change", now - timedelta(minutes=5)),
+        ("cancel-2", "cancel-email-change", now),
+    ]
+    async with fresh_engine.begin() as connection:
+        await connection.execute(
+            insert(users).values(
+                id=user_id,
+                email="tokens@example.org",
+                password_hash="$argon2id$not-a-real-hash",
+                role="reader",
+                is_active=True,
+                email_verified=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        for token_hash, purpose, created_at in rows:
+            await connection.execute(
+                insert(account_tokens).values(
+                    token_hash=token_hash,
+                    user_id=user_id,
+                    purpose=purpose,
+                    email="tokens@example.org",
+                    created_at=created_at,
+                    expires_at=now + timedelta(hours=1),
+                )
+            )
+
+    await migrate.upgrade(fresh_engine)
+
+    async with fresh_engine.connect() as connection:
+        live = (
+            await connection.execute(
+                select(account_tokens.c.token_hash).where(account_tokens.c.used_at.is_(None))
+            )
+        ).scalars()
+        assert sorted(live) == ["cancel-1", "cancel-2", "new-reset", "verify"]
+    with pytest.raises(IntegrityError):
+        async with fresh_engine.begin() as connection:
+            await connection.execute(
+                insert(account_tokens).values(
+                    token_hash="another-reset",
+                    user_id=user_id,
+                    purpose="reset-password",
+                    email="tokens@example.org",
+                    created_at=now,
+                    expires_at=now + timedelta(hours=1),
+                )
+            )
+    await migrate.downgrade(fresh_engine, "0005")
+    assert await migrate.current_revision(fresh_engine) == "0005"

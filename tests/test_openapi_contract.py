@@ -210,6 +210,9 @@ class Seeded:
     # (book id, review id): books of their own, so deleting a seeded book spares them.
     reviews: list[tuple[str, str]]
     user_ids: list[str]
+    # Signs itself out everywhere (no other request uses its sessions, and nothing may
+    # deactivate it: it is not among user_ids).
+    leaver_id: uuid.UUID
 
 
 async def new_session(url: str, user_id: uuid.UUID) -> str:
@@ -225,14 +228,15 @@ async def new_session(url: str, user_id: uuid.UUID) -> str:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def accounts(contract_database_url: str) -> list[Account]:
-    """An admin, who sends every request, then the readers that /users/{user_id} may name."""
-    roles = [Role.ADMIN] + [Role.READER] * EXISTING_USERS
+    """An admin, who sends every request, the reader who signs out everywhere, then the
+    readers that /users/{user_id} may name."""
+    roles = [Role.ADMIN, Role.READER] + [Role.READER] * EXISTING_USERS
     return [await database_account(contract_database_url, role) for role in roles]
 
 
 @pytest.fixture(scope="module")
 def seeded(server_url: str, accounts: list[Account]) -> Seeded:
-    admin, *readers = accounts
+    admin, leaver, *readers = accounts
     admin_id, headers = admin.id, admin.headers
     user_ids = [str(reader.id) for reader in readers]
     book_ids, reviews = [], []
@@ -249,7 +253,7 @@ def seeded(server_url: str, accounts: list[Account]) -> Seeded:
             )
             assert review.status_code == 201, review.text
             reviews.append((book_id, review.json()["id"]))
-    return Seeded(admin_id, headers, book_ids, reviews, user_ids)
+    return Seeded(admin_id, headers, book_ids, reviews, user_ids, leaver.id)
 
 
 @pytest.fixture(scope="module")
@@ -297,6 +301,9 @@ def test_api_conforms_to_its_openapi_document(
     if case.operation.path == "/api/v1/auth/logout":
         # Signing out must not sign out the session every other request uses.
         token = asyncio.run(new_session(contract_database_url, seeded.admin_id))
+        headers["Authorization"] = f"Bearer {token}"
+    if case.operation.path == "/api/v1/auth/logout-everywhere":
+        token = asyncio.run(new_session(contract_database_url, seeded.leaver_id))
         headers["Authorization"] = f"Bearer {token}"
     if case.operation.path == IMPORT_PATH and not isinstance(case.body, str | NotSet):
         # Not text: on the wire every body is bytes, and any bytes are an NDJSON text whose

@@ -47,6 +47,8 @@ def test_each_operation_is_named_after_its_route_function() -> None:
         ("post", "/api/v1/auth/token"): "issue_token",
         ("post", "/api/v1/auth/refresh"): "refresh",
         ("post", "/api/v1/auth/logout"): "logout",
+        ("post", "/api/v1/auth/logout-everywhere"): "logout_everywhere",
+        ("post", "/api/v1/auth/email-change/cancel"): "cancel_email_change",
         ("post", "/api/v1/auth/verify-email"): "verify_email",
         ("post", "/api/v1/auth/verify-email/resend"): "resend_verification",
         ("post", "/api/v1/auth/password-reset"): "request_password_reset",

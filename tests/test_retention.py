@@ -13,7 +13,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from bookshelf.auth.models import auth_sessions, refresh_tokens
+from bookshelf.auth.models import auth_sessions, refresh_tokens, sign_in_addresses
 from bookshelf.cli import app as cli
 from bookshelf.db.database import Database
 from bookshelf.db.engine import create_engine
@@ -77,15 +77,26 @@ async def _fill(engine: AsyncEngine | Database) -> uuid.UUID:
                     expires_at=expires_at,
                 )
             )
+        for n, expires_at in enumerate([past] * EXPIRED + [future] * LIVE):
+            await connection.execute(
+                insert(sign_in_addresses).values(
+                    user_id=user_id, address_hash=f"{n:064d}", expires_at=expires_at
+                )
+            )
     return live_session
 
 
 async def _counts(engine: AsyncEngine | Database) -> dict[str, int]:
-    tables = (auth_sessions, refresh_tokens, idempotency_records)
+    tables = (auth_sessions, refresh_tokens, idempotency_records, sign_in_addresses)
     return {table.name: await count_rows(engine, table) for table in tables}
 
 
-LEFT_AFTER_PURGE = {"auth_sessions": LIVE, "refresh_tokens": LIVE, "idempotency_records": LIVE}
+LEFT_AFTER_PURGE = {
+    "auth_sessions": LIVE,
+    "refresh_tokens": LIVE,
+    "idempotency_records": LIVE,
+    "sign_in_addresses": LIVE,
+}
 
 
 async def test_purge_deletes_every_expired_row_in_batches_and_keeps_live_ones(
@@ -100,6 +111,7 @@ async def test_purge_deletes_every_expired_row_in_batches_and_keeps_live_ones(
         "refresh_tokens": EXPIRED,  # the other EXPIRED went with their sessions
         "idempotency_records": EXPIRED,
         "account_tokens": 0,  # none made here (tests/mail covers their lifetime)
+        "sign_in_addresses": EXPIRED,
         "mail_outbox": 0,
     }
     assert await _counts(engine) == LEFT_AFTER_PURGE
@@ -123,6 +135,7 @@ def test_bookshelf_purge_reports_what_it_deleted(database_url: str) -> None:
         f"refresh_tokens: {EXPIRED} expired row(s) deleted",
         f"idempotency_records: {EXPIRED} expired row(s) deleted",
         "account_tokens: 0 expired row(s) deleted",
+        f"sign_in_addresses: {EXPIRED} expired row(s) deleted",
         "mail_outbox: 0 expired row(s) deleted",
     ]
 

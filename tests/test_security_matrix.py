@@ -68,6 +68,8 @@ POLICY: dict[tuple[str, str], str] = {
     ("POST", f"{API}/auth/token"): "token_endpoint",
     ("POST", f"{API}/auth/refresh"): "token_endpoint",
     ("POST", f"{API}/auth/logout"): "signed_in",
+    ("POST", f"{API}/auth/logout-everywhere"): "signed_in",
+    ("POST", f"{API}/auth/email-change/cancel"): "token_endpoint",
     ("POST", f"{API}/auth/verify-email"): "token_endpoint",
     ("POST", f"{API}/auth/verify-email/resend"): "token_endpoint",
     ("POST", f"{API}/auth/password-reset"): "token_endpoint",
@@ -89,6 +91,8 @@ SUCCESS: dict[tuple[str, str], int] = {
 SUCCESS[("POST", f"{API}/auth/token")] = 200
 SUCCESS[("POST", f"{API}/auth/refresh")] = 200
 SUCCESS[("POST", f"{API}/auth/logout")] = 204
+SUCCESS[("POST", f"{API}/auth/logout-everywhere")] = 204
+SUCCESS[("POST", f"{API}/auth/email-change/cancel")] = 204
 SUCCESS[("POST", f"{API}/books/import")] = 200  # one result per line, created or not
 SUCCESS[("POST", f"{API}/auth/register")] = 202
 SUCCESS[("POST", f"{API}/auth/verify-email")] = 204
@@ -130,6 +134,7 @@ ACCOUNTS = (
     ("author", Role.READER),  # writes the reviews of callers who are not users
     ("target", Role.READER),  # the account that /users/{user_id} and sign-in act on
     ("resetter", Role.READER),  # whose password the reset links set
+    ("canceller", Role.READER),  # whose address change the cancel links cancel
     ("unverified", Role.READER),  # has not followed the verification link
 )
 
@@ -292,6 +297,10 @@ async def _reset(world: World) -> dict[str, Any]:
     return {"json": {"token": token, "new_password": f"a new passphrase {uuid.uuid4().hex}"}}
 
 
+async def _cancel(world: World) -> dict[str, Any]:
+    return {"json": {"token": await world.account_token("canceller", Purpose.CANCEL_EMAIL_CHANGE)}}
+
+
 def _address() -> dict[str, Any]:
     return {"json": {"email": f"someone-{uuid.uuid4().hex[:8]}@example.org"}}
 
@@ -311,6 +320,7 @@ BODIES: dict[tuple[str, str], Body] = {
     ("POST", f"{API}/auth/verify-email/resend"): _fixed(_address),
     ("POST", f"{API}/auth/password-reset"): _fixed(_address),
     ("POST", f"{API}/auth/password-reset/confirm"): _reset,
+    ("POST", f"{API}/auth/email-change/cancel"): _cancel,
     ("PATCH", f"{API}/users/me"): _fixed(lambda: {"json": {"display_name": "Renamed"}}),
     ("PATCH", f"{API}/users/{{user_id}}"): _fixed(lambda: {"json": {"role": "reader"}}),
 }
@@ -426,7 +436,7 @@ async def test_access(world: World, operation: tuple[str, str], identity: str) -
 
 
 # What an unverified account may still do when BOOKSHELF_REQUIRE_VERIFIED_EMAIL is on.
-UNVERIFIED_MAY = {("POST", f"{API}/auth/logout")}
+UNVERIFIED_MAY = {("POST", f"{API}/auth/logout"), ("POST", f"{API}/auth/logout-everywhere")}
 READER_OPERATIONS = [
     operation
     for operation in OPERATIONS

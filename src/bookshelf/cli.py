@@ -29,6 +29,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import ChangeReload, Multiprocess
 
 from bookshelf.auth import service as auth_service
+from bookshelf.auth.exceptions import EmailAlreadyRegistered
 from bookshelf.auth.passwords import password_problems
 from bookshelf.auth.schemas import normalise_email
 from bookshelf.books import bulk, bulk_files
@@ -42,6 +43,7 @@ from bookshelf.mail.worker import MailWorker
 from bookshelf.main import build_auth, configure_process
 from bookshelf.ops.metrics import MULTIPROCESS_ENV
 from bookshelf.retention import PurgeReport, purge_expired
+from bookshelf.users.schemas import Role
 
 if TYPE_CHECKING:
     from rich.progress import Progress, ProgressColumn
@@ -444,11 +446,18 @@ def _read_new_password() -> str:
 def create_admin(
     email: Annotated[str, typer.Option(help="The admin's email (also the login).")],
     display_name: Annotated[str | None, typer.Option(help="Name shown on reviews.")] = None,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            help="If the email already has an account, make it an admin: its password becomes "
+            "the one given here and it is signed out everywhere."
+        ),
+    ] = False,
 ) -> None:
-    """Create the first admin (password from a prompt, or from stdin when piped).
+    """Create an admin (password from a prompt, or from stdin when piped).
 
-    If the email already has an account, that account is made an active admin instead and
-    keeps its password.
+    An email that already has an account is refused and nothing changes, unless --promote
+    says to take that account over.
     """
     settings = settings_or_exit()
     try:
@@ -470,16 +479,34 @@ def create_admin(
             if settings.should_auto_migrate:
                 await migrations.upgrade_database(settings)
             async with unit_of_work(database, write=True) as connection:
-                outcome.append(
-                    await auth_service.create_or_promote_admin(
+                if promote and await auth_service.promote_to_admin(
+                    connection, email=normalised, password_hash=password_hash
+                ):
+                    outcome.append("promoted")
+                    return
+                try:
+                    await auth_service.create_user(
                         connection,
                         email=normalised,
                         password_hash=password_hash,
                         display_name=display_name,
+                        role=Role.ADMIN,
+                        email_verified=True,
                     )
-                )
+                except EmailAlreadyRegistered:
+                    outcome.append("taken")
+                    return
+                outcome.append("created")
 
     run_with_database(run(), settings)
+    if outcome[0] == "taken":
+        print(
+            f"bookshelf: {normalised} already has an account; nothing was changed (with "
+            "--promote it becomes an admin with the password given here, signed out "
+            "everywhere)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
     typer.echo(f"{normalised} is an admin ({outcome[0]})")
 
 

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     rate_limit_default: str = "600/minute"
     # Stricter, per client address, for sign-in, registration and token refresh.
     rate_limit_auth: str = "10/minute"
+    # Sign-in attempts on one account from addresses that have never signed in to it, from
+    # anywhere: how fast one account's password can be guessed from many addresses.
+    rate_limit_sign_in_account: str = "20/hour"
     # Comma-separated proxy addresses/networks whose X-Forwarded-For/-Proto are believed.
     trusted_proxies: str = ""
     # Comma-separated browser origins allowed by CORS (never "*" together with credentials).
@@ -233,7 +236,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _rate_limits_parse(self) -> Settings:
-        for name in ("rate_limit_default", "rate_limit_auth", "rate_limit_mail_target"):
+        for name in (
+            "rate_limit_default",
+            "rate_limit_auth",
+            "rate_limit_sign_in_account",
+            "rate_limit_mail_target",
+        ):
             try:
                 parse_many(getattr(self, name))
             except ValueError:

@@ -1,6 +1,8 @@
 """Deleting what has expired: sign-in sessions (with their refresh tokens), refresh tokens,
-idempotency records, the tokens of mailed links and delivered mail (after a week). Without it
-these tables grow with every sign-in, keyed POST and mail, forever.
+idempotency records, the tokens of mailed links, the addresses accounts signed in from (a
+while after the last sign-in from there: ``auth.service.SIGN_IN_ADDRESS_KEPT``) and delivered
+mail (after a week). Without it these tables grow with every sign-in, keyed POST and mail,
+forever.
 
 Run by every instance periodically (``BOOKSHELF_PURGE_INTERVAL_SECONDS``, started in the app's
 lifespan) and on demand by ``bookshelf purge``. Deleting is idempotent, so instances purging at
@@ -18,7 +20,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Table, delete, select
 
-from bookshelf.auth.models import account_tokens, auth_sessions, refresh_tokens
+from bookshelf.auth.models import (
+    account_tokens,
+    auth_sessions,
+    refresh_tokens,
+    sign_in_addresses,
+)
 from bookshelf.db.database import Database, unit_of_work
 from bookshelf.db.types import utc_now
 from bookshelf.idempotency.models import idempotency_records
@@ -34,6 +41,7 @@ EXPIRING_TABLES: tuple[Table, ...] = (
     refresh_tokens,
     idempotency_records,
     account_tokens,  # mailed links (verification, reset, email change) past their lifetime
+    sign_in_addresses,  # addresses an account has not signed in from for a long time
 )
 
 

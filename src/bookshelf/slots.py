@@ -3,20 +3,36 @@
 How the service caps work that is expensive per request (password hashes, searches): a burst
 waits briefly for a slot, then is refused fast (a 503 problem with ``Retry-After``) instead of
 piling up, holding memory or database connections while it queues.
+
+A holder may name a key (the client's address): then at most one holder per key at a time,
+and the key's later arrivals wait behind it within the same bounded wait. So one client (or
+one network, the address bucket being a /64 for IPv6) never holds more than one slot, however
+many requests it sends at once, and the slots stay shared among clients.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bookshelf.ops import metrics
 
 
+class _Turn:
+    """One key's turn: held by one holder; ``users`` counts its holder and those waiting."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
 class Slots:
-    """At most ``size`` holders at once; ``take`` waits up to ``max_wait_seconds`` for a free
-    slot, then raises what ``busy`` returns (counted as a refusal of ``work`` in the metrics).
-    Each ``take`` that returned is matched by exactly one ``give_back``."""
+    """At most ``size`` holders at once (and one per key); ``take`` waits up to
+    ``max_wait_seconds`` in all for its turn, then raises what ``busy`` returns (counted as a
+    refusal of ``work`` in the metrics). Each ``take`` that returned is matched by exactly one
+    ``give_back`` with the same key."""
 
     def __init__(
         self,
@@ -30,18 +46,56 @@ class Slots:
         self._max_wait_seconds = max_wait_seconds
         self._busy = busy
         self._refusals = metrics.BUSY_REFUSALS.labels(work)
+        # Keys with a holder or someone waiting; forgotten when neither is left, so this holds
+        # at most one entry per request in flight.
+        self._turns: dict[str, _Turn] = {}
 
-    async def take(self) -> None:
-        if not self._free.locked():
-            # A free slot is taken without suspending: no timer to arm and cancel.
-            await self._free.acquire()
+    async def take(self, key: str | None = None) -> None:
+        if key is None:
+            await self._take_slot(self._max_wait_seconds)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._max_wait_seconds
+        turn = self._turns.get(key)
+        if turn is None:
+            turn = self._turns[key] = _Turn()
+        turn.users += 1
+        try:
+            # Anyone else holding or awaiting the key's turn goes first.
+            await self._wait(turn.lock.acquire(), self._max_wait_seconds, now=turn.users == 1)
+            try:
+                await self._take_slot(deadline - loop.time())
+            except BaseException:
+                turn.lock.release()
+                raise
+        except BaseException:
+            self._leave(key, turn)
+            raise
+
+    def give_back(self, key: str | None = None) -> None:
+        self._free.release()
+        if key is not None:
+            turn = self._turns[key]
+            turn.lock.release()
+            self._leave(key, turn)
+
+    def _leave(self, key: str, turn: _Turn) -> None:
+        turn.users -= 1
+        if not turn.users:
+            del self._turns[key]
+
+    async def _take_slot(self, wait_seconds: float) -> None:
+        await self._wait(self._free.acquire(), wait_seconds, now=not self._free.locked())
+
+    async def _wait(self, acquire: Awaitable[bool], wait_seconds: float, *, now: bool) -> None:
+        """Await ``acquire``: at once when ``now`` says it will not suspend (no timer to arm
+        and cancel), else for at most ``wait_seconds``."""
+        if now:
+            await acquire
             return
         try:
-            async with asyncio.timeout(self._max_wait_seconds):
-                await self._free.acquire()
+            async with asyncio.timeout(max(0.0, wait_seconds)):
+                await acquire
         except TimeoutError:
             self._refusals.inc()
             raise self._busy() from None
-
-    def give_back(self) -> None:
-        self._free.release()

@@ -38,6 +38,8 @@ class Gate:
         self._lock = threading.Lock()
         self.inside = 0
         self.most_inside = 0
+        # The passwords hashed, in the order their hashes started.
+        self.started: list[str] = []
         hasher._hash = self  # type: ignore[assignment]
 
     def _hold(self, work: Callable[[], Any]) -> Any:
@@ -52,6 +54,8 @@ class Gate:
                 self.inside -= 1
 
     def hash(self, password: str) -> str:
+        with self._lock:
+            self.started.append(password)
         return str(self._hold(lambda: self._real.hash(password)))
 
     def verify_and_update(self, password: str, password_hash: str) -> Any:
@@ -129,6 +133,68 @@ async def test_the_decoy_check_for_an_unknown_account_takes_a_slot_too() -> None
     await gate.wait_inside(1)
     gate.open()
     assert await unknown is False
+
+
+async def test_one_client_address_holds_at_most_one_slot() -> None:
+    hasher = fast_hasher(concurrency=3, max_wait_seconds=10)
+    gate = Gate(hasher)
+    tasks = [
+        *(asyncio.create_task(hasher.hash(f"a {n}", client="address:a")) for n in range(3)),
+        asyncio.create_task(hasher.hash("b", client="address:b")),
+    ]
+    await gate.wait_inside(2)
+    await asyncio.sleep(0.05)  # a free third slot, which client a may not take
+    assert gate.inside == 2
+    gate.open()
+    assert len(set(await asyncio.gather(*tasks))) == 4
+    assert gate.most_inside == 2
+
+
+async def test_a_clients_second_hash_is_refused_fast_while_its_first_runs() -> None:
+    """Even with a slot free: a client waits for its own turn, within the bounded wait."""
+    hasher = fast_hasher(concurrency=2, max_wait_seconds=0.05)
+    gate = Gate(hasher)
+    first = asyncio.create_task(hasher.hash("first", client="address:a"))
+    await gate.wait_inside(1)
+    refusals = busy_refusals("password_hash")
+    with pytest.raises(HashingBusy):
+        await hasher.verify("second", None, client="address:a")
+    assert busy_refusals("password_hash") == refusals + 1
+    other = asyncio.create_task(hasher.hash("another client", client="address:b"))
+    await gate.wait_inside(2)
+    gate.open()
+    await asyncio.gather(first, other)
+    # Nothing of client a is left behind: its next hash starts at once.
+    assert (await hasher.hash("later", client="address:a")).startswith("$argon2id$")
+
+
+async def test_a_client_behind_a_greedy_one_gets_the_next_slot() -> None:
+    """Client a sends five at once, then client b one: b's goes second, not sixth."""
+    hasher = fast_hasher(concurrency=1, max_wait_seconds=10)
+    gate = Gate(hasher)
+    greedy = [asyncio.create_task(hasher.hash(f"a{n}", client="address:a")) for n in range(5)]
+    await gate.wait_inside(1)
+    polite = asyncio.create_task(hasher.hash("b", client="address:b"))
+    await asyncio.sleep(0.02)
+    gate.open()
+    await asyncio.gather(*greedy, polite)
+    assert gate.started[:2] == ["a0", "b"]
+    assert gate.started[2:] == ["a1", "a2", "a3", "a4"]
+
+
+async def test_a_cancelled_clients_turn_ends_only_when_its_hash_does() -> None:
+    hasher = fast_hasher(concurrency=2, max_wait_seconds=0.05)
+    gate = Gate(hasher)
+    abandoned = asyncio.create_task(hasher.hash("the client went away", client="address:a"))
+    await gate.wait_inside(1)
+    abandoned.cancel()
+    await asyncio.sleep(0.02)
+    with pytest.raises(HashingBusy):
+        await hasher.hash("next", client="address:a")
+    gate.open()
+    with pytest.raises(asyncio.CancelledError):
+        await abandoned
+    assert (await hasher.hash("next", client="address:a")).startswith("$argon2id$")
 
 
 async def _occupy_the_slot(app: FastAPI, gate: Gate) -> asyncio.Task[str]:

@@ -48,3 +48,33 @@ def test_a_sign_in_burst_stays_within_the_memory_budget(
     assert result.live_statuses, "the liveness probe never ran"
     assert set(result.live_statuses) == {200}, result.live_statuses
     assert "error:" not in log, log
+
+
+def test_a_greedy_client_cannot_take_every_hashing_slot(
+    postgresql_url: str, tmp_path: Path
+) -> None:
+    """One client address sends 40 sign-ins at once, before four others send one each: the
+    greedy client holds at most one hashing slot at a time, so each of the others is served
+    (served in arrival order, all 40 would be ahead of them, and they would wait past the
+    bounded wait and get 503)."""
+    email = f"greedy-{uuid.uuid4().hex[:8]}@faults.example.org"
+    create_admin(postgresql_url, email=email)
+    with running_bookshelf(
+        postgresql_url,
+        tmp_path,
+        password_hash_time_cost="3",
+        password_hash_memory_kib=str(HASH_MIB * 1024),
+        password_hash_concurrency=str(SLOTS),
+        password_hash_wait_seconds="2",
+    ) as server:
+        sign_in(server.base_url, email=email)
+        result = sign_in_burst(
+            server.base_url, email=email, password=ADMIN_PASSWORD, shares=[40, 1, 1, 1, 1]
+        )
+        log = server.log_problems()
+
+    assert sum(result.statuses.values()) == 44
+    assert result.clients_refused_entirely == 0, result
+    assert result.statuses[503] > 0, result  # the greedy client's queue was cut short
+    assert result.busy_without_retry_after == 0
+    assert "error:" not in log, log

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import AccountFactory
-from tests.factories import PASSPHRASE, REGISTER, register
+from tests.factories import PASSPHRASE, REGISTER, login, register
 
 RESEND = "/api/v1/auth/verify-email/resend"
 RESET = "/api/v1/auth/password-reset"
@@ -80,10 +80,10 @@ async def test_register_hashes_the_password_for_a_taken_address_too(
     calls = 0
     real_hash = hasher.hash
 
-    async def counting(password: str) -> str:
+    async def counting(password: str, **options: Any) -> str:
         nonlocal calls
         calls += 1
-        return str(await real_hash(password))
+        return str(await real_hash(password, **options))
 
     hasher.hash = counting
     try:
@@ -92,3 +92,38 @@ async def test_register_hashes_the_password_for_a_taken_address_too(
     finally:
         hasher.hash = real_hash
     assert calls == 2
+
+
+async def test_an_unverified_account_signs_in_exactly_as_a_wrong_password_fails(
+    anonymous_client: httpx.AsyncClient, make_account: AccountFactory
+) -> None:
+    """Registering an address with a password of one's own, then signing in with it, must not
+    tell whether the address already had an account: with verification required, a new
+    (unverified) account's correct password is refused like the wrong password of an
+    existing one — same status and body, the same time within noise."""
+    account = await make_account()
+    mine = PASSPHRASE + "!"
+    taken, free = [], []
+    answers = set()
+    for n in range(ROUNDS):
+        fresh = f"fresh-{n}@example.org"
+        for email, times in ((account.email, taken), (fresh, free)):
+            registered = await anonymous_client.post(
+                REGISTER, json={"email": email, "password": mine}
+            )
+            assert registered.status_code == 202, registered.text
+            elapsed, response = await _timed(
+                lambda client, address: login(client, address, mine), anonymous_client, email
+            )
+            times.append(elapsed)
+            status, body, content_type = _comparable(response)
+            body.pop("request_id", None)  # each request's own
+            answers.add(repr((status, body, content_type)))
+
+    [answer] = answers
+    assert answer.startswith("(400, {'type': 'urn:bookshelf:problem:invalid-grant'"), answer
+    taken_median, free_median = statistics.median(taken), statistics.median(free)
+    allowed = max(0.015, 0.5 * max(taken_median, free_median))
+    assert abs(taken_median - free_median) <= allowed, (taken_median, free_median)
+    # The owner's own password still works: nothing of the account was changed.
+    assert (await login(anonymous_client, account.email, account.password)).status_code == 200

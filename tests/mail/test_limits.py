@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from bookshelf.config import Settings
 from bookshelf.db.database import Database
 from bookshelf.mail.models import mail_outbox
-from tests.factories import app_account, assert_problem, count_rows
+from tests.factories import ME, app_account, assert_problem, count_rows
 from tests.ops.support import http, random_address, started
 
 RESET = "/api/v1/auth/password-reset"
@@ -53,3 +53,28 @@ async def test_one_target_gets_its_budget_of_mails_from_any_number_of_clients(
     assert [a.status_code for a in answers] == [202] * 5
     assert len({a.text for a in answers}) == 1  # spending the budget changes no answer
     assert await count_rows(engine, mail_outbox) == 2
+
+
+async def test_email_changes_spend_the_target_addresses_budget(limited_app: FastAPI) -> None:
+    """Accounts moving their address to one target, over and over: the target gets its
+    budget of confirmation mails and no more, as from registrations and resets."""
+    database: Database = limited_app.state.database
+    target = "target@example.org"
+    answers = []
+    for _ in range(3):
+        account = await app_account(limited_app)
+        for _ in range(2):  # within the account's strict budget for password checks
+            async with http(limited_app, address=random_address()) as client:
+                answers.append(
+                    await client.patch(
+                        ME,
+                        json={"email": target, "current_password": account.password},
+                        headers=account.headers,
+                    )
+                )
+
+    assert [a.status_code for a in answers] == [202] * 6
+    assert len({a.text for a in answers}) == 1  # spending the budget changes no answer
+    assert await count_rows(database, mail_outbox, mail_outbox.c.recipient == target) == 2
+    # Each account's own address is still told every time (its way to cancel).
+    assert await count_rows(database, mail_outbox, mail_outbox.c.kind == "email-change-notice") == 6

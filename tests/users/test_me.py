@@ -179,6 +179,32 @@ async def test_wrong_current_password_returns_422_and_keeps_the_old_password(
     assert (await anonymous_client.get(ME, headers=account.headers)).status_code == 200
 
 
+async def test_a_wrong_current_password_is_refused_whatever_else_changes(
+    anonymous_client: httpx.AsyncClient, make_account: AccountFactory, engine: AsyncEngine
+) -> None:
+    """Sent with only a new display name, a wrong current_password is still checked: a
+    client that sends it means "only if this is still my password"."""
+    account = await make_account(display_name="Before")
+
+    wrong = await patch_me(
+        anonymous_client,
+        account,
+        {"display_name": "After", "current_password": "this is not my password"},
+    )
+    unchanged = (await stored(engine, account)).display_name
+    right = await patch_me(
+        anonymous_client,
+        account,
+        {"display_name": "Right", "current_password": account.password},
+    )
+
+    assert_problem(wrong, 422, "wrong-current-password", instance=ME)
+    assert unchanged == "Before"
+    assert right.status_code == 200, right.text
+    assert right.json()["display_name"] == "Right"
+    assert (await stored(engine, account)).display_name == "Right"
+
+
 async def test_changed_password_signs_in_and_the_old_one_does_not(
     anonymous_client: httpx.AsyncClient, make_account: AccountFactory, engine: AsyncEngine
 ) -> None:

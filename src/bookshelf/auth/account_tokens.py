@@ -1,6 +1,15 @@
 """Single-use tokens mailed to an address: 256 random bits, stored only as a SHA-256, bound to
 one account, one purpose and one address, short-lived, and refused once used or superseded by a
-newer token of the same purpose."""
+newer token of the same purpose.
+
+Two kinds, by whom they act for:
+- the account's *holder* (verify an address, confirm an email change, reset the password): at
+  most one of each purpose is alive per account (a new one supersedes the last; the database
+  enforces it), and every change of who holds the account (a password reset or change, signing
+  out everywhere, a deactivation, an address change) voids them all (``revoke_holder_tokens``);
+- the *previous address* (cancel an email change): mailed to the address being replaced, they
+  must outlive what the holder does, since the holder may be the one who took the account.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +25,18 @@ from bookshelf.auth.models import account_tokens
 from bookshelf.auth.tokens import hash_refresh_token, new_refresh_token
 from bookshelf.db.database import Connection
 from bookshelf.db.types import utc_now
+from bookshelf.users.models import users
 
 
 class Purpose(StrEnum):
     VERIFY_EMAIL = "verify-email"
     CHANGE_EMAIL = "change-email"
     RESET_PASSWORD = "reset-password"  # noqa: S105 - a purpose, not a secret
+    CANCEL_EMAIL_CHANGE = "cancel-email-change"
+
+
+# The purposes that act for the account's holder (see the module docstring).
+HOLDER_PURPOSES = (Purpose.VERIFY_EMAIL, Purpose.CHANGE_EMAIL, Purpose.RESET_PASSWORD)
 
 
 @dataclass(frozen=True)
@@ -39,17 +54,22 @@ async def issue(
     email: str,
     ttl: timedelta,
 ) -> str:
-    """A new token; every earlier unused token of this account and purpose stops working."""
+    """A new token. For a holder's purpose, every earlier unused token of this account and
+    purpose stops working, and of two issued at once exactly one stays alive: the account's
+    row is locked first (PostgreSQL; SQLite's write transaction already holds the database's
+    write lock), so the second waits and then supersedes the first."""
     now = utc_now()
-    await connection.execute(
-        update(account_tokens)
-        .where(
-            account_tokens.c.user_id == user_id,
-            account_tokens.c.purpose == purpose.value,
-            account_tokens.c.used_at.is_(None),
+    if purpose in HOLDER_PURPOSES:
+        await connection.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
+        await connection.execute(
+            update(account_tokens)
+            .where(
+                account_tokens.c.user_id == user_id,
+                account_tokens.c.purpose == purpose.value,
+                account_tokens.c.used_at.is_(None),
+            )
+            .values(used_at=now)
         )
-        .values(used_at=now)
-    )
     token = new_refresh_token()  # the same 256-bit random, URL-safe text
     await connection.execute(
         insert(account_tokens).values(
@@ -62,6 +82,22 @@ async def issue(
         )
     )
     return token
+
+
+async def revoke_holder_tokens(
+    connection: Connection, user_id: uuid.UUID, *purposes: Purpose
+) -> None:
+    """Void the account's unused tokens of ``purposes`` (default: every holder's purpose)."""
+    chosen = purposes or HOLDER_PURPOSES
+    await connection.execute(
+        update(account_tokens)
+        .where(
+            account_tokens.c.user_id == user_id,
+            account_tokens.c.purpose.in_([purpose.value for purpose in chosen]),
+            account_tokens.c.used_at.is_(None),
+        )
+        .values(used_at=utc_now())
+    )
 
 
 def _usable(token: str, purposes: tuple[Purpose, ...]) -> list[ColumnElement[bool]]:

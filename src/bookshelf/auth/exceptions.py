@@ -64,6 +64,17 @@ class EmailAlreadyRegistered(Conflict):
         super().__init__("This email address cannot be used to register.")
 
 
+class AddressTakenMeanwhile(Conflict):
+    """Undoing an email change raced with a registration of the address it would bring back;
+    nothing changed, and the link still works (its retry keeps the new address)."""
+
+    title = "Address taken meanwhile"
+    slug = "address-taken"
+
+    def __init__(self) -> None:
+        super().__init__("The previous address was taken meanwhile; nothing changed. Retry.")
+
+
 class WrongCurrentPassword(DomainError):
     status = 422
     title = "Wrong current password"

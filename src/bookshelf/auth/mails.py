@@ -18,13 +18,20 @@ def link(public_url: str, page: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/{page}?{urlencode({'token': token})}"
 
 
-def verify_address(public_url: str, token: str, hours: int) -> Mail:
+def verify_address(public_url: str, token: str, hours: int, *, required: bool) -> Mail:
     url = link(public_url, "verify-email", token)
+    when = (
+        "Signing in works once the address is confirmed: until then it is refused as if the "
+        "password were wrong."
+        if required
+        else "You can sign in meanwhile, but some things wait for the confirmation."
+    )
     return Mail(
         "verify-email",
         "Confirm your email address for Bookshelf",
         f"Welcome to Bookshelf.\n\nConfirm that this address is yours by opening this link "
-        f"(valid for {hours} hours):\n\n{url}\n\n"
+        f"(valid for {hours} hours), then sign in with the password you chose:\n\n{url}\n\n"
+        f"{when} If the link has expired, ask for a new one with this address.\n\n"
         "If you did not create an account, ignore this mail: nothing happens without the link.\n",
     )
 
@@ -63,12 +70,27 @@ def confirm_new_address(public_url: str, token: str, hours: int) -> Mail:
     )
 
 
-def address_change_requested(new_email: str) -> Mail:
+def address_change_requested(public_url: str, new_email: str, token: str, hours: int) -> Mail:
+    url = link(public_url, "cancel-email-change", token)
     return Mail(
         "email-change-notice",
         "Your Bookshelf address is being changed",
         f"Someone signed in to your Bookshelf account asked to change its address to "
         f"{new_email}. The change happens only when the link sent there is opened.\n\n"
-        "If this was not you, change your password now: your account may be in someone "
-        "else's hands.\n",
+        f"If this was not you, cancel it with this link (it works for {hours} hours, even "
+        f"after the change was confirmed):\n\n{url}\n\n"
+        "Cancelling keeps (or brings back) this address, signs the account out everywhere "
+        "and sends you a link to choose a new password: whoever asked knew the current one.\n",
+    )
+
+
+def email_change_cancelled(public_url: str, token: str, minutes: int) -> Mail:
+    url = link(public_url, "reset-password", token)
+    return Mail(
+        "email-change-cancelled",
+        "Your Bookshelf address change was cancelled",
+        "The change of your Bookshelf account's address was cancelled: the account keeps this "
+        "address and has been signed out everywhere.\n\nWhoever asked for the change knew "
+        f"your password. Choose a new one now with this link (valid for {minutes} minutes):"
+        f"\n\n{url}\n",
     )

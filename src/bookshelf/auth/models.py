@@ -5,7 +5,7 @@ so revoking a session — logout, refresh-token reuse, password change, deactiva
 access tokens at once, on every instance, without a token denylist.
 """
 
-from sqlalchemy import Column, ForeignKey, Index, String, Table, Uuid
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Uuid, text
 
 from bookshelf.db.metadata import metadata
 from bookshelf.db.types import UtcDateTime
@@ -51,4 +51,29 @@ account_tokens = Table(
     Column("used_at", UtcDateTime),
     Index("ix_account_tokens_user_id_purpose", "user_id", "purpose"),
     Index("ix_account_tokens_expires_at", "expires_at"),
+    # At most one live token per account and holder's purpose (``account_tokens.issue``
+    # supersedes under a lock; this is the database's guarantee). Cancel links are exempt:
+    # every notice of an address change keeps its own.
+    Index(
+        "ux_account_tokens_one_alive",
+        "user_id",
+        "purpose",
+        unique=True,
+        postgresql_where=text("used_at IS NULL AND purpose <> 'cancel-email-change'"),
+        sqlite_where=text("used_at IS NULL AND purpose <> 'cancel-email-change'"),
+    ),
+)
+
+# The client address buckets (``ops.ratelimit.address_key``, as a SHA-256) each account has
+# signed in from with its password: attempts from them do not count against the account's
+# budget of sign-in attempts (``ops.ratelimit``), so a guesser spending that budget cannot lock
+# the owner out of the places the owner signs in from. Forgotten ``expires_at`` after the last
+# sign-in from there.
+sign_in_addresses = Table(
+    "sign_in_addresses",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("address_hash", String(64), primary_key=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_sign_in_addresses_expires_at", "expires_at"),
 )

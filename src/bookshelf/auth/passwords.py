@@ -7,7 +7,10 @@ parallel sign-ins gets a pod OOM-killed. So at most ``concurrency`` hashes run a
 process; a request waits for a slot at most ``max_wait_seconds`` and then gets a fast 503 with
 ``Retry-After`` (``HashingBusy``) instead of queueing without end. A hash that has started always
 finishes in its thread and only then gives its slot back, so the bound holds even when the
-request waiting for it is cancelled.
+request waiting for it is cancelled. A hash made for a client names the client's address
+bucket (``client``): one client address, or IPv6 /64, holds at most one slot at a time, so
+guesses sent in parallel from one network cannot take every slot from everyone else's
+sign-ins; its other requests wait behind it within the same bounded wait.
 
 Peak memory of a worker is therefore its base size plus ``concurrency * memory_kib`` (see the
 README's memory budget).
@@ -90,14 +93,14 @@ class PasswordHasher:
         # same time as a wrong password and the two cannot be told apart.
         self._decoy = self._hash.hash("decoy password that matches nothing")
 
-    async def _bounded(self, work: Callable[[], _T]) -> _T:
-        await self._slots.take()
+    async def _bounded(self, work: Callable[[], _T], client: str | None) -> _T:
+        await self._slots.take(client)
         if self._threads is None:
             self._threads = ThreadPoolExecutor(self.concurrency, "password-hash")
         running = asyncio.get_running_loop().run_in_executor(self._threads, work)
         # The slot is freed when the thread is done with its memory, not when the request
         # stops waiting: a cancelled request (client gone, timeout) must not free it early.
-        running.add_done_callback(lambda _: self._slots.give_back())
+        running.add_done_callback(lambda _: self._slots.give_back(client))
         return await asyncio.shield(running)
 
     def close(self) -> None:
@@ -106,22 +109,25 @@ class PasswordHasher:
             self._threads.shutdown(wait=False)
             self._threads = None
 
-    async def hash(self, password: str) -> str:
-        return await self._bounded(functools.partial(self._hash.hash, password))
+    async def hash(self, password: str, *, client: str | None = None) -> str:
+        """``client``: the address bucket of the client it is for (one slot per client)."""
+        return await self._bounded(functools.partial(self._hash.hash, password), client)
 
-    async def verify(self, password: str, password_hash: str | None) -> bool:
+    async def verify(
+        self, password: str, password_hash: str | None, *, client: str | None = None
+    ) -> bool:
         """True when ``password`` matches; with no hash, spends the same time and says False."""
-        matches, _ = await self.verify_and_update(password, password_hash)
+        matches, _ = await self.verify_and_update(password, password_hash, client=client)
         return matches
 
     async def verify_and_update(
-        self, password: str, password_hash: str | None
+        self, password: str, password_hash: str | None, *, client: str | None = None
     ) -> tuple[bool, str | None]:
         """Whether ``password`` matches, and a new hash when the stored one was made with older
         cost settings (store it, so accounts move to the current cost as they sign in)."""
         target = password_hash if password_hash is not None else self._decoy
         matches, updated = await self._bounded(
-            functools.partial(self._hash.verify_and_update, password, target)
+            functools.partial(self._hash.verify_and_update, password, target), client
         )
         if password_hash is None:
             return False, None

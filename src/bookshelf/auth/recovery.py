@@ -8,6 +8,7 @@ it goes out if and only if the change that causes it commits; nothing is sent fr
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,9 +17,9 @@ from sqlalchemy import select, update
 from bookshelf.auth import account_tokens, mails
 from bookshelf.auth import service as auth_service
 from bookshelf.auth.account_tokens import Purpose
-from bookshelf.auth.exceptions import InvalidAccountToken
+from bookshelf.auth.exceptions import AddressTakenMeanwhile, InvalidAccountToken
 from bookshelf.auth.schemas import Registration
-from bookshelf.auth.sessions import revoke_user_sessions
+from bookshelf.auth.sessions import sign_out_everywhere
 from bookshelf.config import Settings
 from bookshelf.db.database import Connection
 from bookshelf.db.exceptions import IntegrityViolation
@@ -34,6 +35,8 @@ class Recovery:
     public_url: str
     verification_ttl: timedelta
     reset_ttl: timedelta
+    # Whether an unverified account may sign in (the verification mail says which).
+    requires_verified_email: bool
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Recovery:
@@ -41,6 +44,7 @@ class Recovery:
             public_url=settings.public_url,
             verification_ttl=timedelta(seconds=settings.verification_token_ttl_seconds),
             reset_ttl=timedelta(seconds=settings.password_reset_token_ttl_seconds),
+            requires_verified_email=settings.requires_verified_email,
         )
 
     @property
@@ -94,7 +98,12 @@ async def _send_verification(
     await _send(
         connection,
         email,
-        mails.verify_address(recovery.public_url, token, recovery.verification_hours),
+        mails.verify_address(
+            recovery.public_url,
+            token,
+            recovery.verification_hours,
+            required=recovery.requires_verified_email,
+        ),
     )
 
 
@@ -162,6 +171,9 @@ async def verify_email(connection: Connection, token: str) -> None:
         raise InvalidAccountToken() from None
     if not result.rowcount:
         raise InvalidAccountToken()
+    if use.purpose is Purpose.CHANGE_EMAIL:
+        # Links mailed to the previous address (a reset, a verification) die with it.
+        await account_tokens.revoke_holder_tokens(connection, use.user_id)
 
 
 async def request_password_reset(connection: Connection, recovery: Recovery, email: str) -> None:
@@ -170,18 +182,28 @@ async def request_password_reset(connection: Connection, recovery: Recovery, ema
         account = await _account_by_email(connection, email)
         if account is None or not account.is_active:
             return
-        token = await account_tokens.issue(
-            connection,
-            user_id=account.id,
-            purpose=Purpose.RESET_PASSWORD,
-            email=account.email,
-            ttl=recovery.reset_ttl,
+        await _send_reset_link(
+            connection, recovery, account.id, account.email, mails.reset_password
         )
-        await _send(
-            connection,
-            account.email,
-            mails.reset_password(recovery.public_url, token, recovery.reset_minutes),
-        )
+
+
+async def _send_reset_link(
+    connection: Connection,
+    recovery: Recovery,
+    user_id: uuid.UUID,
+    email: str,
+    mail_for: Callable[[str, str, int], mails.Mail],
+) -> None:
+    """Issue a reset token bound to ``email`` and mail it there (``mail_for(public_url,
+    token, minutes)``)."""
+    token = await account_tokens.issue(
+        connection,
+        user_id=user_id,
+        purpose=Purpose.RESET_PASSWORD,
+        email=email,
+        ttl=recovery.reset_ttl,
+    )
+    await _send(connection, email, mail_for(recovery.public_url, token, recovery.reset_minutes))
 
 
 async def check_reset_token(connection: Connection, token: str) -> str:
@@ -192,21 +214,23 @@ async def check_reset_token(connection: Connection, token: str) -> str:
 
 
 async def reset_password(connection: Connection, token: str, password_hash: str) -> None:
-    """Use a reset token: set the password and sign the account out everywhere. The mail
-    reached its address, so that address is verified too."""
+    """Use a reset token: set the password and sign the account out everywhere (every other
+    mailed link of the account dies too). The token is bound to the address it was sent to:
+    once the account's address changed, it sets nothing. The mail reached that address, so
+    the address is verified too."""
     use = await account_tokens.consume(connection, token, Purpose.RESET_PASSWORD)
     result = await connection.execute(
         update(users)
-        .where(users.c.id == use.user_id, users.c.is_active.is_(True))
-        .values(
-            password_hash=password_hash,
-            email_verified=users.c.email_verified | (users.c.email == use.email),
-            updated_at=utc_now(),
+        .where(
+            users.c.id == use.user_id,
+            users.c.is_active.is_(True),
+            users.c.email == use.email,
         )
+        .values(password_hash=password_hash, email_verified=True, updated_at=utc_now())
     )
     if not result.rowcount:
         raise InvalidAccountToken()
-    await revoke_user_sessions(connection, use.user_id)
+    await sign_out_everywhere(connection, use.user_id)
 
 
 async def request_email_change(
@@ -216,11 +240,15 @@ async def request_email_change(
     user_id: uuid.UUID,
     current_email: str,
     new_email: str,
+    send_confirmation: bool = True,
 ) -> None:
-    """Mail a confirmation link to ``new_email`` and tell ``current_email``. The change itself
-    happens when the link is followed (``verify_email``). A new address that already has an
-    account gets no link (the requester is not told, so addresses cannot be probed)."""
-    if await _account_by_email(connection, new_email) is None:
+    """Mail a confirmation link to ``new_email``, and tell ``current_email`` with a link that
+    cancels the change. The change itself happens when the first link is followed
+    (``verify_email``). A new address that already has an account gets no link (the requester
+    is not told, so addresses cannot be probed); nor does one whose mail budget is spent
+    (``send_confirmation`` False). The notice always goes: it is the owner's way back if the
+    request was not theirs."""
+    if send_confirmation and await _account_by_email(connection, new_email) is None:
         token = await account_tokens.issue(
             connection,
             user_id=user_id,
@@ -233,4 +261,47 @@ async def request_email_change(
             new_email,
             mails.confirm_new_address(recovery.public_url, token, recovery.verification_hours),
         )
-    await _send(connection, current_email, mails.address_change_requested(new_email))
+    # As long as the change could be confirmed, the address it replaces can undo it.
+    cancel = await account_tokens.issue(
+        connection,
+        user_id=user_id,
+        purpose=Purpose.CANCEL_EMAIL_CHANGE,
+        email=current_email,
+        ttl=recovery.verification_ttl,
+    )
+    await _send(
+        connection,
+        current_email,
+        mails.address_change_requested(
+            recovery.public_url, new_email, cancel, recovery.verification_hours
+        ),
+    )
+
+
+async def cancel_email_change(connection: Connection, recovery: Recovery, token: str) -> None:
+    """Follow the link mailed to the address being replaced: no pending change can be
+    confirmed any more, a change already confirmed is undone (the address the link reached
+    comes back, verified, unless another account took it meanwhile), the account is signed
+    out everywhere, and, its address restored, it is mailed a link to choose a new password
+    (whoever asked for the change knew the current one)."""
+    use = await account_tokens.consume(connection, token, Purpose.CANCEL_EMAIL_CHANGE)
+    email = await connection.scalar(
+        select(users.c.email).where(users.c.id == use.user_id).with_for_update()
+    )
+    if email is None:
+        raise InvalidAccountToken()
+    if email != use.email and await _account_by_email(connection, use.email) is None:
+        try:
+            await connection.execute(
+                update(users)
+                .where(users.c.id == use.user_id)
+                .values(email=use.email, email_verified=True, updated_at=utc_now())
+            )
+        except IntegrityViolation:  # registered between the check and the update
+            raise AddressTakenMeanwhile() from None
+        email = use.email
+    await sign_out_everywhere(connection, use.user_id)
+    if email == use.email:
+        await _send_reset_link(
+            connection, recovery, use.user_id, use.email, mails.email_change_cancelled
+        )

@@ -6,7 +6,7 @@ have no account), after the same work: nobody learns from them who has an accoun
 
 from __future__ import annotations
 
-from fastapi import Depends, Response, status
+from fastapi import Depends, Request, Response, status
 
 from bookshelf.api import feature_router, json_response, require_json_body
 from bookshelf.auth import recovery
@@ -15,12 +15,14 @@ from bookshelf.auth.exceptions import WeakPassword
 from bookshelf.auth.passwords import password_problems
 from bookshelf.auth.schemas import (
     Accepted,
+    CancelEmailChangeRequest,
     EmailRequest,
     PasswordResetConfirm,
     VerifyEmailRequest,
 )
 from bookshelf.db.connections import ConnectionDep, DatabaseDep
 from bookshelf.db.database import unit_of_work
+from bookshelf.ops.ratelimit import client_address_key
 from bookshelf.problems import problem_responses
 
 router = feature_router("/auth", tags=["auth"])
@@ -44,6 +46,23 @@ async def verify_email(payload: VerifyEmailRequest, connection: ConnectionDep) -
     """Follow a verification link (or the link that confirms a new address): the token from
     its `token=` parameter marks the address verified. Each link works once."""
     await recovery.verify_email(connection, payload.token)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/email-change/cancel",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(400, 409, 413, 415),
+    dependencies=[Depends(require_json_body)],
+)
+async def cancel_email_change(
+    payload: CancelEmailChangeRequest, connection: ConnectionDep, settings: RecoveryDep
+) -> Response:
+    """Follow the link mailed to an account's address when a change of address was asked:
+    the change cannot be confirmed any more (or, already confirmed, is undone), the account
+    is signed out everywhere and the address is mailed a link to choose a new password. The
+    link works until the change's own link would have expired, and once."""
+    await recovery.cancel_email_change(connection, settings, payload.token)
     return Response(status_code=204)
 
 
@@ -94,6 +113,7 @@ async def request_password_reset(
     dependencies=[Depends(require_json_body)],
 )
 async def confirm_password_reset(
+    request: Request,
     payload: PasswordResetConfirm,
     database: DatabaseDep,
     auth: AuthDep,
@@ -107,7 +127,9 @@ async def confirm_password_reset(
     if problems:
         raise WeakPassword(problems, field="new_password")
     # Hashed with no connection held (see auth.passwords); the token is used only after.
-    password_hash = await auth.hasher.hash(payload.new_password)
+    password_hash = await auth.hasher.hash(
+        payload.new_password, client=client_address_key(request.scope)
+    )
     async with unit_of_work(database, write=True) as connection:
         await recovery.reset_password(connection, payload.token, password_hash)
     return Response(status_code=204)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Form, Response, status
+from fastapi import Depends, Form, Request, Response, status
 
 from bookshelf.api import feature_router, json_response, require_json_body
 from bookshelf.auth import recovery as recovery_service
@@ -13,12 +13,15 @@ from bookshelf.auth.dependencies import (
     AuthDep,
     CurrentSession,
     MailLimitsDep,
+    RateLimitsDep,
     RecoveryDep,
 )
 from bookshelf.auth.exceptions import EmailAlreadyRegistered, InvalidGrant
 from bookshelf.auth.schemas import Accepted, RefreshRequest, Registration, TokenPair
 from bookshelf.db.connections import ConnectionDep, DatabaseDep
 from bookshelf.db.database import unit_of_work
+from bookshelf.dependencies import SettingsDep
+from bookshelf.ops.ratelimit import client_address_key
 from bookshelf.problems import problem_responses
 
 router = feature_router("/auth", tags=["auth"])
@@ -30,7 +33,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # One answer for every registration, whether or not the address is taken.
 REGISTERED = Accepted(
     detail="If the address can be used, a mail is on its way to it: follow its link to verify "
-    "the account. You can sign in meanwhile."
+    "the account. The mail says when you can sign in."
 )
 
 
@@ -42,6 +45,7 @@ REGISTERED = Accepted(
     dependencies=[Depends(require_json_body)],
 )
 async def register(
+    request: Request,
     payload: Registration,
     database: DatabaseDep,
     auth: AuthDep,
@@ -53,7 +57,9 @@ async def register(
     way. Passwords: 12+ characters, not a common one."""
     # Hashed in both cases, so a taken address costs the same time; before any connection is
     # taken (see auth.passwords).
-    password_hash = await auth.hasher.hash(payload.password)
+    password_hash = await auth.hasher.hash(
+        payload.password, client=client_address_key(request.scope)
+    )
     send = mail_limits is None or await mail_limits.target_allows(payload.email)
     try:
         async with unit_of_work(database, write=True) as connection:
@@ -71,18 +77,34 @@ async def register(
 
 @router.post("/token", response_model=TokenPair, responses=problem_responses(400, 413))
 async def issue_token(
+    request: Request,
     database: DatabaseDep,
     auth: AuthDep,
+    settings: SettingsDep,
+    limits: RateLimitsDep,
     username: Annotated[str, Form(max_length=320, description="The account's email.")],
     password: Annotated[str, Form(max_length=1024)],
     grant_type: Annotated[str, Form(pattern="^password$")] = "password",
 ) -> Response:
-    """OAuth2 password flow: exchange email and password for an access and a refresh token."""
+    """OAuth2 password flow: exchange email and password for an access and a refresh token.
+    Until its address is verified (where verification is required), an account's sign-in is
+    refused exactly as a wrong password is. Attempts on one account from addresses it has
+    never signed in from share a budget (`BOOKSHELF_RATE_LIMIT_SIGN_IN_ACCOUNT`): 429 when
+    spent."""
+    address = client_address_key(request.scope)
     async with unit_of_work(database, write=False) as connection:
-        credentials = await service.find_credentials(connection, username)
+        credentials = await service.find_credentials(connection, username, address)
+    if limits is not None and not credentials.known_address:
+        await limits.count_sign_in_attempt(credentials.login)
     # The deliberately slow hash check holds no connection (the pool serves other requests)
     # and no transaction (on SQLite, nobody waits on the write lock for it).
-    verified = await service.check_password(auth, credentials, password)
+    verified = await service.check_password(
+        auth,
+        credentials,
+        password,
+        require_verified=settings.requires_verified_email,
+        client=address,
+    )
     async with unit_of_work(database, write=True) as connection:
         if verified.upgraded_hash is not None and credentials.password_hash is not None:
             await service.store_upgraded_hash(
@@ -91,6 +113,7 @@ async def issue_token(
                 old_hash=credentials.password_hash,
                 new_hash=verified.upgraded_hash,
             )
+        await service.remember_address(connection, verified.user_id, address)
         tokens = await service.start_session(connection, auth, verified.user_id)
     return json_response(tokens, headers=_NO_STORE)
 
@@ -116,4 +139,17 @@ async def refresh(payload: RefreshRequest, connection: ConnectionDep, auth: Auth
 async def logout(principal: CurrentSession, connection: ConnectionDep) -> Response:
     """Sign out: the session's refresh and access tokens stop working at once."""
     await sessions.revoke_session(connection, principal.session_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/logout-everywhere",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401),
+)
+async def logout_everywhere(principal: CurrentSession, connection: ConnectionDep) -> Response:
+    """Sign out every session of the account, this one included, and void every link mailed
+    for it (verification, email change, password reset): for a lost device or a shared
+    password. Sign in again afterwards."""
+    await sessions.sign_out_everywhere(connection, principal.id)
     return Response(status_code=204)

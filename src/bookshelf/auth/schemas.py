@@ -86,6 +86,14 @@ class VerifyEmailRequest(BaseModel):
     token: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+class CancelEmailChangeRequest(BaseModel):
+    """The token of the link mailed to the address an email change would replace."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class EmailRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -6,17 +6,19 @@ Builds on the accounts of ``users`` (their table, schemas and columns); session 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bookshelf.auth.exceptions import EmailAlreadyRegistered, InvalidAccessToken, InvalidGrant
-from bookshelf.auth.models import auth_sessions, refresh_tokens
+from bookshelf.auth.models import auth_sessions, refresh_tokens, sign_in_addresses
 from bookshelf.auth.passwords import PasswordHasher
 from bookshelf.auth.schemas import Registration, TokenPair, normalise_email
-from bookshelf.auth.sessions import Principal, revoke_session
+from bookshelf.auth.sessions import Principal, revoke_session, sign_out_everywhere
 from bookshelf.auth.tokens import AccessClaims, TokenSigner, hash_refresh_token, new_refresh_token
 from bookshelf.db.database import Connection
 from bookshelf.db.exceptions import IntegrityViolation
@@ -71,31 +73,29 @@ async def create_user(
     return User.model_validate(row)
 
 
-async def create_or_promote_admin(
-    connection: Connection,
-    *,
-    email: str,
-    password_hash: str,
-    display_name: str | None,
-) -> str:
-    """Bootstrap an admin: create the account, or make an existing one an active admin.
-    Returns ``"created"`` or ``"promoted"``."""
-    promoted = await connection.execute(
+async def promote_to_admin(
+    connection: Connection, *, email: str, password_hash: str
+) -> uuid.UUID | None:
+    """Make the account at ``email`` an active, verified admin whose password is the one
+    given, and take it back from whoever held it: every session signed out, every mailed link
+    void. Only on an operator's explicit request (``bookshelf create-admin --promote``); None
+    when the address has no account."""
+    user_id: uuid.UUID | None = await connection.scalar(
         update(users)
         .where(users.c.email == email)
-        .values(role=Role.ADMIN.value, is_active=True, email_verified=True, updated_at=utc_now())
+        .values(
+            role=Role.ADMIN.value,
+            is_active=True,
+            email_verified=True,
+            password_hash=password_hash,
+            updated_at=utc_now(),
+        )
+        .returning(users.c.id)
     )
-    if promoted.rowcount:
-        return "promoted"
-    await create_user(
-        connection,
-        email=email,
-        password_hash=password_hash,
-        display_name=display_name,
-        role=Role.ADMIN,
-        email_verified=True,
-    )
-    return "created"
+    if user_id is None:
+        return None
+    await sign_out_everywhere(connection, user_id)
+    return user_id
 
 
 async def register(connection: Connection, data: Registration, password_hash: str) -> User:
@@ -109,26 +109,57 @@ async def register(connection: Connection, data: Registration, password_hash: st
 class Credentials:
     """What sign-in needs to know about an account (None fields: no such account)."""
 
-    user_id: uuid.UUID | None
-    password_hash: str | None
-    is_active: bool
+    # The email as typed, normalised when it is one: what the account's budget is keyed by.
+    login: str
+    user_id: uuid.UUID | None = None
+    password_hash: str | None = None
+    is_active: bool = False
+    email_verified: bool = False
+    # Whether the account has signed in from the client's address bucket before.
+    known_address: bool = False
 
 
-async def find_credentials(connection: Connection, email: str) -> Credentials:
+# How long an address the account signed in from stays known after its last sign-in there.
+SIGN_IN_ADDRESS_KEPT = timedelta(days=90)
+
+
+def address_hash(address_key: str) -> str:
+    """What is stored of a client's address bucket (``ops.ratelimit.address_key``)."""
+    return hashlib.sha256(address_key.encode()).hexdigest()
+
+
+async def find_credentials(connection: Connection, email: str, address_key: str) -> Credentials:
+    """The account at ``email`` and whether it has signed in from ``address_key`` (one query)."""
     try:
         normalised = normalise_email(email)
     except ValueError:
-        return Credentials(None, None, is_active=False)
+        return Credentials(email.strip().lower())
+    known = (
+        exists()
+        .where(
+            sign_in_addresses.c.user_id == users.c.id,
+            sign_in_addresses.c.address_hash == address_hash(address_key),
+            sign_in_addresses.c.expires_at > utc_now(),
+        )
+        .label("known_address")
+    )
     row = (
         await connection.execute(
-            select(users.c.id, users.c.password_hash, users.c.is_active).where(
-                users.c.email == normalised
-            )
+            select(
+                users.c.id, users.c.password_hash, users.c.is_active, users.c.email_verified, known
+            ).where(users.c.email == normalised)
         )
     ).first()
     if row is None:
-        return Credentials(None, None, is_active=False)
-    return Credentials(row.id, row.password_hash, row.is_active)
+        return Credentials(normalised)
+    return Credentials(
+        normalised,
+        row.id,
+        row.password_hash,
+        row.is_active,
+        row.email_verified,
+        bool(row.known_address),
+    )
 
 
 @dataclass(frozen=True)
@@ -138,17 +169,56 @@ class VerifiedSignIn:
     upgraded_hash: str | None
 
 
-async def check_password(auth: Auth, credentials: Credentials, password: str) -> VerifiedSignIn:
-    """The account if ``password`` is right and the account active, else ``InvalidGrant``.
+async def check_password(
+    auth: Auth,
+    credentials: Credentials,
+    password: str,
+    *,
+    require_verified: bool,
+    client: str | None = None,
+) -> VerifiedSignIn:
+    """The account if ``password`` is right and the account active (and, with
+    ``require_verified``, its address verified), else ``InvalidGrant``.
 
-    Unknown email, wrong password and deactivated account take the same path and the same time
-    (one Argon2 verification each) and give the same answer. Hashes, so no connection may be
-    held while awaiting it.
+    Unknown email, wrong password, deactivated account and unverified address take the same
+    path and the same time (one Argon2 verification each) and give the same answer: else
+    registering an address with a password of one's own, then signing in with it, would tell
+    whether the address already had an account. Hashes, so no connection may be held while
+    awaiting it; ``client`` is the caller's address bucket (its share of the hashing slots).
     """
-    matches, upgraded = await auth.hasher.verify_and_update(password, credentials.password_hash)
-    if credentials.user_id is None or not matches or not credentials.is_active:
+    matches, upgraded = await auth.hasher.verify_and_update(
+        password, credentials.password_hash, client=client
+    )
+    if (
+        credentials.user_id is None
+        or not matches
+        or not credentials.is_active
+        or (require_verified and not credentials.email_verified)
+    ):
         raise InvalidGrant()
     return VerifiedSignIn(credentials.user_id, upgraded)
+
+
+async def remember_address(connection: Connection, user_id: uuid.UUID, address_key: str) -> None:
+    """Record that the account signed in from ``address_key`` (for ``SIGN_IN_ADDRESS_KEPT``)."""
+    values = {
+        "user_id": user_id,
+        "address_hash": address_hash(address_key),
+        "expires_at": utc_now() + SIGN_IN_ADDRESS_KEPT,
+    }
+    # Two sign-ins from one address at the same moment must not collide: an upsert, in the
+    # database's own dialect (both spell it ON CONFLICT ... DO UPDATE).
+    upsert = (
+        postgresql.insert(sign_in_addresses)
+        if connection.dialect == "postgresql"
+        else sqlite.insert(sign_in_addresses)
+    ).values(values)
+    await connection.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[sign_in_addresses.c.user_id, sign_in_addresses.c.address_hash],
+            set_={"expires_at": upsert.excluded.expires_at},
+        )
+    )
 
 
 async def store_upgraded_hash(

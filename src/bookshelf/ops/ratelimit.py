@@ -10,6 +10,12 @@ Who is counted:
 - The sign-in, registration and refresh endpoints, the ones that mail an address or take a
   reset token, and every password check elsewhere (a password change), have a stricter budget
   (``rate_limit_auth``), per address and, where the account is known, per account.
+- Sign-in attempts on one account from addresses it has never signed in from have a budget of
+  their own (``rate_limit_sign_in_account``), whichever address they come from: guessing one
+  account's password from many addresses (an IPv6 /48 holds 65,536 /64s) goes no faster than
+  that. Attempts from an address the account has signed in from before are not counted, so
+  nobody can lock the owner out of the places the owner signs in from. Counted per submitted
+  email, whether or not it has an account, so the refusal tells nobody which addresses do.
 
 When the shared store (Redis) does not answer, ordinary requests are let through (an outage of
 the limiter must not become an outage of the catalog), but the strict budgets fall back to
@@ -23,6 +29,7 @@ The client address is the connection's peer, which ``ProxyHeadersMiddleware`` re
 from __future__ import annotations
 
 import functools
+import hashlib
 import ipaddress
 import logging
 import time
@@ -59,9 +66,11 @@ AUTH_PATHS = frozenset(
         "/auth/verify-email/resend",
         "/auth/password-reset",
         "/auth/password-reset/confirm",
+        "/auth/email-change/cancel",
     }
 )
 DEFAULT, STRICT = "default", "auth"
+SIGN_IN_ACCOUNT = "sign-in-account"
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,7 @@ class RateLimits:
         self.memory = MemoryCounters(max_keys=max_keys)
         self.default = parse_many(settings.rate_limit_default)
         self.auth = parse_many(settings.rate_limit_auth)
+        self.sign_in_account = parse_many(settings.rate_limit_sign_in_account)
 
     async def check(self) -> str:
         if self.redis is None or await self.redis.check():
@@ -173,6 +183,19 @@ class RateLimits:
         verdict = await self.hit(STRICT, (f"user:{user_id}", client_address_key(scope)))
         if verdict is not None and not verdict.allowed:
             metrics.RATE_LIMITED.labels(STRICT).inc()
+            raise TooManyPasswordAttempts(
+                limit=verdict.limit, retry_after_seconds=verdict.reset_seconds
+            )
+
+    async def count_sign_in_attempt(self, login: str) -> None:
+        """Count a sign-in attempt on the account ``login`` (its normalised email) from an
+        address it has not signed in from (``SIGN_IN_ACCOUNT``); raise when that budget is
+        spent. The key is a hash: the store never holds addresses."""
+        key = "account:" + hashlib.sha256(login.encode()).hexdigest()[:32]
+        # Protective: with the shared store down, still counted (in this process).
+        verdict = await self.count(SIGN_IN_ACCOUNT, self.sign_in_account, (key,), protective=True)
+        if verdict is not None and not verdict.allowed:
+            metrics.RATE_LIMITED.labels(SIGN_IN_ACCOUNT).inc()
             raise TooManyPasswordAttempts(
                 limit=verdict.limit, retry_after_seconds=verdict.reset_seconds
             )

@@ -20,12 +20,14 @@ from bookshelf.auth.dependencies import (
     AuthDep,
     CurrentUser,
     CurrentUserReleased,
+    MailLimitsDep,
     RateLimitsDep,
     RecoveryDep,
 )
 from bookshelf.auth.schemas import Accepted
 from bookshelf.db.connections import ConnectionDep, DatabaseDep
 from bookshelf.db.database import unit_of_work
+from bookshelf.ops.ratelimit import client_address_key
 from bookshelf.problems import problem_responses
 from bookshelf.users import service
 from bookshelf.users.exceptions import UserNotFound
@@ -49,7 +51,7 @@ async def read_me(principal: CurrentUser) -> Response:
 
 EMAIL_CHANGE_SENT = Accepted(
     detail="A link to confirm the new address is on its way to it; the address changes when "
-    "the link is followed. Your current address has been told."
+    "the link is followed. Your current address has been told, with a link that cancels it."
 )
 
 
@@ -69,14 +71,17 @@ async def update_me(
     database: DatabaseDep,
     auth: AuthDep,
     limits: RateLimitsDep,
+    mail_limits: MailLimitsDep,
     recovery_settings: RecoveryDep,
 ) -> Response:
     """Change your display name or password (with `current_password`); a new password signs
-    out your other sessions. A new `email` (with `current_password`) is confirmed by a link
-    mailed to it, and your current address is told: 202."""
+    out your other sessions and voids every link mailed for the account. A new `email` (with
+    `current_password`) is confirmed by a link mailed to it, and your current address is told,
+    with a link that cancels the change: 202. A `current_password` sent with any change is
+    checked."""
     password_change = None
     # The schema makes current_password come with a new password or address.
-    if changes.password is not None or changes.email is not None:
+    if changes.current_password is not None:
         # A password check is a guess: under the strict sign-in budget, per account and address.
         if limits is not None:
             await limits.count_password_check(str(principal.id), request.scope)
@@ -84,20 +89,28 @@ async def update_me(
             current_hash = await service.current_password_hash(connection, principal.id)
         # Checked and hashed with no connection held, and before the write: on SQLite the
         # write below holds the database's write lock, which nobody should wait on for a hash.
-        password_change = await service.prepare_password_change(
-            auth.hasher, principal, changes, current_hash
+        password_change = await service.check_profile_update(
+            auth.hasher,
+            principal,
+            changes,
+            current_hash,
+            client=client_address_key(request.scope),
         )
-        if password_change is None:
-            await service.confirm_current_password(auth.hasher, changes, current_hash)
+    new_email = changes.email if changes.email != principal.user.email else None
+    # Mail to the new address counts against its budget, as a registration's would.
+    send_confirmation = (
+        new_email is None or mail_limits is None or await mail_limits.target_allows(new_email)
+    )
     async with unit_of_work(database, write=True) as connection:
         user = await service.update_profile(connection, principal, changes, password_change)
-        if changes.email is not None and changes.email != principal.user.email:
+        if new_email is not None:
             await recovery.request_email_change(
                 connection,
                 recovery_settings,
                 user_id=principal.id,
                 current_email=principal.user.email,
-                new_email=changes.email,
+                new_email=new_email,
+                send_confirmation=send_confirmation,
             )
     if changes.email is not None:
         return json_response(EMAIL_CHANGE_SENT, status_code=202)

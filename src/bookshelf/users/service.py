@@ -20,7 +20,7 @@ from bookshelf.auth.exceptions import (
     WrongCurrentPassword,
 )
 from bookshelf.auth.passwords import PasswordHasher, password_problems
-from bookshelf.auth.sessions import Principal, revoke_user_sessions
+from bookshelf.auth.sessions import Principal, sign_out_everywhere
 from bookshelf.db.database import Connection
 from bookshelf.db.types import utc_now
 from bookshelf.pagination import CursorSchema, CursorText
@@ -72,7 +72,7 @@ async def update_user(
     if row is None:
         raise UserNotFound(user_id)
     if values.get("is_active") is False:
-        await revoke_user_sessions(connection, user_id)
+        await sign_out_everywhere(connection, user_id)
     return User.model_validate(row, from_attributes=True)
 
 
@@ -118,29 +118,30 @@ class PasswordChange:
     new_hash: str
 
 
-async def prepare_password_change(
-    hasher: PasswordHasher, principal: Principal, changes: ProfileUpdate, current_hash: str
+async def check_profile_update(
+    hasher: PasswordHasher,
+    principal: Principal,
+    changes: ProfileUpdate,
+    current_hash: str,
+    *,
+    client: str | None = None,
 ) -> PasswordChange | None:
-    """Check the policy, then the current password, then hash the new one — before any write,
-    and with no connection held (two slow hashes). None when no password change is asked."""
-    if changes.password is None or changes.current_password is None:
-        return None
-    problems = password_problems(changes.password, email=principal.user.email)
-    if problems:
-        raise WeakPassword(problems)
-    if not await hasher.verify(changes.current_password, current_hash):
-        raise WrongCurrentPassword()
-    return PasswordChange(old_hash=current_hash, new_hash=await hasher.hash(changes.password))
-
-
-async def confirm_current_password(
-    hasher: PasswordHasher, changes: ProfileUpdate, current_hash: str
-) -> None:
-    """For an address change without a password change: the current password must match."""
-    if changes.current_password is None or not await hasher.verify(
-        changes.current_password, current_hash
+    """Check a new password's policy, then ``current_password`` whenever it was sent (whatever
+    else changes: a wrong one is never ignored), then hash the new password — before any write,
+    and with no connection held (slow hashes). The change to make, or None without a new
+    password. ``client``: the caller's address bucket (its share of the hashing slots)."""
+    if changes.password is not None:
+        problems = password_problems(changes.password, email=principal.user.email)
+        if problems:
+            raise WeakPassword(problems)
+    if changes.current_password is not None and not await hasher.verify(
+        changes.current_password, current_hash, client=client
     ):
         raise WrongCurrentPassword()
+    if changes.password is None:
+        return None
+    new_hash = await hasher.hash(changes.password, client=client)
+    return PasswordChange(old_hash=current_hash, new_hash=new_hash)
 
 
 async def update_profile(
@@ -149,7 +150,8 @@ async def update_profile(
     changes: ProfileUpdate,
     password_change: PasswordChange | None,
 ) -> User:
-    """Change one's display name and/or password; a password change signs out other sessions.
+    """Change one's display name and/or password; a password change signs out other sessions
+    and voids every link mailed for the account (``sign_out_everywhere``).
 
     The password is replaced only if it is still the one that was checked: a concurrent change
     in between makes this one fail as a wrong current password, never silently win.
@@ -171,5 +173,5 @@ async def update_profile(
     if row is None:
         raise WrongCurrentPassword()
     if password_change is not None:
-        await revoke_user_sessions(connection, principal.id, keep=principal.session_id)
+        await sign_out_everywhere(connection, principal.id, keep=principal.session_id)
     return User.model_validate(row, from_attributes=True)

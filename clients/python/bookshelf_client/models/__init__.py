@@ -7,6 +7,7 @@ from .book_create import BookCreate
 from .book_page import BookPage
 from .book_sort import BookSort
 from .book_update import BookUpdate
+from .cancel_email_change_request import CancelEmailChangeRequest
 from .email_request import EmailRequest
 from .field_error import FieldError
 from .import_line_result import ImportLineResult
@@ -38,6 +39,7 @@ __all__ = (
     "BookPage",
     "BookSort",
     "BookUpdate",
+    "CancelEmailChangeRequest",
     "EmailRequest",
     "FieldError",
     "ImportLineResult",

@@ -88,6 +88,10 @@ def sync_detailed(
     """Issue Token
 
      OAuth2 password flow: exchange email and password for an access and a refresh token.
+    Until its address is verified (where verification is required), an account's sign-in is
+    refused exactly as a wrong password is. Attempts on one account from addresses it has
+    never signed in from share a budget (`BOOKSHELF_RATE_LIMIT_SIGN_IN_ACCOUNT`): 429 when
+    spent.
 
     Args:
         body (BodyIssueToken):
@@ -119,6 +123,10 @@ def sync(
     """Issue Token
 
      OAuth2 password flow: exchange email and password for an access and a refresh token.
+    Until its address is verified (where verification is required), an account's sign-in is
+    refused exactly as a wrong password is. Attempts on one account from addresses it has
+    never signed in from share a budget (`BOOKSHELF_RATE_LIMIT_SIGN_IN_ACCOUNT`): 429 when
+    spent.
 
     Args:
         body (BodyIssueToken):
@@ -145,6 +153,10 @@ async def asyncio_detailed(
     """Issue Token
 
      OAuth2 password flow: exchange email and password for an access and a refresh token.
+    Until its address is verified (where verification is required), an account's sign-in is
+    refused exactly as a wrong password is. Attempts on one account from addresses it has
+    never signed in from share a budget (`BOOKSHELF_RATE_LIMIT_SIGN_IN_ACCOUNT`): 429 when
+    spent.
 
     Args:
         body (BodyIssueToken):
@@ -174,6 +186,10 @@ async def asyncio(
     """Issue Token
 
      OAuth2 password flow: exchange email and password for an access and a refresh token.
+    Until its address is verified (where verification is required), an account's sign-in is
+    refused exactly as a wrong password is. Attempts on one account from addresses it has
+    never signed in from share a budget (`BOOKSHELF_RATE_LIMIT_SIGN_IN_ACCOUNT`): 429 when
+    spent.
 
     Args:
         body (BodyIssueToken):

@@ -114,8 +114,10 @@ def sync_detailed(
     """Update Me
 
      Change your display name or password (with `current_password`); a new password signs
-    out your other sessions. A new `email` (with `current_password`) is confirmed by a link
-    mailed to it, and your current address is told: 202.
+    out your other sessions and voids every link mailed for the account. A new `email` (with
+    `current_password`) is confirmed by a link mailed to it, and your current address is told,
+    with a link that cancels the change: 202. A `current_password` sent with any change is
+    checked.
 
     Args:
         body (ProfileUpdate): Changes to one's own account; a new password or address needs the
@@ -149,8 +151,10 @@ def sync(
     """Update Me
 
      Change your display name or password (with `current_password`); a new password signs
-    out your other sessions. A new `email` (with `current_password`) is confirmed by a link
-    mailed to it, and your current address is told: 202.
+    out your other sessions and voids every link mailed for the account. A new `email` (with
+    `current_password`) is confirmed by a link mailed to it, and your current address is told,
+    with a link that cancels the change: 202. A `current_password` sent with any change is
+    checked.
 
     Args:
         body (ProfileUpdate): Changes to one's own account; a new password or address needs the
@@ -179,8 +183,10 @@ async def asyncio_detailed(
     """Update Me
 
      Change your display name or password (with `current_password`); a new password signs
-    out your other sessions. A new `email` (with `current_password`) is confirmed by a link
-    mailed to it, and your current address is told: 202.
+    out your other sessions and voids every link mailed for the account. A new `email` (with
+    `current_password`) is confirmed by a link mailed to it, and your current address is told,
+    with a link that cancels the change: 202. A `current_password` sent with any change is
+    checked.
 
     Args:
         body (ProfileUpdate): Changes to one's own account; a new password or address needs the
@@ -212,8 +218,10 @@ async def asyncio(
     """Update Me
 
      Change your display name or password (with `current_password`); a new password signs
-    out your other sessions. A new `email` (with `current_password`) is confirmed by a link
-    mailed to it, and your current address is told: 202.
+    out your other sessions and voids every link mailed for the account. A new `email` (with
+    `current_password`) is confirmed by a link mailed to it, and your current address is told,
+    with a link that cancels the change: 202. A `current_password` sent with any change is
+    checked.
 
     Args:
         body (ProfileUpdate): Changes to one's own account; a new password or address needs the

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from attrs import define as _attrs_define
+
+T = TypeVar("T", bound="CancelEmailChangeRequest")
+
+
+@_attrs_define
+class CancelEmailChangeRequest:
+    """The token of the link mailed to the address an email change would replace.
+
+    Attributes:
+        token (str):
+    """
+
+    token: str
+
+    def to_dict(self) -> dict[str, Any]:
+        token = self.token
+
+        field_dict: dict[str, Any] = {}
+
+        field_dict.update(
+            {
+                "token": token,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        token = d.pop("token")
+
+        cancel_email_change_request = cls(
+            token=token,
+        )
+
+        return cancel_email_change_request
