@@ -111,6 +111,9 @@ class Bench:
             "BOOKSHELF_JWT_SECRET": self.secret,
             "BOOKSHELF_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "BOOKSHELF_CORS_ORIGINS": "https://catalog.example",
+            "BOOKSHELF_PUBLIC_URL": "https://catalog.example",
+            # Required in production; never used: on PostgreSQL `serve` runs no mail worker.
+            "BOOKSHELF_SMTP_URL": "smtp://127.0.0.1:25",
             "BOOKSHELF_DATABASE_POOL_SIZE": str(self.options.pool_size),
             # Raised so the load is counted but never throttled.
             "BOOKSHELF_RATE_LIMIT_DEFAULT": "100000000/minute",
@@ -269,6 +272,8 @@ class Bench:
             "jwt_secret": self.secret,
             "allowed_hosts": "127.0.0.1,localhost",
             "cors_origins": "https://catalog.example",
+            "public_url": "https://catalog.example",
+            "smtp_url": "smtp://127.0.0.1:25",
             "rate_limit_default": "100000000/minute",
         }
         book_id = database.sample_ids(1)[0]

@@ -198,6 +198,7 @@ def test_settings_are_immutable() -> None:
 
 
 GOOD_SECRET = "k" * 16 + "production-secret-of-48-chars-xx"
+SMTP_PASSWORD = "smtp-pass-5e1d0c"
 
 
 def _production(**overrides: str) -> dict[str, str]:
@@ -205,6 +206,8 @@ def _production(**overrides: str) -> dict[str, str]:
         "environment": "production",
         "jwt_secret": GOOD_SECRET,
         "allowed_hosts": "books.example.org",
+        "public_url": "https://books.example.org",
+        "smtp_url": f"smtp://bookshelf:{SMTP_PASSWORD}@mail.example.org:587?starttls=require",
         **overrides,
     }
 
@@ -212,6 +215,51 @@ def _production(**overrides: str) -> dict[str, str]:
 def test_production_with_safe_values_starts() -> None:
     settings = Settings(**_production())  # type: ignore[arg-type]
     assert settings.allowed_host_list == ["books.example.org"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"smtp_url": f"smtps://bookshelf:{SMTP_PASSWORD}@mail.example.org"},
+        {"smtp_url": "smtp://127.0.0.1:25"},  # a relay on this machine: nothing crosses a network
+        {"smtp_url": "smtp://localhost:1025"},
+        {"smtp_url": "smtp://[::1]:25"},
+        {"smtp_url": "", "mail_to_log_unsafe": "true"},
+        {"public_url": "https://books.example.org:8443/catalog/"},
+        {"trusted_proxies": "10.0.0.0/8, 192.168.1.7"},
+        {"rate_limit_enabled": "false", "rate_limit_disabled_acknowledged": "true"},
+        {
+            "require_verified_email": "false",
+            "email_verification_disabled_acknowledged": "true",
+        },
+    ],
+)
+def test_production_accepts_the_safe_form_of_each_value(
+    monkeypatch: pytest.MonkeyPatch, overrides: dict[str, str]
+) -> None:
+    for name, value in _production(**overrides).items():
+        monkeypatch.setenv(f"BOOKSHELF_{name.upper()}", value)
+    assert load_settings().environment == "production"
+
+
+# Each refused in production, accepted in development and test.
+UNSAFE_IN_PRODUCTION = [
+    ({"smtp_url": ""}, "BOOKSHELF_SMTP_URL"),
+    ({"smtp_url": f"smtp://bookshelf:{SMTP_PASSWORD}@mail.example.org:587"}, "BOOKSHELF_SMTP_URL"),
+    ({"smtp_url": "smtp://mail.example.org?starttls=if-offered"}, "BOOKSHELF_SMTP_URL"),
+    ({"smtp_url": "smtp://10.1.2.3:25"}, "BOOKSHELF_SMTP_URL"),
+    ({"public_url": "http://books.example.org"}, "BOOKSHELF_PUBLIC_URL"),
+    ({"public_url": "https://localhost:8443"}, "BOOKSHELF_PUBLIC_URL"),
+    ({"public_url": "https://127.0.0.2"}, "BOOKSHELF_PUBLIC_URL"),
+    ({"public_url": "https://[::1]:8000"}, "BOOKSHELF_PUBLIC_URL"),
+    ({"public_url": "books.example.org"}, "BOOKSHELF_PUBLIC_URL"),
+    ({"trusted_proxies": "*"}, "BOOKSHELF_TRUSTED_PROXIES"),
+    ({"trusted_proxies": "10.0.0.1, *"}, "BOOKSHELF_TRUSTED_PROXIES"),
+    ({"trusted_proxies": "0.0.0.0/0"}, "BOOKSHELF_TRUSTED_PROXIES"),
+    ({"trusted_proxies": "::/0"}, "BOOKSHELF_TRUSTED_PROXIES"),
+    ({"rate_limit_enabled": "false"}, "BOOKSHELF_RATE_LIMIT_ENABLED"),
+    ({"require_verified_email": "false"}, "BOOKSHELF_REQUIRE_VERIFIED_EMAIL"),
+]
 
 
 @pytest.mark.parametrize(
@@ -232,6 +280,7 @@ def test_production_with_safe_values_starts() -> None:
         ({"allowed_hosts": "*"}, "BOOKSHELF_ALLOWED_HOSTS"),
         ({"allowed_hosts": "books.example.org, *"}, "BOOKSHELF_ALLOWED_HOSTS"),
         ({"allowed_hosts": ""}, "BOOKSHELF_ALLOWED_HOSTS"),
+        *UNSAFE_IN_PRODUCTION,
     ],
 )
 def test_production_refuses_unsafe_values_naming_the_variable(
@@ -243,8 +292,47 @@ def test_production_refuses_unsafe_values_naming_the_variable(
         load_settings()
     assert named in str(refused.value)
     assert "\n" not in str(refused.value)
-    for secret in (DEVELOPMENT_SECRET, GOOD_SECRET):
+    for secret in (DEVELOPMENT_SECRET, GOOD_SECRET, SMTP_PASSWORD):
         assert secret not in str(refused.value)
+
+
+@pytest.mark.parametrize("environment", ["development", "test"])
+@pytest.mark.parametrize(("overrides", "named"), UNSAFE_IN_PRODUCTION)
+def test_outside_production_each_value_production_refuses_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, environment: str, overrides: dict[str, str], named: str
+) -> None:
+    for name, value in overrides.items():
+        monkeypatch.setenv(f"BOOKSHELF_{name.upper()}", value)
+    monkeypatch.setenv("BOOKSHELF_ENVIRONMENT", environment)
+    assert load_settings().environment == environment
+
+
+def test_production_names_every_unsafe_value_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    unsafe = {"smtp_url": "", "public_url": "http://localhost:8000", "trusted_proxies": "*"}
+    for name, value in _production(**unsafe).items():
+        monkeypatch.setenv(f"BOOKSHELF_{name.upper()}", value)
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert "\n" not in message
+    for named in ("BOOKSHELF_SMTP_URL", "BOOKSHELF_PUBLIC_URL", "BOOKSHELF_TRUSTED_PROXIES"):
+        assert named in message
+    assert "BOOKSHELF_MAIL_TO_LOG_UNSAFE" in message  # the way out, named too
+
+
+def test_the_log_transport_and_an_smtp_url_exclude_each_other() -> None:
+    with pytest.raises(ValueError, match="BOOKSHELF_MAIL_TO_LOG_UNSAFE and BOOKSHELF_SMTP_URL"):
+        Settings(mail_to_log_unsafe=True, smtp_url="smtp://127.0.0.1:25")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("lease", "send"), [("60", "60"), ("60", "90")])
+def test_a_send_budget_that_does_not_end_before_the_lease_is_refused(
+    monkeypatch: pytest.MonkeyPatch, lease: str, send: str
+) -> None:
+    monkeypatch.setenv("BOOKSHELF_MAIL_LEASE_SECONDS", lease)
+    monkeypatch.setenv("BOOKSHELF_SMTP_SEND_TIMEOUT_SECONDS", send)
+    with pytest.raises(ConfigurationError, match="BOOKSHELF_SMTP_SEND_TIMEOUT_SECONDS"):
+        load_settings()
 
 
 @pytest.mark.parametrize("environment", ["development", "test"])

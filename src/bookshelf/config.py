@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bookshelf.addresses import parse_smtp_url
+from bookshelf.production import open_doors
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./bookshelf.db"
 # Used only when BOOKSHELF_JWT_SECRET is unset, which production refuses.
 DEVELOPMENT_SECRET = "bookshelf-development-secret-never-use-in-production"  # noqa: S105
@@ -107,6 +110,8 @@ class Settings(BaseSettings):
     # Secret, like the database URL: it may carry a password.
     redis_url: SecretStr | None = None
     rate_limit_enabled: bool = True
+    # Production refuses BOOKSHELF_RATE_LIMIT_ENABLED=false unless this says it is meant.
+    rate_limit_disabled_acknowledged: bool = False
     # limits' notation: "600/minute", "10/second;1000/hour" ...
     rate_limit_default: str = "600/minute"
     # Stricter, per client address, for sign-in, registration and token refresh.
@@ -166,11 +171,20 @@ class Settings(BaseSettings):
     # smtps://… (implicit TLS). Unset: mails are written to the log instead (development).
     # Secret: it carries the relay's password.
     smtp_url: SecretStr | None = None
+    # Production without an SMTP URL refuses to start unless this says the log is meant: the
+    # log transport then masks the links' tokens (only development shows them).
+    mail_to_log_unsafe: bool = False
     mail_from: str = "Bookshelf <bookshelf@localhost>"
+    # Each SMTP command (aiosmtplib's timeout) ...
     smtp_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+    # ... and the whole of one send (connect, TLS, login, every command, the data): below the
+    # lease, so no second worker can claim a message while its send still runs.
+    smtp_send_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     # Unverified accounts may sign in and read; with this on, they may not write.
     # None: on in production, off in development and test.
     require_verified_email: bool | None = None
+    # Production refuses BOOKSHELF_REQUIRE_VERIFIED_EMAIL=false unless this says it is meant.
+    email_verification_disabled_acknowledged: bool = False
     verification_token_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 24 * 3600)] = 24 * 3600
     password_reset_token_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 3600
     # Mails to one target address, whoever asks (no mail-bombing an address).
@@ -213,8 +227,8 @@ class Settings(BaseSettings):
     @field_validator("smtp_url")
     @classmethod
     def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.match(r"smtps?://[^/]", value.get_secret_value()):
-            raise ValueError("expected smtp://[user:password@]host[:port] or smtps://…")
+        if value is not None:
+            parse_smtp_url(value.get_secret_value())
         return value
 
     @field_validator("log_level")
@@ -285,6 +299,26 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _no_open_door_in_production(self) -> Settings:
+        """Production refuses a value that leaks links or passwords, lets clients choose their
+        address, or turns a protection off without saying so (``production.open_doors``);
+        development and test accept each."""
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        refused = open_doors(self)
+        if refused:
+            raise ValueError("; ".join(refused))
+        return self
+
+    @model_validator(mode="after")
+    def _one_mail_transport(self) -> Settings:
+        if self.mail_to_log_unsafe and self.smtp_url is not None:
+            raise ValueError(
+                "BOOKSHELF_MAIL_TO_LOG_UNSAFE and BOOKSHELF_SMTP_URL exclude each other: unset one"
+            )
+        return self
+
     @property
     def jwt_secrets(self) -> list[str]:
         """Signing secret first, then the previous ones still accepted for verification."""
@@ -306,9 +340,10 @@ class Settings(BaseSettings):
     def _lease_outlasts_a_send(self) -> Settings:
         # A lease that can expire while its worker is still sending would let a second worker
         # send the same message meanwhile.
-        if self.mail_lease_seconds <= self.smtp_timeout_seconds:
+        if self.mail_lease_seconds <= self.smtp_send_timeout_seconds:
             raise ValueError(
-                "BOOKSHELF_MAIL_LEASE_SECONDS must be longer than BOOKSHELF_SMTP_TIMEOUT_SECONDS"
+                "BOOKSHELF_MAIL_LEASE_SECONDS must be longer than "
+                "BOOKSHELF_SMTP_SEND_TIMEOUT_SECONDS (a send must end before its lease)"
             )
         return self
 

@@ -28,7 +28,7 @@ from bookshelf.auth.tokens import TokenSigner
 from bookshelf.books.exceptions import SearchBusy
 from bookshelf.books.routes import router as books_router
 from bookshelf.books.schemas import LANGUAGE_CODE_SCHEMA
-from bookshelf.config import Settings, get_settings
+from bookshelf.config import Environment, Settings, get_settings
 from bookshelf.db import migrate
 from bookshelf.db.connections import open_database
 from bookshelf.docs import install_docs
@@ -246,7 +246,12 @@ def create_app(settings: Settings) -> FastAPI:
 
 def configure_process(settings: Settings) -> None:
     """What a process that serves sets up once, before it builds its app: its logging."""
-    configure_logging(settings.log_level, json=settings.use_json_logs)
+    configure_logging(
+        settings.log_level,
+        json=settings.use_json_logs,
+        # "Accounts without a mail server" (README): development shows the mails' links.
+        show_mail_links=settings.environment is Environment.DEVELOPMENT,
+    )
 
 
 def create_app_for_process() -> FastAPI:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from bookshelf import __version__
-from bookshelf.config import Settings
+from bookshelf.config import ConfigurationError, Settings, load_settings
 from tests.deploy.manifests import (
     COMPOSE,
     DOCKERFILE,
@@ -234,6 +234,44 @@ def test_compose_pins_images_builds_the_app_and_writes_down_no_secret() -> None:
     assert not any("9000" in port for port in services["app"]["ports"])
 
 
+def compose_environment(service: str, given: dict[str, str]) -> dict[str, str]:
+    """A compose service's environment as compose interpolates it from the operator's
+    variables (``given``): ``${X:-default}`` falls back, ``${X:?message}`` must be given."""
+
+    def interpolate(match: re.Match[str]) -> str:
+        name, operator, fallback = match.groups()
+        if given.get(name):
+            return given[name]
+        assert operator != "?", f"compose refuses to start without {name}"
+        return fallback or ""
+
+    environment = yaml.safe_load(COMPOSE.read_text())["services"][service]["environment"]
+    pattern = re.compile(r"\$\{(\w+)(?::([?-])([^}]*))?\}")
+    return {name: pattern.sub(interpolate, str(value)) for name, value in environment.items()}
+
+
+COMPOSE_VARIABLES = {
+    "POSTGRES_PASSWORD": "pw",
+    "BOOKSHELF_JWT_SECRET": "x" * 48,
+    "BOOKSHELF_PUBLIC_URL": "https://books.example.org",
+    "BOOKSHELF_SMTP_URL": "smtps://bookshelf:pw@mail.example.org",
+}
+
+
+@pytest.mark.usefixtures("clean_environment")
+@pytest.mark.parametrize("service", ["migrate", "app", "worker"])
+def test_compose_runs_production_settings_that_production_accepts(
+    monkeypatch: pytest.MonkeyPatch, service: str
+) -> None:
+    for name, value in compose_environment(service, COMPOSE_VARIABLES).items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().environment == "production"
+    # Without a relay the start is refused, and the line names the way out.
+    monkeypatch.setenv("BOOKSHELF_SMTP_URL", "")
+    with pytest.raises(ConfigurationError, match="BOOKSHELF_MAIL_TO_LOG_UNSAFE=true"):
+        load_settings()
+
+
 # --- Dockerfile ----------------------------------------------------------------------------
 
 
@@ -309,11 +347,14 @@ def test_the_mail_worker_runs_as_its_own_unprivileged_deployment() -> None:
     # Its own labels: the app's Service, budget and network policy do not select it.
     labels = resource("Deployment", WORKER)["spec"]["template"]["metadata"]["labels"]
     assert labels != resource("Deployment")["spec"]["template"]["metadata"]["labels"]
-    # SIGTERM finishes the message in hand: the grace period outlasts one SMTP attempt.
+    # SIGTERM finishes the message in hand: the grace period outlasts one whole send.
     environment = container_environment(container, SECRET_VALUES)
-    assert spec["terminationGracePeriodSeconds"] > Settings().smtp_timeout_seconds
+    assert spec["terminationGracePeriodSeconds"] > Settings().smtp_send_timeout_seconds
     assert environment["BOOKSHELF_INPROCESS_WORKER"] == "false"
     assert Settings(smtp_url=environment["BOOKSHELF_SMTP_URL"]).smtp_url is not None  # type: ignore[arg-type]
     compose = yaml.safe_load(COMPOSE.read_text())["services"]
     assert compose["worker"]["command"] == ["python", "-m", "bookshelf", "worker"]
     assert compose["worker"]["image"] == compose["app"]["image"]
+    grace = re.fullmatch(r"(\d+)s", compose["worker"]["stop_grace_period"])
+    assert grace is not None
+    assert int(grace.group(1)) > Settings().smtp_send_timeout_seconds

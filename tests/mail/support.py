@@ -18,7 +18,13 @@ from urllib.parse import parse_qs, urlsplit
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bookshelf.db.types import utc_now
+from bookshelf.mail import service as mail_service
+from bookshelf.mail.models import mail_outbox
 from bookshelf.mail.transports import SmtpTransport
 from bookshelf.mail.worker import MailWorker, WorkerSettings
 from tests.servers import free_port
@@ -28,17 +34,28 @@ SENDER = "Bookshelf <bookshelf@test.example>"
 
 @dataclass
 class Recorder:
-    """The handler: keeps every accepted message; can refuse recipients or stall DATA."""
+    """The handler: keeps every accepted message; can refuse recipients, stall DATA, or answer
+    MAIL and RCPT slowly (``command_delay_seconds`` each)."""
 
     messages: list[EmailMessage] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
     stall_seconds: float = 0.0
+    command_delay_seconds: float = 0.0
     data_started: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        await asyncio.sleep(self.command_delay_seconds)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
+        await asyncio.sleep(self.command_delay_seconds)
         if address in self.refuse:
             return "550 5.1.1 no such mailbox"
         envelope.rcpt_tos.append(address)
@@ -96,10 +113,17 @@ def worker_for(
     max_attempts: int = 5,
     retry_base_seconds: float = 0.05,
     lease_seconds: int = 30,
+    timeout_seconds: float = 5,
+    send_timeout_seconds: float = 20,
 ) -> MailWorker:
     return MailWorker(
         app.state.database,
-        SmtpTransport(smtp_url, sender=SENDER, timeout_seconds=5),
+        SmtpTransport(
+            smtp_url,
+            sender=SENDER,
+            timeout_seconds=timeout_seconds,
+            send_timeout_seconds=send_timeout_seconds,
+        ),
         WorkerSettings(
             lease_seconds=lease_seconds,
             max_attempts=max_attempts,
@@ -115,6 +139,37 @@ async def drain(worker: MailWorker) -> int:
     while await worker.deliver_one():
         handled += 1
     return handled
+
+
+async def outbox(engine: AsyncEngine) -> list[Any]:
+    """Every row of the outbox, oldest first (read apart from the app's pool)."""
+    async with engine.connect() as connection:
+        return list(
+            await connection.execute(select(mail_outbox).order_by(mail_outbox.c.created_at))
+        )
+
+
+async def enqueue(engine: AsyncEngine, count: int) -> None:
+    """``count`` messages, due now: to reader-<n>@example.org, with the body "Body <n>"."""
+    async with engine.begin() as connection:
+        for number in range(count):
+            await mail_service.enqueue(
+                connection,
+                kind="test",
+                recipient=f"reader-{number}@example.org",
+                subject=f"Message {number}",
+                body=f"Body {number}",
+            )
+
+
+async def make_due(engine: AsyncEngine) -> None:
+    """Every message due now (a retry need not wait for its backoff)."""
+    async with engine.begin() as connection:
+        await connection.execute(update(mail_outbox).values(next_attempt_at=utc_now()))
+
+
+def counter(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
 
 
 def token_in(message: EmailMessage, page: str) -> str:

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,36 +26,17 @@ from bookshelf.mail.worker import MailWorker, WorkerSettings
 from bookshelf.retention import purge_expired
 from bookshelf.users.models import users
 from tests.factories import count_rows, register
-from tests.mail.support import SENDER, drain, smtp_server, worker_for
+from tests.mail.support import (
+    SENDER,
+    counter,
+    drain,
+    enqueue,
+    make_due,
+    outbox,
+    smtp_server,
+    worker_for,
+)
 from tests.servers import free_port
-
-
-async def outbox(engine: AsyncEngine) -> list[Any]:
-    async with engine.connect() as connection:
-        return list(
-            await connection.execute(select(mail_outbox).order_by(mail_outbox.c.created_at))
-        )
-
-
-async def make_due(engine: AsyncEngine) -> None:
-    async with engine.begin() as connection:
-        await connection.execute(update(mail_outbox).values(next_attempt_at=utc_now()))
-
-
-async def enqueue(engine: AsyncEngine, count: int) -> None:
-    async with engine.begin() as connection:
-        for number in range(count):
-            await mail_service.enqueue(
-                connection,
-                kind="test",
-                recipient=f"reader-{number}@example.org",
-                subject=f"Message {number}",
-                body=f"Body {number}",
-            )
-
-
-def counter(name: str) -> float:
-    return REGISTRY.get_sample_value(name) or 0.0
 
 
 async def test_a_request_that_fails_after_writing_its_mail_sends_nothing(
@@ -166,7 +146,9 @@ async def test_concurrent_workers_never_send_a_message_twice(
             workers = [
                 MailWorker(
                     own_database,
-                    SmtpTransport(smtp.url, sender=SENDER, timeout_seconds=5),
+                    SmtpTransport(
+                        smtp.url, sender=SENDER, timeout_seconds=5, send_timeout_seconds=20
+                    ),
                     WorkerSettings(
                         lease_seconds=30,
                         max_attempts=3,

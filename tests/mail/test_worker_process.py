@@ -32,6 +32,7 @@ def worker_process(
         environment="test",
         smtp_url=smtp.url,
         smtp_timeout_seconds="4",
+        smtp_send_timeout_seconds="4",
         mail_lease_seconds=str(LEASE_SECONDS),
         mail_poll_interval_seconds="0.1",
         json_logs="true",

@@ -11,14 +11,15 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import structlog
 from fastapi import FastAPI, Request
 from sqlalchemy import select, text
 
-from bookshelf.config import Settings, get_settings
+from bookshelf.config import Environment, Settings, get_settings
 from bookshelf.db.connections import ConnectionDep
 from bookshelf.db.database import unit_of_work
 from bookshelf.main import create_app, create_app_for_process
-from bookshelf.ops.logging import MASK, redact_secrets
+from bookshelf.ops.logging import MAIL_LOG, MASK, redact_secrets
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role
 from tests.conftest import _asyncpg_dsn, make_settings
@@ -248,11 +249,71 @@ async def test_database_error_during_password_change_logs_no_secret(
             {"event": "request", "authors": ["Le Guin"], "route": "/api/v1/books", "status": 200},
             {"event": "request", "authors": ["Le Guin"], "route": "/api/v1/books", "status": 200},
         ),
+        (
+            {"event": "open https://b.example/verify-email?token=Zx9-_a1&next=/ now"},
+            {"event": f"open https://b.example/verify-email?token={MASK}&next=/ now"},
+        ),
+        (
+            {"event": "mail", "body": "Link:\n\nhttps://b.example/reset-password?TOKEN=q1w2e3\n"},
+            {"event": "mail", "body": f"Link:\n\nhttps://b.example/reset-password?TOKEN={MASK}\n"},
+        ),
+        (
+            {"args": ["?access_token=abc", ("'token=def'",)], "error": ValueError("token=ghi")},
+            {"args": [f"?access_token={MASK}", [f"'token={MASK}'"]], "error": f"token={MASK}"},
+        ),
     ],
 )
 def test_redact_secrets(event: dict[str, Any], expected: dict[str, Any] | None) -> None:
     result = redact_secrets(None, "info", dict(event))
     assert result == (expected if expected is not None else dict.fromkeys(event, MASK))
+
+
+@pytest.mark.parametrize("json_logs", [True, False], ids=["json", "console"])
+def test_a_token_parameter_is_masked_in_every_part_of_a_line(
+    settings: Settings, capsys: pytest.CaptureFixture[str], json_logs: bool
+) -> None:
+    """Message, its arguments, the exception's text, structured fields: wherever a link's
+    ``token=`` appears, its value is masked."""
+    with logging_as_served(settings.model_copy(update={"json_logs": json_logs})):
+        stdlib = logging.getLogger("bookshelf.ops-test")
+        stdlib.warning("link https://b.example/verify-email?token=in-message-1")
+        try:
+            raise RuntimeError("cannot open https://b.example/reset-password?token=in-error-2")
+        except RuntimeError:
+            stdlib.exception("while sending %s", "https://b.example/?token=in-argument-3")
+        structlog.get_logger("bookshelf.ops-test").warning(
+            "mail", link="https://b.example/?token=in-field-4", error=OSError("token=in-field-5")
+        )
+    logged = capsys.readouterr().err
+    assert "cannot open https://b.example/reset-password?token=" in logged  # the traceback
+    markers = ["in-message-1", "in-error-2", "in-argument-3", "in-field-4", "in-field-5"]
+    assert [marker for marker in markers if marker in logged] == []
+    assert logged.count(f"token={MASK}") >= 5  # the traceback shows the raising line too
+
+
+def test_only_the_mail_log_of_a_development_process_shows_links(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README "Accounts without a mail server": in development the log mail transport's lines
+    keep their links; no other logger's, and nowhere else."""
+    development = settings.model_copy(update={"environment": Environment.DEVELOPMENT})
+    for environment in (
+        development,
+        settings,
+        settings.model_copy(update={"environment": Environment.PRODUCTION}),
+    ):
+        with logging_as_served(environment.model_copy(update={"json_logs": True})):
+            number = environment.environment.value
+            logging.getLogger(MAIL_LOG).warning("mail https://b.example/?token=mail-%s", number)
+            logging.getLogger("bookshelf.mail").warning("https://b.example/?token=other-%s", number)
+    logged = capsys.readouterr().err
+    shown = [
+        f"{kind}-{name}"
+        for kind in ("mail", "other")
+        for name in ("development", "test", "production")
+        if f"{kind}-{name}" in logged
+    ]
+    assert shown == ["mail-development"]
 
 
 async def test_console_lines_are_readable_not_json(

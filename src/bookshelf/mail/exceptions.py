@@ -10,7 +10,3 @@ class DeliveryFailed(Exception):
     def __init__(self, reason: str, *, permanent: bool = False) -> None:
         super().__init__(reason)
         self.permanent = permanent
-
-
-class InvalidSmtpUrl(ValueError):
-    """BOOKSHELF_SMTP_URL is not an smtp:// or smtps:// URL."""

@@ -6,6 +6,11 @@ from prometheus_client import Counter, Gauge
 SENT = Counter("bookshelf_mail_sent", "Mail messages delivered.")
 RETRIED = Counter("bookshelf_mail_retried", "Failed deliveries that will be retried.")
 DEAD = Counter("bookshelf_mail_dead", "Messages given up on (attempts spent or refused).")
+LEASE_LOST = Counter(
+    "bookshelf_mail_lease_lost",
+    "Outcomes not recorded: the worker's lease had expired and another worker had claimed "
+    "the message.",
+)
 UNSENT = Gauge(
     "bookshelf_mail_outbox_unsent",
     "Messages queued and not yet delivered (pending or being sent).",

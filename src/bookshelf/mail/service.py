@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 
 from bookshelf.db.database import Connection
 from bookshelf.db.types import utc_now
@@ -24,6 +25,8 @@ class OutgoingMail:
     subject: str
     body: str
     attempts: int
+    # This claim's: the outcome is recorded only while the row still holds it.
+    lease_id: uuid.UUID
 
 
 async def enqueue(
@@ -92,16 +95,28 @@ async def claim_next(connection: Connection, *, lease_seconds: int) -> OutgoingM
     ).first()
     if row is None:
         return None
-    return OutgoingMail(row.id, row.recipient, row.subject, row.body or "", row.attempts)
+    return OutgoingMail(row.id, row.recipient, row.subject, row.body or "", row.attempts, lease_id)
 
 
-async def mark_sent(connection: Connection, message_id: uuid.UUID) -> None:
-    """Record the delivery and forget the body (it holds a token)."""
-    await connection.execute(
+def _still_claimed_by(mail: OutgoingMail) -> ColumnElement[bool]:
+    """The row is still this claim's. Once the lease expired, another worker may have claimed
+    the message (a new lease id): that worker alone records the outcome."""
+    return and_(
+        mail_outbox.c.id == mail.id,
+        mail_outbox.c.status == "sending",
+        mail_outbox.c.lease_id == mail.lease_id,
+    )
+
+
+async def mark_sent(connection: Connection, mail: OutgoingMail) -> bool:
+    """Record the delivery and forget the body (it holds a token). False, and nothing
+    changed, when the claim was lost (see ``_still_claimed_by``)."""
+    result = await connection.execute(
         update(mail_outbox)
-        .where(mail_outbox.c.id == message_id, mail_outbox.c.status == "sending")
+        .where(_still_claimed_by(mail))
         .values(status="sent", sent_at=utc_now(), body=None, lease_id=None, lease_expires_at=None)
     )
+    return bool(result.rowcount)
 
 
 def backoff(attempts: int, base_seconds: float) -> timedelta:
@@ -118,8 +133,9 @@ async def mark_failed(
     permanent: bool,
     max_attempts: int,
     retry_base_seconds: float,
-) -> str:
-    """After a failed attempt: ``"retry"`` (pending again, later) or ``"dead"``."""
+) -> Literal["retry", "dead", "lease-lost"]:
+    """After a failed attempt: ``"retry"`` (pending again, later) or ``"dead"``; or
+    ``"lease-lost"``, and nothing changed, when the claim was lost (see ``_still_claimed_by``)."""
     now = utc_now()
     dead = permanent or mail.attempts >= max_attempts
     values: dict[str, object] = {
@@ -133,11 +149,11 @@ async def mark_failed(
         values.update(
             status="pending", next_attempt_at=now + backoff(mail.attempts, retry_base_seconds)
         )
-    await connection.execute(
-        update(mail_outbox)
-        .where(mail_outbox.c.id == mail.id, mail_outbox.c.status == "sending")
-        .values(**values)
+    result = await connection.execute(
+        update(mail_outbox).where(_still_claimed_by(mail)).values(**values)
     )
+    if not result.rowcount:
+        return "lease-lost"
     return "dead" if dead else "retry"
 
 

@@ -49,9 +49,10 @@ class MailWorker:
     @classmethod
     def from_settings(cls, database: Database, settings: Settings) -> MailWorker:
         if settings.smtp_url is None and settings.environment is Environment.PRODUCTION:
+            # Only with BOOKSHELF_MAIL_TO_LOG_UNSAFE: production refuses it otherwise.
             logger.warning(
-                "BOOKSHELF_SMTP_URL is not set in production: mails (and their links) are "
-                "written to the log, not sent"
+                "BOOKSHELF_MAIL_TO_LOG_UNSAFE: mails are written to the log (tokens masked), "
+                "not sent; nobody receives a link"
             )
         return cls(database, build_transport(settings), WorkerSettings.from_settings(settings))
 
@@ -73,7 +74,9 @@ class MailWorker:
                     max_attempts=self.config.max_attempts,
                     retry_base_seconds=self.config.retry_base_seconds,
                 )
-            if outcome == "dead":
+            if outcome == "lease-lost":
+                self._lease_lost(mail, "its failure")
+            elif outcome == "dead":
                 metrics.DEAD.inc()
                 logger.error(
                     "mail %s is dead after %d attempt(s): %s", mail.id, mail.attempts, error
@@ -85,10 +88,22 @@ class MailWorker:
                 )
             return True
         async with unit_of_work(self.database, write=True) as connection:
-            await service.mark_sent(connection, mail.id)
-        metrics.SENT.inc()
-        logger.info("mail %s delivered", mail.id)
+            recorded = await service.mark_sent(connection, mail)
+        metrics.SENT.inc()  # this worker did deliver it, recorded or not
+        if recorded:
+            logger.info("mail %s delivered", mail.id)
+        else:
+            self._lease_lost(mail, "its delivery")
         return True
+
+    def _lease_lost(self, mail: service.OutgoingMail, outcome: str) -> None:
+        metrics.LEASE_LOST.inc()
+        logger.warning(
+            "mail %s: %s was not recorded: its lease had expired and another worker has "
+            "claimed the message since (BOOKSHELF_MAIL_LEASE_SECONDS too short?)",
+            mail.id,
+            outcome,
+        )
 
     async def refresh_metrics(self) -> None:
         async with unit_of_work(self.database, write=False) as connection:

@@ -4,7 +4,10 @@ once per process (``configure_logging``), and the access log (``AccessLog``, bui
 app) writes the same shape, so every line looks alike and carries the request id.
 
 Secrets never reach a line: values under sensitive keys are masked, and anything that looks
-like a bearer token or a JWT is masked wherever it appears.
+like a bearer token, a JWT, a password hash or a ``token=`` parameter (the links in mails) is
+masked wherever it appears: message, arguments, exception text, structured fields. One
+exception, in development only: the lines of the log mail transport (``MAIL_LOG``) keep their
+links, so a newcomer can follow them without a mail server.
 """
 
 from __future__ import annotations
@@ -25,29 +28,54 @@ _SENSITIVE_KEY = re.compile(r"pass(word)?|secret|token|authorization|cookie|api[
 _TOKEN_LIKE = re.compile(
     r"(?i)bearer\s+[\w.~+/=-]+|eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*|\$argon2id?\$[^\s\"']+"
 )
+# ?token=…, &reset_token=…: the value up to the next separator (the name stays readable).
+_TOKEN_PARAMETER = re.compile(r"(?i)(token=)[^\s&#\"']+")
 MASK = "[redacted]"
+# The logger of the log mail transport (mail/transports.py).
+MAIL_LOG = "bookshelf.mail.log"
 
 
-def _redact(value: Any) -> Any:
+def redact_text(text: str, *, links: bool = False) -> str:
+    """``text`` with every token-like value masked; ``links=True`` spares the ``token=``
+    parameters (the log mail transport's lines, in development)."""
+    text = _TOKEN_LIKE.sub(MASK, text)
+    return text if links else _TOKEN_PARAMETER.sub(rf"\g<1>{MASK}", text)
+
+
+def _redact(value: Any, links: bool) -> Any:
     if isinstance(value, str):
-        return _TOKEN_LIKE.sub(MASK, value)
+        return redact_text(value, links=links)
     if isinstance(value, dict):
         return {
-            key: MASK if _SENSITIVE_KEY.search(str(key)) else _redact(item)
+            key: MASK if _SENSITIVE_KEY.search(str(key)) else _redact(item, links)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
-        return [_redact(item) for item in value]
+        return [_redact(item, links) for item in value]
+    if isinstance(value, BaseException):  # a field holding an error: its text is rendered
+        return redact_text(str(value), links=links)
     return value
+
+
+def _redact_event(event: MutableMapping[str, Any], *, links: bool) -> MutableMapping[str, Any]:
+    for key in list(event):
+        event[key] = MASK if _SENSITIVE_KEY.search(key) else _redact(event[key], links)
+    return event
 
 
 def redact_secrets(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: mask secrets in every field of the event."""
-    for key in list(event):
-        event[key] = MASK if _SENSITIVE_KEY.search(key) else _redact(event[key])
-    return event
+    return _redact_event(event, links=False)
+
+
+def _redact_secrets_but_mail_links(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """``redact_secrets``, except that the log mail transport's lines keep their links
+    (development only: see ``configure_logging``)."""
+    return _redact_event(event, links=event.get("logger") == MAIL_LOG)
 
 
 class _BookshelfHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -131,11 +159,12 @@ class AccessLog:
         self._stream.flush()
 
 
-def configure_logging(level: str, *, json: bool) -> None:
+def configure_logging(level: str, *, json: bool, show_mail_links: bool = False) -> None:
     """Process-wide: route every standard-library logger through one handler on the root
     logger, writing to the current stderr. Called once when a process starts serving (see
     ``bookshelf.main.create_app_for_process``); calling it again replaces the handler it
-    installed before, leaving any other (such as pytest's capture) alone."""
+    installed before, leaving any other (such as pytest's capture) alone.
+    ``show_mail_links`` (development only): the log mail transport's lines keep their links."""
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
@@ -151,8 +180,9 @@ def configure_logging(level: str, *, json: bool) -> None:
         foreign_pre_chain=_SHARED,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info if json else _keep,
-            redact_secrets,
+            # The traceback becomes text before the redaction reads it, in both formats.
+            structlog.processors.format_exc_info,
+            _redact_secrets_but_mail_links if show_mail_links else redact_secrets,
             _renderer(json=json),
         ],
     )
@@ -176,7 +206,3 @@ def configure_logging(level: str, *, json: bool) -> None:
     uvicorn_access.disabled = True
     # Alembic narrates every migration context (the readiness probe opens one each time).
     logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-def _keep(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    return event
