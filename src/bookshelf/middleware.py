@@ -76,6 +76,7 @@ class _Exchange:
         "deadline",
         "extra_headers",
         "head",
+        "head_scope",
         "send_downstream",
         "started",
         "status",
@@ -86,6 +87,11 @@ class _Exchange:
         self.send_downstream = send
         self.extra_headers = extra_headers
         self.head = head
+        # The scope of a HEAD passed on as a GET (``RequestPipeline._inner``): the method is
+        # put back when the response starts, because the server reads it then to send the
+        # headers of a GET without its body (uvicorn: the Content-Length of a body never
+        # sent would otherwise fail the response and close the connection).
+        self.head_scope: Scope | None = None
         self.started = False
         self.status = 500
         # The request's time limit, moved once the response starts (see RequestPipeline).
@@ -97,6 +103,8 @@ class _Exchange:
             self.started = True
             self.status = message["status"]
             message["headers"] = [*message.get("headers", ()), *self.extra_headers]
+            if self.head_scope is not None:
+                self.head_scope["method"] = "HEAD"
         elif (
             message.get("more_body", False)
             and self.deadline is not None
@@ -311,6 +319,7 @@ class RequestPipeline:
             receive = _counting(receive, self.body_caps.get(path, self.max_body_bytes))
         if exchange.head:
             scope["method"] = "GET"
+            exchange.head_scope = scope
         try:
             async with asyncio.timeout(self.timeout_seconds) as deadline:
                 exchange.deadline, exchange.stream_seconds = deadline, self.stream_seconds
