@@ -42,7 +42,7 @@ from bookshelf.ops.logging import AccessLog
 from bookshelf.ops.observability import Observations
 from bookshelf.ops.ratelimit import RateLimits, budget_for, too_many_requests, verdict_headers
 from bookshelf.ops.request_id import HEADER_KEY, current_request_id, well_formed_request_id
-from bookshelf.ops.security import HostAllowList, security_headers
+from bookshelf.ops.security import HostAllowList, parse_host, security_headers
 from bookshelf.ops.tracing import install_tracing, tracing_available
 from bookshelf.problems import problem_response
 
@@ -129,8 +129,8 @@ class RequestPipeline:
     """Every production feature a request goes through, in this order, in one pure-ASGI layer:
 
     1. request id (``X-Request-ID`` kept when well-formed, else generated), echoed back;
-    2. the admin-port split and the HTTPS redirect (``ops.admin``), the ``Host`` allow-list
-       (``ops.security``);
+    2. the admin-port split and the HTTPS redirect (``ops.admin``); the ``Host`` header parsed
+       as a host and port (400 otherwise), then the allow-list (``ops.security``);
     3. security headers on every response, and CORS (Starlette's) for requests with ``Origin``;
     4. rate limits (``ops.ratelimit``) for API paths, with their ``RateLimit-*`` headers;
     5. the body cap: 413 for a body over ``BOOKSHELF_MAX_BODY_BYTES`` (the bulk import's:
@@ -140,9 +140,9 @@ class RequestPipeline:
     7. ``HEAD`` served as ``GET`` without the body;
     8. after the response: metrics and the access-log event (``ops.observability``).
 
-    Refusals (404 on the wrong listener, 400 for an unknown host, the redirect, 429, 413, 503)
-    are answered through the same ``send`` as any response, so they are counted, logged and
-    carry the request id and the security headers.
+    Refusals (404 on the wrong listener, 400 for a malformed or unknown host, the redirect,
+    429, 413, 503) are answered through the same ``send`` as any response, so they are
+    counted, logged and carry the request id and the security headers.
     """
 
     def __init__(
@@ -194,7 +194,7 @@ class RequestPipeline:
         has_origin = chunked = False
         for name, value in scope["headers"]:
             if name == b"host":
-                host = value
+                host = value if host is None else b""  # two Host lines: malformed (RFC 9110)
             elif name == b"content-length":
                 content_length = value
             elif name == b"authorization":
@@ -251,23 +251,24 @@ class RequestPipeline:
                 detail=f"Nothing is served at {path}.",
                 instance=path,
             )
+        # A Host header that is not a host and port is refused wherever it arrives (RFC 9110
+        # 7.2), so nothing downstream (the redirect, links, logs) reads a host out of it.
+        parsed_host = None if host is None else parse_host(host)
+        if host is not None and parsed_host is None:
+            return _bad_host("The Host header is not a host name with an optional port.")
         on_admin_port = arrived_on(scope, self.admin_port)
         if (
             self.hosts is not None
             and not path.startswith(PROBES_PREFIX)
             and not on_admin_port
-            and not self.hosts.allows(host)
+            and not self.hosts.allows(parsed_host)
         ):
             # Probes and scrapes (orchestrators, Prometheus) name a pod by its IP address.
-            return problem_response(
-                None,
-                status=400,
-                title="Bad Request",
-                detail="The Host header names a host this service does not serve.",
-                instance="",  # nothing of what was asked is echoed to an unknown host
-            )
+            return _bad_host("The Host header names a host this service does not serve.")
         if self.https_redirect and not on_admin_port and scope["scheme"] == "http":
-            return redirect_to_https(scope)
+            if parsed_host is None:  # HTTP/1.0 may send none: no host to redirect to
+                return _bad_host("The request has no Host header to redirect to.")
+            return redirect_to_https(scope, parsed_host)
         cap = self.body_caps.get(path, self.max_body_bytes)
         if content_length is not None and (
             not content_length.isdigit() or int(content_length) > cap
@@ -340,6 +341,11 @@ class RequestPipeline:
                 headers={"Retry-After": "1"},
             )
             await response(scope, receive, exchange.send)
+
+
+def _bad_host(detail: str) -> Response:
+    # Nothing of what was asked is echoed back (the instance is empty): the Host is not ours.
+    return problem_response(None, status=400, title="Bad Request", detail=detail, instance="")
 
 
 def _too_large(cap: int) -> str:
