@@ -150,6 +150,8 @@ def test_unknown_log_level_is_an_error_naming_the_variable(
         ("BOOKSHELF_IDEMPOTENCY_TTL_SECONDS", "5"),
         ("BOOKSHELF_ENVIRONMENT", "staging"),
         ("BOOKSHELF_AUTO_MIGRATE", "perhaps"),
+        ("BOOKSHELF_REDIS_TIMEOUT_MS", "0"),
+        ("BOOKSHELF_REDIS_TIMEOUT_MS", "20000"),
     ],
 )
 def test_out_of_range_values_are_errors_naming_the_variable(
@@ -160,6 +162,14 @@ def test_out_of_range_values_are_errors_naming_the_variable(
         load_settings()
     assert str(raised.value).startswith(f"invalid configuration: {name}: ")
     assert "\n" not in str(raised.value)
+
+
+def test_redis_commands_wait_100_ms_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().redis_timeout_seconds == 0.1
+    monkeypatch.setenv("BOOKSHELF_REDIS_TIMEOUT_MS", "250")
+    assert load_settings().redis_timeout_seconds == 0.25
 
 
 def test_every_bad_variable_is_named_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

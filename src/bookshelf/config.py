@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # Redis for state shared by all instances (rate-limit counters). Unset: in-process memory.
     # Secret, like the database URL: it may carry a password.
     redis_url: SecretStr | None = None
+    # The longest any Redis command (or connection attempt) may take; past it Redis counts as
+    # failed for that request (the rate limits' fallback). Redis answers in well under 1 ms.
+    redis_timeout_ms: Annotated[int, Field(ge=1, le=10_000)] = 100
     rate_limit_enabled: bool = True
     # limits' notation: "600/minute", "10/second;1000/hour" ...
     rate_limit_default: str = "600/minute"
@@ -241,6 +244,10 @@ class Settings(BaseSettings):
                     f"BOOKSHELF_{name.upper()} is not a rate limit such as '600/minute'"
                 ) from None
         return self
+
+    @property
+    def redis_timeout_seconds(self) -> float:
+        return self.redis_timeout_ms / 1000
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -132,12 +132,13 @@ class RequestPipeline:
     2. the admin-port split and the HTTPS redirect (``ops.admin``); the ``Host`` header parsed
        as a host and port (400 otherwise), then the allow-list (``ops.security``);
     3. security headers on every response, and CORS (Starlette's) for requests with ``Origin``;
-    4. rate limits (``ops.ratelimit``) for API paths, with their ``RateLimit-*`` headers;
-    5. the body cap: 413 for a body over ``BOOKSHELF_MAX_BODY_BYTES`` (the bulk import's:
-       ``BOOKSHELF_IMPORT_MAX_BODY_BYTES``);
-    6. the time limit: a 503 problem if nothing was sent when it runs out; a streamed body
-       has ``BOOKSHELF_STREAM_TIMEOUT_SECONDS`` from its first part on;
-    7. ``HEAD`` served as ``GET`` without the body;
+    4. the body cap: 413 for a declared length over ``BOOKSHELF_MAX_BODY_BYTES`` (the bulk
+       import's: ``BOOKSHELF_IMPORT_MAX_BODY_BYTES``);
+    5. the time limit, over everything below: a 503 problem if nothing was sent when it runs
+       out; a streamed body has ``BOOKSHELF_STREAM_TIMEOUT_SECONDS`` from its first part on;
+    6. rate limits (``ops.ratelimit``) for API paths, with their ``RateLimit-*`` headers;
+    7. a chunked body counted against the cap as it arrives; ``HEAD`` served as ``GET``
+       without the body;
     8. after the response: metrics and the access-log event (``ops.observability``).
 
     Refusals (404 on the wrong listener, 400 for a malformed or unknown host, the redirect,
@@ -306,24 +307,26 @@ class RequestPipeline:
         chunked: bool,
     ) -> None:
         path: str = scope["path"]
-        if self.rate_limits is not None and path.startswith(API_PREFIX):
-            budget, identities = budget_for(
-                scope, path[len(API_PREFIX) :], authorization, self.signer
-            )
-            verdict = await self.rate_limits.hit(budget, identities)
-            if verdict is not None:
-                exchange.extra_headers.extend(verdict_headers(verdict))
-                if not verdict.allowed:
-                    await too_many_requests(verdict, budget, path)(scope, receive, exchange.send)
-                    return
-        if chunked:
-            receive = _counting(receive, self.body_caps.get(path, self.max_body_bytes))
-        if exchange.head:
-            scope["method"] = "GET"
-            exchange.head_scope = scope
         try:
+            # The time limit covers everything awaited here, the rate limiter's store included.
             async with asyncio.timeout(self.timeout_seconds) as deadline:
                 exchange.deadline, exchange.stream_seconds = deadline, self.stream_seconds
+                if self.rate_limits is not None and path.startswith(API_PREFIX):
+                    budget, identities = budget_for(
+                        scope, path[len(API_PREFIX) :], authorization, self.signer
+                    )
+                    verdict = await self.rate_limits.hit(budget, identities)
+                    if verdict is not None:
+                        exchange.extra_headers.extend(verdict_headers(verdict))
+                        if not verdict.allowed:
+                            refusal = too_many_requests(verdict, budget, path)
+                            await refusal(scope, receive, exchange.send)
+                            return
+                if chunked:
+                    receive = _counting(receive, self.body_caps.get(path, self.max_body_bytes))
+                if exchange.head:
+                    scope["method"] = "GET"
+                    exchange.head_scope = scope
                 await self.app(scope, receive, exchange.send)
         except HeadAnswered:
             return

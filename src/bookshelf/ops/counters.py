@@ -210,11 +210,22 @@ return result
 """
 
 
-def redis_client(url: str) -> coredis.Redis[bytes]:
-    """A client for ``BOOKSHELF_REDIS_URL`` (``redis+unix://`` accepted, as limits does)."""
-    import coredis
+def redis_client(url: str, *, timeout_seconds: float) -> coredis.Redis[bytes]:
+    """A client for ``BOOKSHELF_REDIS_URL`` (``redis+unix://`` accepted, as limits does).
 
-    return coredis.Redis.from_url(url.replace("redis+unix://", "unix://", 1))
+    Every command, and every connection attempt, waits at most ``timeout_seconds``, and a
+    command that timed out is not tried again: a stalled Redis costs a request one timeout,
+    then the fallback (``ratelimit.RateLimits.count``). A dropped connection (Redis restarted)
+    is tried again once, at once, on a new one."""
+    import coredis
+    from coredis.retry import ConstantRetryPolicy
+
+    return coredis.Redis.from_url(
+        url.replace("redis+unix://", "unix://", 1),
+        stream_timeout=timeout_seconds,
+        connect_timeout=timeout_seconds,
+        retry_policy=ConstantRetryPolicy((coredis.exceptions.ConnectionError,), 1, 0),
+    )
 
 
 class RedisCounters:
