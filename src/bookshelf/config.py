@@ -37,6 +37,14 @@ _ASYNC_DRIVERS = {
     "postgresql+asyncpg": "postgresql+asyncpg",
 }
 
+# What ops.counters.redis_client takes: coredis' URLs (and limits' redis+unix://), or a
+# cluster's startup nodes, each with its port, and nothing else (no path, no options).
+_REDIS_NODE = r"(?:[^,:/@\[\]]+|\[[0-9a-fA-F:.]+\]):\d{1,5}"
+_REDIS_URL = re.compile(
+    rf"rediss?://[^/].*|(?:redis\+)?unix://.+"
+    rf"|redis\+cluster://(?:[^@/]*@)?{_REDIS_NODE}(?:,{_REDIS_NODE})*"
+)
+
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
@@ -104,7 +112,8 @@ class Settings(BaseSettings):
     # Where Prometheus scrapes; empty disables the endpoint. Keep it off the public ingress.
     metrics_path: str = "/metrics"
     # Redis for state shared by all instances (rate-limit counters). Unset: in-process memory.
-    # Secret, like the database URL: it may carry a password.
+    # Secret, like the database URL: it may carry a password. redis+cluster://host:port[,…]
+    # names a Redis Cluster's startup nodes.
     redis_url: SecretStr | None = None
     # The longest any Redis command (or connection attempt) may take; past it Redis counts as
     # failed for that request (the rate limits' fallback). Redis answers in well under 1 ms.
@@ -215,6 +224,16 @@ class Settings(BaseSettings):
     def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not re.match(r"smtps?://[^/]", value.get_secret_value()):
             raise ValueError("expected smtp://[user:password@]host[:port] or smtps://…")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _REDIS_URL.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "expected redis://[user:password@]host[:port][/db], rediss://…, unix://path "
+                "or redis+cluster://[user:password@]host:port[,host:port…]"
+            )
         return value
 
     @field_validator("log_level")
