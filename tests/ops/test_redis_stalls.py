@@ -22,7 +22,7 @@ from tests.ops.support import http, random_address, started, store_failures
 BOOKS = "/api/v1/books"
 TOKEN = "/api/v1/auth/token"
 BAD_LOGIN = {"username": "nobody@example.org", "password": "not the password"}
-STALL_SECONDS = 4.0
+STALL_SECONDS = 3.0
 # Far above the 100 ms the Redis calls may take, far below the stall.
 ANSWERED_WITHIN = 1.5
 
