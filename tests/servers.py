@@ -1,6 +1,6 @@
 """Real servers for tests that need real HTTP: the app in uvicorn on a thread (Schemathesis, the
-browser, logging), or ``bookshelf serve`` as a subprocess, as in production (metrics across
-workers, the admin port, the fault-injection tests)."""
+browser, logging, HEAD on a kept-alive connection), or ``bookshelf serve`` as a subprocess, as
+in production (metrics across workers, the admin port, the fault-injection tests)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import h11
 import httpx
 import uvicorn
 from fastapi import FastAPI
@@ -54,6 +56,57 @@ def running_server(app: FastAPI, **config: Any) -> Iterator[str]:
         listener.close()
         if thread.is_alive():
             raise RuntimeError("the uvicorn server did not stop")
+
+
+class KeptAliveConnection:
+    """One HTTP/1.1 connection to a server, kept for every request sent on it (h11 keeps the
+    protocol: a HEAD response has no body, whatever its Content-Length). A request fails the
+    test if the server closes the connection or says it will (``Connection: close``)."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        parts = urlsplit(base_url)
+        self.host = parts.netloc
+        self.socket = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        self.protocol = h11.Connection(h11.CLIENT)
+
+    def __enter__(self) -> KeptAliveConnection:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.socket.close()
+
+    def request(
+        self, method: str, target: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Send one request; its status, headers (lowercase names) and body."""
+        fields = [("Host", self.host), *(headers or {}).items()]
+        self.socket.sendall(
+            self.protocol.send(h11.Request(method=method, target=target, headers=fields))
+            + self.protocol.send(h11.EndOfMessage())
+        )
+        response: h11.Response | None = None
+        body = b""
+        while True:
+            event = self.protocol.next_event()
+            if event is h11.NEED_DATA:
+                data = self.socket.recv(65536)
+                assert data, f"the server closed the connection during {method} {target}"
+                self.protocol.receive_data(data)
+            elif isinstance(event, h11.Response):
+                response = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            else:
+                raise AssertionError(f"{method} {target}: unexpected {event!r}")
+        assert response is not None
+        assert self.protocol.their_state is h11.DONE, (
+            f"{method} {target}: the server will close the connection ({self.protocol.states})"
+        )
+        self.protocol.start_next_cycle()
+        named = {name.decode().lower(): value.decode() for name, value in response.headers}
+        return response.status_code, named, body
 
 
 # --- ``bookshelf serve`` subprocesses ---------------------------------------------------------

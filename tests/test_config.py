@@ -150,6 +150,12 @@ def test_unknown_log_level_is_an_error_naming_the_variable(
         ("BOOKSHELF_IDEMPOTENCY_TTL_SECONDS", "5"),
         ("BOOKSHELF_ENVIRONMENT", "staging"),
         ("BOOKSHELF_AUTO_MIGRATE", "perhaps"),
+        ("BOOKSHELF_REDIS_TIMEOUT_MS", "0"),
+        ("BOOKSHELF_REDIS_TIMEOUT_MS", "20000"),
+        ("BOOKSHELF_REDIS_URL", "http://cache.internal:6379"),
+        ("BOOKSHELF_REDIS_URL", "cache.internal:6379"),
+        ("BOOKSHELF_REDIS_URL", "redis+cluster://node-a,node-b:6379"),
+        ("BOOKSHELF_REDIS_URL", "redis+cluster://node-a:6379/0"),
     ],
 )
 def test_out_of_range_values_are_errors_naming_the_variable(
@@ -160,6 +166,32 @@ def test_out_of_range_values_are_errors_naming_the_variable(
         load_settings()
     assert str(raised.value).startswith(f"invalid configuration: {name}: ")
     assert "\n" not in str(raised.value)
+
+
+def test_redis_commands_wait_100_ms_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().redis_timeout_seconds == 0.1
+    monkeypatch.setenv("BOOKSHELF_REDIS_TIMEOUT_MS", "250")
+    assert load_settings().redis_timeout_seconds == 0.25
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:secret@cache.internal:6379/0",
+        "rediss://cache.internal",
+        "unix:///run/redis.sock",
+        "redis+unix:///run/redis.sock",
+        "redis+cluster://node-a:6379,node-b:6379",
+        "redis+cluster://user:p%40ss@10.0.0.1:7000,[2001:db8::1]:7001",
+    ],
+)
+def test_redis_urls_of_every_kind_are_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("BOOKSHELF_REDIS_URL", url)
+    redis_url = load_settings().redis_url
+    assert redis_url is not None
+    assert redis_url.get_secret_value() == url
 
 
 def test_every_bad_variable_is_named_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

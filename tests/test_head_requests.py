@@ -1,23 +1,34 @@
 """HEAD on every GET route: the same status and headers as GET, no body, and HEAD in every
 ``Allow``. Checked over every GET operation of the published schema (a new GET route is
-covered, or this test names the path parameter it cannot fill), plus the routes outside it."""
+covered, or this test names the path parameter it cannot fill), plus the routes outside it;
+and over every GET route of the app on one kept-alive connection to a real uvicorn server."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
-from tests.conftest import Account
-from tests.factories import BOOKS, create_book, post_review
+from bookshelf.main import create_app
+from bookshelf.users.schemas import Role
+from tests.conftest import Account, database_account, make_settings
+from tests.factories import BOOKS, book_payload, create_book, post_review, reviews_path
+from tests.ops.support import logging_as_served
+from tests.servers import KeptAliveConnection, running_server
 
 # Outside the schema, but GET routes all the same.
 UNLISTED = ["/health/live", "/health/ready", "/metrics", "/docs", "/redoc", "/openapi.json"]
 # Streamed answers: no Content-Length, on GET as on HEAD.
 STREAMED = {f"{BOOKS}/export"}
+# What the kept-alive connection sends to every GET route, in this order.
+HEAD_HEAD_GET = ("HEAD", "HEAD", "GET")
 # Headers that legitimately differ between two requests.
 VOLATILE = {"date", "x-request-id", "ratelimit-remaining", "ratelimit-reset"}
 
@@ -102,3 +113,56 @@ async def test_head_requests_are_logged_and_counted_under_their_route(
         'bookshelf_http_requests_total{method="HEAD",route="/api/v1/books/{book_id}",'
         'status_class="2xx"}' in exposition
     )
+
+
+def every_get_path(app: FastAPI, ids: dict[str, str]) -> list[str]:
+    """A path for every GET route of ``app`` (its path parameters from ``ids``), and every file
+    of its static mounts. A route of another kind fails here, to be covered too."""
+    paths = []
+    for route in app.routes:
+        if isinstance(route, Mount) and isinstance(route.app, StaticFiles):
+            paths += [
+                f"{route.path}/{file.name}"
+                for directory in route.app.all_directories
+                for file in sorted(Path(directory).iterdir())
+                if file.is_file()
+            ]
+        else:
+            assert isinstance(route, Route), f"{route!r}: extend this test to cover it"
+            if "GET" in (route.methods or ()):
+                paths.append(_fill(route.path, ids))
+    return paths
+
+
+async def test_head_leaves_the_kept_alive_connection_open_on_every_get_route(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn sends a HEAD's headers, Content-Length included, and no body: the response ends
+    there, nothing is logged as an error, and the connection serves the next request."""
+    settings = make_settings(database_url, json_logs=True)
+    admin = await database_account(database_url, Role.ADMIN)
+    app = create_app(settings)
+    with logging_as_served(settings), running_server(app, log_config=None) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, headers=admin.headers) as client:
+            book = (await client.post(BOOKS, json=book_payload())).json()
+            review = (await client.post(reviews_path(book["id"]), json={"rating": 5})).json()
+        ids = {"book_id": book["id"], "review_id": review["id"], "user_id": str(admin.id)}
+        paths = every_get_path(app, ids)
+        answers = []
+        with KeptAliveConnection(base_url) as connection:
+            for path in paths:
+                answers.append(
+                    (path, [connection.request(m, path, admin.headers) for m in HEAD_HEAD_GET])
+                )
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+
+    assert f"{BOOKS}/{book['id']}" in paths  # the ids were filled in
+    assert "/docs-assets/favicon.png" in paths  # the static mount was listed
+    for path, [first, second, got] in answers:
+        assert first[0] == second[0] == got[0] == 200, (path, first[0], second[0], got[0])
+        assert first[2] == second[2] == b"", path
+        if path not in STREAMED and path != "/metrics":
+            assert first[1]["content-length"] == str(len(got[2])), path
+    assert [e for e in events if e["level"] in {"error", "critical"}] == []
+    heads = [e for e in events if e.get("logger") == "bookshelf.access" and e["method"] == "HEAD"]
+    assert len(heads) == 2 * len(paths)

@@ -40,6 +40,14 @@ _ASYNC_DRIVERS = {
     "postgresql+asyncpg": "postgresql+asyncpg",
 }
 
+# What ops.counters.redis_client takes: coredis' URLs (and limits' redis+unix://), or a
+# cluster's startup nodes, each with its port, and nothing else (no path, no options).
+_REDIS_NODE = r"(?:[^,:/@\[\]]+|\[[0-9a-fA-F:.]+\]):\d{1,5}"
+_REDIS_URL = re.compile(
+    rf"rediss?://[^/].*|(?:redis\+)?unix://.+"
+    rf"|redis\+cluster://(?:[^@/]*@)?{_REDIS_NODE}(?:,{_REDIS_NODE})*"
+)
+
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
@@ -107,8 +115,12 @@ class Settings(BaseSettings):
     # Where Prometheus scrapes; empty disables the endpoint. Keep it off the public ingress.
     metrics_path: str = "/metrics"
     # Redis for state shared by all instances (rate-limit counters). Unset: in-process memory.
-    # Secret, like the database URL: it may carry a password.
+    # Secret, like the database URL: it may carry a password. redis+cluster://host:port[,…]
+    # names a Redis Cluster's startup nodes.
     redis_url: SecretStr | None = None
+    # The longest any Redis command (or connection attempt) may take; past it Redis counts as
+    # failed for that request (the rate limits' fallback). Redis answers in well under 1 ms.
+    redis_timeout_ms: Annotated[int, Field(ge=1, le=10_000)] = 100
     rate_limit_enabled: bool = True
     # Production refuses BOOKSHELF_RATE_LIMIT_ENABLED=false unless this says it is meant.
     rate_limit_disabled_acknowledged: bool = False
@@ -231,6 +243,16 @@ class Settings(BaseSettings):
             parse_smtp_url(value.get_secret_value())
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _REDIS_URL.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "expected redis://[user:password@]host[:port][/db], rediss://…, unix://path "
+                "or redis+cluster://[user:password@]host:port[,host:port…]"
+            )
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -263,6 +285,10 @@ class Settings(BaseSettings):
                     f"BOOKSHELF_{name.upper()} is not a rate limit such as '600/minute'"
                 ) from None
         return self
+
+    @property
+    def redis_timeout_seconds(self) -> float:
+        return self.redis_timeout_ms / 1000
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -42,7 +42,7 @@ from bookshelf.ops.logging import AccessLog
 from bookshelf.ops.observability import Observations
 from bookshelf.ops.ratelimit import RateLimits, budget_for, too_many_requests, verdict_headers
 from bookshelf.ops.request_id import HEADER_KEY, current_request_id, well_formed_request_id
-from bookshelf.ops.security import HostAllowList, security_headers
+from bookshelf.ops.security import HostAllowList, parse_host, security_headers
 from bookshelf.ops.tracing import install_tracing, tracing_available
 from bookshelf.problems import problem_response
 
@@ -76,6 +76,7 @@ class _Exchange:
         "deadline",
         "extra_headers",
         "head",
+        "head_scope",
         "send_downstream",
         "started",
         "status",
@@ -86,6 +87,11 @@ class _Exchange:
         self.send_downstream = send
         self.extra_headers = extra_headers
         self.head = head
+        # The scope of a HEAD passed on as a GET (``RequestPipeline._inner``): the method is
+        # put back when the response starts, because the server reads it then to send the
+        # headers of a GET without its body (uvicorn: the Content-Length of a body never
+        # sent would otherwise fail the response and close the connection).
+        self.head_scope: Scope | None = None
         self.started = False
         self.status = 500
         # The request's time limit, moved once the response starts (see RequestPipeline).
@@ -97,6 +103,8 @@ class _Exchange:
             self.started = True
             self.status = message["status"]
             message["headers"] = [*message.get("headers", ()), *self.extra_headers]
+            if self.head_scope is not None:
+                self.head_scope["method"] = "HEAD"
         elif (
             message.get("more_body", False)
             and self.deadline is not None
@@ -121,20 +129,21 @@ class RequestPipeline:
     """Every production feature a request goes through, in this order, in one pure-ASGI layer:
 
     1. request id (``X-Request-ID`` kept when well-formed, else generated), echoed back;
-    2. the admin-port split and the HTTPS redirect (``ops.admin``), the ``Host`` allow-list
-       (``ops.security``);
+    2. the admin-port split and the HTTPS redirect (``ops.admin``); the ``Host`` header parsed
+       as a host and port (400 otherwise), then the allow-list (``ops.security``);
     3. security headers on every response, and CORS (Starlette's) for requests with ``Origin``;
-    4. rate limits (``ops.ratelimit``) for API paths, with their ``RateLimit-*`` headers;
-    5. the body cap: 413 for a body over ``BOOKSHELF_MAX_BODY_BYTES`` (the bulk import's:
-       ``BOOKSHELF_IMPORT_MAX_BODY_BYTES``);
-    6. the time limit: a 503 problem if nothing was sent when it runs out; a streamed body
-       has ``BOOKSHELF_STREAM_TIMEOUT_SECONDS`` from its first part on;
-    7. ``HEAD`` served as ``GET`` without the body;
+    4. the body cap: 413 for a declared length over ``BOOKSHELF_MAX_BODY_BYTES`` (the bulk
+       import's: ``BOOKSHELF_IMPORT_MAX_BODY_BYTES``);
+    5. the time limit, over everything below: a 503 problem if nothing was sent when it runs
+       out; a streamed body has ``BOOKSHELF_STREAM_TIMEOUT_SECONDS`` from its first part on;
+    6. rate limits (``ops.ratelimit``) for API paths, with their ``RateLimit-*`` headers;
+    7. a chunked body counted against the cap as it arrives; ``HEAD`` served as ``GET``
+       without the body;
     8. after the response: metrics and the access-log event (``ops.observability``).
 
-    Refusals (404 on the wrong listener, 400 for an unknown host, the redirect, 429, 413, 503)
-    are answered through the same ``send`` as any response, so they are counted, logged and
-    carry the request id and the security headers.
+    Refusals (404 on the wrong listener, 400 for a malformed or unknown host, the redirect,
+    429, 413, 503) are answered through the same ``send`` as any response, so they are
+    counted, logged and carry the request id and the security headers.
     """
 
     def __init__(
@@ -186,7 +195,7 @@ class RequestPipeline:
         has_origin = chunked = False
         for name, value in scope["headers"]:
             if name == b"host":
-                host = value
+                host = value if host is None else b""  # two Host lines: malformed (RFC 9110)
             elif name == b"content-length":
                 content_length = value
             elif name == b"authorization":
@@ -243,23 +252,24 @@ class RequestPipeline:
                 detail=f"Nothing is served at {path}.",
                 instance=path,
             )
+        # A Host header that is not a host and port is refused wherever it arrives (RFC 9110
+        # 7.2), so nothing downstream (the redirect, links, logs) reads a host out of it.
+        parsed_host = None if host is None else parse_host(host)
+        if host is not None and parsed_host is None:
+            return _bad_host("The Host header is not a host name with an optional port.")
         on_admin_port = arrived_on(scope, self.admin_port)
         if (
             self.hosts is not None
             and not path.startswith(PROBES_PREFIX)
             and not on_admin_port
-            and not self.hosts.allows(host)
+            and not self.hosts.allows(parsed_host)
         ):
             # Probes and scrapes (orchestrators, Prometheus) name a pod by its IP address.
-            return problem_response(
-                None,
-                status=400,
-                title="Bad Request",
-                detail="The Host header names a host this service does not serve.",
-                instance="",  # nothing of what was asked is echoed to an unknown host
-            )
+            return _bad_host("The Host header names a host this service does not serve.")
         if self.https_redirect and not on_admin_port and scope["scheme"] == "http":
-            return redirect_to_https(scope)
+            if parsed_host is None:  # HTTP/1.0 may send none: no host to redirect to
+                return _bad_host("The request has no Host header to redirect to.")
+            return redirect_to_https(scope, parsed_host)
         cap = self.body_caps.get(path, self.max_body_bytes)
         if content_length is not None and (
             not content_length.isdigit() or int(content_length) > cap
@@ -297,23 +307,26 @@ class RequestPipeline:
         chunked: bool,
     ) -> None:
         path: str = scope["path"]
-        if self.rate_limits is not None and path.startswith(API_PREFIX):
-            budget, identities = budget_for(
-                scope, path[len(API_PREFIX) :], authorization, self.signer
-            )
-            verdict = await self.rate_limits.hit(budget, identities)
-            if verdict is not None:
-                exchange.extra_headers.extend(verdict_headers(verdict))
-                if not verdict.allowed:
-                    await too_many_requests(verdict, budget, path)(scope, receive, exchange.send)
-                    return
-        if chunked:
-            receive = _counting(receive, self.body_caps.get(path, self.max_body_bytes))
-        if exchange.head:
-            scope["method"] = "GET"
         try:
+            # The time limit covers everything awaited here, the rate limiter's store included.
             async with asyncio.timeout(self.timeout_seconds) as deadline:
                 exchange.deadline, exchange.stream_seconds = deadline, self.stream_seconds
+                if self.rate_limits is not None and path.startswith(API_PREFIX):
+                    budget, identities = budget_for(
+                        scope, path[len(API_PREFIX) :], authorization, self.signer
+                    )
+                    verdict = await self.rate_limits.hit(budget, identities)
+                    if verdict is not None:
+                        exchange.extra_headers.extend(verdict_headers(verdict))
+                        if not verdict.allowed:
+                            refusal = too_many_requests(verdict, budget, path)
+                            await refusal(scope, receive, exchange.send)
+                            return
+                if chunked:
+                    receive = _counting(receive, self.body_caps.get(path, self.max_body_bytes))
+                if exchange.head:
+                    scope["method"] = "GET"
+                    exchange.head_scope = scope
                 await self.app(scope, receive, exchange.send)
         except HeadAnswered:
             return
@@ -331,6 +344,11 @@ class RequestPipeline:
                 headers={"Retry-After": "1"},
             )
             await response(scope, receive, exchange.send)
+
+
+def _bad_host(detail: str) -> Response:
+    # Nothing of what was asked is echoed back (the instance is empty): the Host is not ours.
+    return problem_response(None, status=400, title="Bad Request", detail=detail, instance="")
 
 
 def _too_large(cap: int) -> str:

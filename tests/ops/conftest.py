@@ -1,16 +1,19 @@
-"""Fixtures for the operating tests: the shared Redis and a PostgreSQL-only database."""
+"""Fixtures for the operating tests: the shared Redis, Redis servers of a test's own (one to
+stall, a cluster) and a PostgreSQL-only database."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import coredis
 import pytest
 
 from tests.conftest import empty_tables
+from tests.ops.redis_servers import debuggable_redis, redis_cluster
 from tests.ops.support import random_address
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -62,3 +65,17 @@ async def pg_url(postgresql_url: str) -> AsyncIterator[str]:
     """The worker's PostgreSQL database, for PostgreSQL-only tests; emptied afterwards."""
     yield postgresql_url
     await empty_tables(postgresql_url)
+
+
+@pytest.fixture
+def debug_redis(tmp_path: Path) -> Iterator[int]:
+    """The port of a Redis of the test's own that can be stalled (``redis_servers.stalled``)."""
+    with debuggable_redis(tmp_path) as port:
+        yield port
+
+
+@pytest.fixture(scope="module")
+def cluster_ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
+    """A three-node Redis Cluster for the module's tests; the ports of its nodes."""
+    with redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as ports:
+        yield ports

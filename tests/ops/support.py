@@ -88,3 +88,11 @@ async def scrape(client: httpx.AsyncClient, path: str = "/metrics") -> str:
 def busy_refusals(work: str) -> float:
     """This process's count of ``work`` refused for want of a slot (the metric operators read)."""
     return REGISTRY.get_sample_value("bookshelf_busy_refusals_total", {"work": work}) or 0.0
+
+
+def store_failures(budget: str, outcome: str) -> float:
+    """This process's count of rate-limit store failures of ``budget`` and their ``outcome``."""
+    sample = REGISTRY.get_sample_value(
+        "bookshelf_rate_limit_store_failures_total", {"limit": budget, "outcome": outcome}
+    )
+    return sample or 0.0

@@ -16,13 +16,13 @@ import pytest
 from limits import parse_many
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from bookshelf.config import Settings
 from bookshelf.ops.counters import Count, RedisCounters, redis_client
 from bookshelf.ops.ratelimit import STRICT, RateLimits, Verdict
 from tests.ops.conftest import SharedRedis
+from tests.ops.support import store_failures
 
 HOUR = 3600
 
@@ -55,7 +55,7 @@ async def test_keys_and_counts_are_shared_with_limits(
 ) -> None:
     """An instance of the previous release counts in the same keys (a rolling deploy)."""
     limiter = limits_limiter(shared_redis.url, prefix)
-    counters = RedisCounters(redis_client(shared_redis.url), key_prefix=prefix)
+    counters = RedisCounters(redis_client(shared_redis.url, timeout_seconds=1), key_prefix=prefix)
     items = parse_many("5/hour")
     for _ in range(2):
         await limiter.hit(items[0], "default", "address:a")
@@ -71,7 +71,7 @@ async def test_keys_and_counts_are_shared_with_limits(
 async def test_a_fresh_window_resets_after_a_whole_window(
     shared_redis: SharedRedis, prefix: str
 ) -> None:
-    counters = RedisCounters(redis_client(shared_redis.url), key_prefix=prefix)
+    counters = RedisCounters(redis_client(shared_redis.url, timeout_seconds=1), key_prefix=prefix)
     assert await counters.hit("default", parse_many("5/hour"), ("address:a",)) == [
         Count(True, 4, HOUR)
     ]
@@ -83,7 +83,7 @@ async def test_answers_equal_limits_across_a_window_shift(
     """limits (its two scripts) and the counters (one) in lockstep on keys of their own; the
     end of a window is brought forward by shortening the keys' lifetimes (Redis' clock)."""
     limiter = limits_limiter(shared_redis.url, prefix + "-limits")
-    counters = RedisCounters(redis_client(shared_redis.url), key_prefix=prefix)
+    counters = RedisCounters(redis_client(shared_redis.url, timeout_seconds=1), key_prefix=prefix)
     spec, name = "6/hour", "default"
     items = parse_many(spec)
 
@@ -115,7 +115,7 @@ async def test_answers_equal_limits_across_a_window_shift(
 async def test_every_limit_and_identity_in_one_round_trip(
     shared_redis: SharedRedis, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    counters = RedisCounters(redis_client(shared_redis.url), key_prefix=prefix)
+    counters = RedisCounters(redis_client(shared_redis.url, timeout_seconds=1), key_prefix=prefix)
     calls = 0
     execute = counters._script.execute
 
@@ -176,13 +176,6 @@ class Proxy:
         await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
 
 
-def failures(name: str, outcome: str) -> float:
-    sample = REGISTRY.get_sample_value(
-        "bookshelf_rate_limit_store_failures_total", {"limit": name, "outcome": outcome}
-    )
-    return sample or 0.0
-
-
 async def test_rate_limits_ride_out_a_redis_outage(
     settings: Settings, shared_redis: SharedRedis, prefix: str
 ) -> None:
@@ -204,13 +197,16 @@ async def test_rate_limits_ride_out_a_redis_outage(
         before = [await limits.hit("default", identities) for _ in range(2)]
         assert await limits.check() == "ok"
         await proxy.stop()
-        allowed, counted = failures("default", "allowed"), failures(STRICT, "counted_in_process")
+        allowed, counted = (
+            store_failures("default", "allowed"),
+            store_failures(STRICT, "counted_in_process"),
+        )
         # Ordinary requests pass uncounted; the strict budget is counted in this process.
         assert await limits.hit("default", identities) is None
         during = [await limits.hit(STRICT, identities) for _ in range(4)]
         assert await limits.check() == "not answering"
-        assert failures("default", "allowed") == allowed + 1
-        assert failures(STRICT, "counted_in_process") == counted + 4
+        assert store_failures("default", "allowed") == allowed + 1
+        assert store_failures(STRICT, "counted_in_process") == counted + 4
         await proxy.start()
         after = await limits.hit("default", identities)
         assert await limits.check() == "ok"

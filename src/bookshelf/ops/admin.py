@@ -10,9 +10,12 @@ Which listener a request came through is read from the socket it arrived on (the
 
 from __future__ import annotations
 
-from starlette.datastructures import URL
+from urllib.parse import quote
+
 from starlette.responses import RedirectResponse, Response
 from starlette.types import Scope
+
+from bookshelf.ops.security import Host
 
 PROBES_PREFIX = "/health/"
 
@@ -34,10 +37,17 @@ def on_wrong_listener(scope: Scope, *, admin_port: int | None, metrics_path: str
     return arrived_on(scope, admin_port) != operating
 
 
-def redirect_to_https(scope: Scope) -> Response:
-    """The same URL over HTTPS (307 keeps the method and body). Not on the admin port: probes
-    and scrapes reach it over plain HTTP inside the cluster, and a kubelet following a redirect
-    to TLS would fail."""
-    url = URL(scope=scope)
-    netloc = url.hostname if url.port in (80, 443) else url.netloc
-    return RedirectResponse(str(url.replace(scheme="https", netloc=netloc)), status_code=307)
+def redirect_to_https(scope: Scope, host: Host) -> Response:
+    """The same URL over HTTPS (307 keeps the method and body), on the request's parsed
+    ``Host``. Not on the admin port: probes and scrapes reach it over plain HTTP inside the
+    cluster, and a kubelet following a redirect to TLS would fail.
+
+    The URL is put together from parts already checked (the host and port parsed, the path and
+    query as they arrived), never from a string parsed again, which could read its host
+    differently."""
+    authority = host.name if host.port in (None, 80, 443) else f"{host.name}:{host.port}"
+    raw_path: bytes | None = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else quote(scope["path"])
+    query: bytes = scope.get("query_string", b"")
+    target = f"{path}?{query.decode('latin-1')}" if query else path
+    return RedirectResponse(f"https://{authority}{target}", status_code=307)

@@ -5,17 +5,26 @@ Both keep the ``limits`` library's sliding window counter: a limit of N per wind
 request while ``floor(previous window's count * the part of the previous window still inside the
 sliding window + current window's count) < N``, and a refused request is not counted. What
 ``limits`` needs two operations for (``hit``, then ``get_window_stats``), these do in one: in
-memory a dict lookup, in Redis one script for every limit and identity of the request.
+memory a dict lookup, in Redis one script for every limit and identity of the request (on a
+Redis Cluster, one per limit and identity, all sent at once: see ``RedisCounters``).
 
-Redis keys and their lifetimes are exactly those of ``limits``' Redis storage, so instances of
-an older release keep sharing the counters during a rolling deploy.
+Redis keys and their lifetimes are exactly those of ``limits``' Redis storage (and of its
+cluster storage), so instances of an older release keep sharing the counters during a rolling
+deploy. The cluster support changed no key for that reason: each counter's two keys already
+share a hash tag (limits' braces), so a counter is what is run per slot, and a request's
+counters are never moved under one tag of their own, which would rename every key (a deploy
+would then start every budget afresh, old and new instances counting apart until the old are
+gone) and, since one user's counter is counted with many addresses, could only be one tag for
+everything: the whole limiter on one node.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from urllib.parse import unquote, urlsplit
 
 from limits import RateLimitItem
 
@@ -23,12 +32,16 @@ if TYPE_CHECKING:  # the client is imported only with Redis configured: ~16 MiB 
     import coredis
     from coredis.typing import KeyT, ValueT
 
+    RedisClient = coredis.Redis[bytes] | coredis.RedisCluster[bytes]
+
 # Identities one in-process counter keeps (those counted in the last two windows). Past it the
 # least recently counted is forgotten: its next request starts a fresh budget. About 180 bytes
 # each plus the identity's string (measured: ~25 MB per limit at the bound).
 MAX_KEYS = 100_000
 
 REDIS_KEY_PREFIX = "LIMITS"  # limits' default: the keys older releases use
+# A Redis Cluster, in limits' notation: redis+cluster://[user:password@]host:port[,host:port]
+CLUSTER_SCHEME = "redis+cluster"
 
 
 class Count(NamedTuple):
@@ -210,20 +223,55 @@ return result
 """
 
 
-def redis_client(url: str) -> coredis.Redis[bytes]:
-    """A client for ``BOOKSHELF_REDIS_URL`` (``redis+unix://`` accepted, as limits does)."""
-    import coredis
+def redis_client(url: str, *, timeout_seconds: float) -> RedisClient:
+    """A client for ``BOOKSHELF_REDIS_URL`` (``redis+unix://`` accepted, as limits does; a
+    ``redis+cluster://`` URL names a cluster's startup nodes).
 
-    return coredis.Redis.from_url(url.replace("redis+unix://", "unix://", 1))
+    Every command, and every connection attempt, waits at most ``timeout_seconds``, and a
+    command that timed out is not tried again: a stalled Redis costs a request one timeout,
+    then the fallback (``ratelimit.RateLimits.count``). A dropped connection (Redis restarted)
+    is tried again once, at once, on a new one."""
+    import coredis
+    from coredis.retry import ConstantRetryPolicy
+
+    options: dict[str, Any] = {
+        "stream_timeout": timeout_seconds,
+        "connect_timeout": timeout_seconds,
+        "retry_policy": ConstantRetryPolicy((coredis.exceptions.ConnectionError,), 1, 0),
+    }
+    parts = urlsplit(url)
+    if parts.scheme != CLUSTER_SCHEME:
+        return coredis.Redis.from_url(url.replace("redis+unix://", "unix://", 1), **options)
+    from coredis.typing import Node
+
+    credentials, _, nodes = parts.netloc.rpartition("@")
+    username, _, password = credentials.partition(":")
+    return coredis.RedisCluster(
+        startup_nodes=[
+            Node(host=host.strip("[]"), port=int(port))  # (an IPv6 address in brackets)
+            for host, _, port in (node.rpartition(":") for node in nodes.split(","))
+        ],
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        **options,
+    )
 
 
 class RedisCounters:
     """The counters of every budget in Redis, shared by every instance: one round trip counts a
-    request against every limit for every identity."""
+    request against every limit for every identity.
 
-    def __init__(self, client: coredis.Redis[bytes], *, key_prefix: str = REDIS_KEY_PREFIX) -> None:
+    A Redis Cluster runs a script only on keys of one hash slot. Each counter's two keys share
+    one (the braces of limits' names), but a request's counters do not: there, one script per
+    counter, all sent at once (still one round trip's wait). Each counter's decision was its own
+    in the one script too, so the answers are the same."""
+
+    def __init__(self, client: RedisClient, *, key_prefix: str = REDIS_KEY_PREFIX) -> None:
+        from coredis import RedisCluster
+
         self.client = client
         self.key_prefix = key_prefix
+        self.per_counter = isinstance(client, RedisCluster)
         self._script = client.register_script(_HIT_SCRIPT)
 
     def key(self, name: str, item: RateLimitItem, identity: str) -> str:
@@ -242,7 +290,16 @@ class RedisCounters:
                 current = self.key(name, item, identity)
                 keys += (current + "/-1", current)
                 arguments += (item.amount, item.get_expiry())
-        reply = cast(list[Any], await self._script.execute(keys, arguments))
+        if self.per_counter:
+            replies = await asyncio.gather(
+                *(
+                    self._script.execute(keys[at : at + 2], arguments[at : at + 2])
+                    for at in range(0, len(keys), 2)
+                )
+            )
+            reply = [value for part in replies for value in cast(list[Any], part)]
+        else:
+            reply = cast(list[Any], await self._script.execute(keys, arguments))
         counts = []
         offset = 0
         for _ in identities:

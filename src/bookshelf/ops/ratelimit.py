@@ -17,10 +17,12 @@ Who is counted:
   nobody can lock the owner out of the places the owner signs in from. Counted per submitted
   email, whether or not it has an account, so the refusal tells nobody which addresses do.
 
-When the shared store (Redis) does not answer, ordinary requests are let through (an outage of
-the limiter must not become an outage of the catalog), but the strict budgets fall back to
-counters in this process: password guessing stays bounded per instance. Both are logged and
-counted in ``bookshelf_rate_limit_store_failures``.
+When the shared store (Redis) does not answer, or not within ``BOOKSHELF_REDIS_TIMEOUT_MS``
+(a stalled Redis is a failed one), ordinary requests are let through (an outage of the limiter
+must not become an outage of the catalog), but the strict budgets fall back to counters in this
+process: password guessing stays bounded per instance. Both are logged and counted in
+``bookshelf_rate_limit_store_failures``. The request's time limit covers the limiter too
+(``middleware.RequestPipeline``).
 
 The client address is the connection's peer, which ``ProxyHeadersMiddleware`` replaces with the
 ``X-Forwarded-For`` client only when the peer is a configured trusted proxy.
@@ -115,7 +117,11 @@ class RateLimits:
         self.clock = clock
         self.redis = (
             RedisCounters(
-                redis_client(settings.redis_url.get_secret_value()), key_prefix=redis_key_prefix
+                redis_client(
+                    settings.redis_url.get_secret_value(),
+                    timeout_seconds=settings.redis_timeout_seconds,
+                ),
+                key_prefix=redis_key_prefix,
             )
             if settings.redis_url is not None
             else None
