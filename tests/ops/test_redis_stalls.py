@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from bookshelf.config import Settings
-from bookshelf.ops.ratelimit import STRICT
+from bookshelf.ops.ratelimit import SIGN_IN_ACCOUNT, STRICT
 from tests.factories import assert_problem
 from tests.ops.redis_servers import stalled
 from tests.ops.support import http, random_address, started, store_failures
 
 BOOKS = "/api/v1/books"
 TOKEN = "/api/v1/auth/token"
-BAD_LOGIN = {"username": "nobody@example.org", "password": "not the password"}
+# A new email each run: its account's budget of sign-in attempts (BOOKSHELF_RATE_LIMIT_SIGN_IN_
+# ACCOUNT) lives in the shared Redis for an hour, and these tests count per-address budgets.
+BAD_LOGIN = {"username": f"nobody-{uuid.uuid4().hex[:12]}@example.org", "password": "wrong"}
 STALL_SECONDS = 3.0
 # Far above the 100 ms the Redis calls may take, far below the stall.
 ANSWERED_WITHIN = 1.5
@@ -52,6 +55,7 @@ async def test_a_stalled_redis_costs_one_timeout_then_the_fallback(
     assert configured.redis_timeout_ms == 100  # the default under test
     allowed = store_failures("default", "allowed")
     counted = store_failures(STRICT, "counted_in_process")
+    counted_account = store_failures(SIGN_IN_ACCOUNT, "counted_in_process")
     async with started(configured) as app, http(app, address=random_address()) as client:
         before = await client.get(BOOKS)
         with (
@@ -72,10 +76,16 @@ async def test_a_stalled_redis_costs_one_timeout_then_the_fallback(
     assert sign_in_seconds < ANSWERED_WITHIN
     assert store_failures("default", "allowed") == allowed + 1
     assert store_failures(STRICT, "counted_in_process") == counted + 1
+    assert store_failures(SIGN_IN_ACCOUNT, "counted_in_process") == counted_account + 1
     lines = [r for r in caplog.records if r.name == "bookshelf.ratelimit"]
+    # Sign-in counts twice: its address's strict budget, and its account's.
     assert [(r.levelname, r.getMessage()) for r in lines] == [
-        ("WARNING", "rate limit store unavailable; request allowed"),
-        ("WARNING", "rate limit store unavailable; request counted_in_process"),
+        ("WARNING", "rate limit store unavailable; default budget: request allowed"),
+        ("WARNING", "rate limit store unavailable; auth budget: request counted_in_process"),
+        (
+            "WARNING",
+            "rate limit store unavailable; sign-in-account budget: request counted_in_process",
+        ),
     ]
     assert all("timed out after 0.1 seconds" in str(r.exc_info and r.exc_info[1]) for r in lines)
     # Redis answers again: back on its counters. (The script sent before the timeout may have

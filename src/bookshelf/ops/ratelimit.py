@@ -176,7 +176,12 @@ class RateLimits:
             except Exception:
                 outcome = "counted_in_process" if protective else "allowed"
                 metrics.RATE_LIMIT_STORE_FAILURES.labels(name, outcome).inc()
-                logger.warning("rate limit store unavailable; request %s", outcome, exc_info=True)
+                logger.warning(
+                    "rate limit store unavailable; %s budget: request %s",
+                    name,
+                    outcome,
+                    exc_info=True,
+                )
                 if not protective:
                     return None
             else:
