@@ -2,8 +2,9 @@
 
 Each case is sent once to a worker that has served nothing but a sign-in, so its growth is the
 import's: the kernel's high-water mark of resident memory (``VmHWM`` in ``/proc/<pid>/status``)
-after the import, less the resident memory (``VmRSS``) before it. Every body is within the
-import's body cap (``BOOKSHELF_IMPORT_MAX_BODY_BYTES``, 16 MiB by default).
+after the import, less the resident memory (``VmRSS``) before it. The mark is reset after the
+sign-in (``/proc/<pid>/clear_refs``), whose password hash peaks at 64 MiB of its own. Every
+body is within the import's body cap (``BOOKSHELF_IMPORT_MAX_BODY_BYTES``, 16 MiB by default).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -76,8 +78,15 @@ CASES: dict[str, Callable[[], bytes]] = {
 }
 
 
+def _reset_peak(pid: int) -> None:
+    """Reset the process's ``VmHWM`` to its current resident memory (proc(5), clear_refs)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 def _case(server: Server, body: bytes) -> dict[str, object]:
     token = dataset.sign_in(server.base_url)
+    for pid in server.workers():
+        _reset_peak(pid)
     before = {pid: rss_mib(pid) for pid in server.workers()}
     started = time.perf_counter()
     response = httpx.post(
