@@ -55,7 +55,7 @@ RATE_LIMITED = Counter(
 )
 BUSY_REFUSALS = Counter(
     "bookshelf_busy_refusals",
-    "Requests refused with 503 busy after waiting for a slot, by work (search, password_hash, "
+    "Requests refused with 503 busy for want of a slot, by work (search, password_hash, "
     "import, export): a rising count says that work's concurrency is too low for the load.",
     ["work"],
 )
