@@ -1,6 +1,6 @@
 """Bookshelf's benchmark suite: ``python -m bench`` (or ``python3 dev.py bench``).
 
-Parts (``--parts``, default all six):
+Parts (``--parts``, default all seven):
 
 * ``table``: Bookshelf (production settings, one worker) and the floor app (``bench/floor.py``)
   under the same wrk load, case by case, on a seeded PostgreSQL database of the bench's own.
@@ -14,6 +14,8 @@ Parts (``--parts``, default all six):
   1M books (``--scale-books``), and the growth between the two.
 * ``bulk``: 10,000 books in one ``POST /books/import`` against single ``POST /books`` (one at a
   time and 32 in flight), then the whole catalog through ``GET /books/export``.
+* ``import-memory``: a worker's memory growth for one ``POST /books/import`` at the body cap,
+  one case per body shape (short lines, full books, unknown fields), each on a fresh worker.
 
 The machine is shared by wrk, the app and PostgreSQL, so only ratios within one run mean much.
 """
@@ -37,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench import bulk, costs, dataset, load, signin
+from bench import bulk, costs, dataset, import_memory, load, signin
 from bench.servers import Server, free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,6 +265,9 @@ class Bench:
     def bulk(self, database: dataset.BenchDatabase) -> dict[str, object]:
         with self.bookshelf(database, overrides=bulk.SERVER_OVERRIDES) as app:
             return bulk.measure(app, dataset.sign_in(app.base_url))
+
+    def import_memory(self, database: dataset.BenchDatabase) -> dict[str, object]:
+        return import_memory.measure(lambda label: self.bookshelf(database, label))
 
     def costs(self, database: dataset.BenchDatabase) -> dict[str, dict[str, float]]:
         """CPU per GET-by-id with each production feature switched off in turn (in process)."""
@@ -512,8 +517,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--parts",
-        default="table,costs,soak,signin,scale,bulk",
-        help="table, costs, soak, signin, scale, bulk",
+        default="table,costs,soak,signin,scale,bulk,import-memory",
+        help="table, costs, soak, signin, scale, bulk, import-memory",
     )
     parser.add_argument("--books", type=int, default=100_000, help="catalog size for the table")
     parser.add_argument("--duration", type=float, default=10, help="seconds of load per run")
@@ -554,7 +559,7 @@ def main() -> None:
     # each, for both apps, wanted 128 connections of PostgreSQL's default 100.
     options.pool_size = options.pool_size or -(-options.connections // options.workers)
     parts = {p.strip() for p in options.parts.split(",")}
-    unknown = parts - {"table", "costs", "soak", "signin", "scale", "bulk"}
+    unknown = parts - {"table", "costs", "soak", "signin", "scale", "bulk", "import-memory"}
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
 
@@ -563,7 +568,7 @@ def main() -> None:
     results: dict[str, object] = {"machine": machine, "options": vars(options) | {"json": None}}
     with tempfile.TemporaryDirectory(prefix="bookshelf-bench-") as workdir:
         bench = Bench(options, Path(workdir))
-        if parts & {"table", "costs", "soak", "signin", "bulk"}:
+        if parts & {"table", "costs", "soak", "signin", "bulk", "import-memory"}:
             database = dataset.BenchDatabase(options.admin_url, options.database)
             print(f"bench: seeding {options.books:,} books into {database.name}", flush=True)
             database.recreate()
@@ -587,6 +592,9 @@ def main() -> None:
                 if "bulk" in parts:
                     print("bench: bulk import and export", flush=True)
                     results["bulk"] = bench.bulk(database)
+                if "import-memory" in parts:
+                    print("bench: import memory (one worker per case)", flush=True)
+                    results["import-memory"] = bench.import_memory(database)
             finally:
                 if not options.keep_database:
                     database.drop()

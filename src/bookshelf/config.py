@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     # max_body_bytes for that route only: 10,000 books of ~400 bytes are ~4 MiB.
     import_max_lines: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
     import_max_body_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024 * 1024)] = 16 * 1024 * 1024
+    # Imports running at once per worker process, each holding up to ~70 MiB at the caps
+    # (bench/RESULTS.md); one more waits a few seconds for its turn, then is a 503.
+    import_concurrency: Annotated[int, Field(ge=1, le=64)] = 1
+    # Exports streaming at once per worker process, and from one client address (IPv6 by /64):
+    # one more is refused at once, 503 (the worker's) or 429 (the address's), with Retry-After.
+    export_concurrency: Annotated[int, Field(ge=1, le=1000)] = 4
+    export_per_address: Annotated[int, Field(ge=1, le=1000)] = 2
     log_level: str = "INFO"
 
     # Tokens. HS256 with a secret from the environment; the first secret signs, the previous

@@ -75,6 +75,18 @@ class InvalidCursor(InvalidRequest):
         )
 
 
+class Busy(DomainError):
+    """Every slot of some work stayed taken (``slots.Slots``): a fast 503 that the client may
+    retry after ``retry_after_seconds``."""
+
+    status = 503
+    title = "Busy"
+    slug = "busy"
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})
+
+
 class HeadAnswered(Exception):
     """Raised into a streaming ``GET`` served for a ``HEAD`` once its headers went out, so the
     rest of the body is never produced (``middleware.RequestPipeline``)."""

@@ -25,6 +25,7 @@ from bookshelf.auth.recovery_routes import router as recovery_router
 from bookshelf.auth.routes import router as auth_router
 from bookshelf.auth.service import Auth
 from bookshelf.auth.tokens import TokenSigner
+from bookshelf.books.dependencies import add_bulk_slots
 from bookshelf.books.exceptions import SearchBusy
 from bookshelf.books.routes import router as books_router
 from bookshelf.books.schemas import LANGUAGE_CODE_SCHEMA
@@ -227,6 +228,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_wait_seconds=settings.search_wait_seconds,
         busy=SearchBusy,
     )
+    add_bulk_slots(app.state, settings)
     install_problem_handlers(app)
     install_middleware(app, settings)
     # Routes are matched in order, one pattern at a time: the API's come before the probes,

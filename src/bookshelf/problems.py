@@ -8,6 +8,7 @@ Domain exceptions (``bookshelf.exceptions``), request validation errors, Starlet
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, cast
 
@@ -258,11 +259,15 @@ _DESCRIPTIONS = {
 }
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries declaring problem+json bodies for these statuses."""
+def problem_responses(
+    *statuses: int, descriptions: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries declaring problem+json bodies for these statuses; a
+    route whose causes of a status are its own describes them in ``descriptions``."""
+    described = {**_DESCRIPTIONS, **(descriptions or {})}
     return {
         status: {
-            "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "description": described.get(status, HTTPStatus(status).phrase),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
         # Any route with parameters can answer 422; any route can be rate-limited, time out or

@@ -8,17 +8,18 @@ route's template, in metrics and Idempotency-Key scopes, is the full path), whos
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.types import Receive, Scope, Send
 
 from bookshelf.api import json_response
 from bookshelf.auth.dependencies import EditorUser
 from bookshelf.books import bulk
-from bookshelf.books.exceptions import TooManyImportLines
+from bookshelf.books.dependencies import import_slot, take_export_turn
 from bookshelf.books.schemas import (
     Book,
     BookFilters,
@@ -50,27 +51,61 @@ _EXPORT_SCHEMA = {
 
 
 async def export_books(
+    request: Request,
     database: DatabaseDep,
     settings: SettingsDep,
     filters: Annotated[BookFilters, Query()],
 ) -> Response:
     """Stream every book matching the list's filters as NDJSON (one `Book` per line, in id
     order), read in batches: constant memory, and no database connection held while the
-    client reads."""
-    batches = bulk.export_batches(
-        database, filters, search_timeout_ms=settings.search_statement_timeout_ms
-    )
-    # The first batch is read before the answer starts, so its failure (a search past its
-    # timeout, a database that is down) is still a problem response, not a cut-off stream.
-    first: list[Book] = await anext(batches, [])
-    return StreamingResponse(_ndjson(first, batches), media_type=bulk.NDJSON_MEDIA_TYPE)
+    client reads. At most `BOOKSHELF_EXPORT_PER_ADDRESS` exports stream at once from one
+    address (429) and `BOOKSHELF_EXPORT_CONCURRENCY` per worker (503)."""
+    give_back = await take_export_turn(request)
+    try:
+        batches = bulk.export_batches(
+            database,
+            filters,
+            search_timeout_ms=settings.search_statement_timeout_ms,
+            search_slots=request.app.state.search_slots,
+        )
+        # The first batch is read before the answer starts, so its failure (a search past its
+        # timeout, a database that is down) is still a problem response, not a cut-off stream.
+        first: list[Book] = await anext(batches, [])
+    except BaseException:
+        give_back()
+        raise
+    return _ExportStream(_ndjson(first, batches, give_back), give_back)
 
 
-async def _ndjson(first: list[Book], rest: AsyncIterator[list[Book]]) -> AsyncIterator[bytes]:
-    if first:
-        yield bulk.ndjson_lines(first)
-    async for batch in rest:
-        yield bulk.ndjson_lines(batch)
+class _ExportStream(StreamingResponse):
+    """The export's answer, which gives the export's turn back however the stream ends: sent
+    whole, failed, cut by its time limit, or left by its client (a HEAD stops it too). Called
+    by FastAPI as soon as the handler returns it. (A stream read to its end has given the turn
+    back already, in ``_ndjson``.)"""
+
+    def __init__(self, content: AsyncIterator[bytes], give_back: Callable[[], None]) -> None:
+        super().__init__(content, media_type=bulk.NDJSON_MEDIA_TYPE)
+        self._give_back = give_back
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._give_back()
+
+
+async def _ndjson(
+    first: list[Book], rest: AsyncIterator[list[Book]], give_back: Callable[[], None]
+) -> AsyncIterator[bytes]:
+    try:
+        if first:
+            yield bulk.ndjson_lines(first)
+        async for batch in rest:
+            yield bulk.ndjson_lines(batch)
+    finally:
+        # Before the end of the body is sent: a client that starts its next export as soon as
+        # it has read this one to the end must find the turn free.
+        give_back()
 
 
 _NDJSON_MEDIA_TYPES = frozenset({bulk.NDJSON_MEDIA_TYPE, "application/jsonl"})
@@ -141,32 +176,47 @@ async def import_books(
 ) -> Response:
     """Add many books at once (editors): NDJSON, one `BookCreate` per line, at most
     `BOOKSHELF_IMPORT_MAX_LINES` lines. Answers one result per line. Send an
-    `Idempotency-Key` to make retries safe."""
-    body = await request.body()
-    lines = bulk.numbered_lines(body)
-    if len(lines) > settings.import_max_lines:
-        raise TooManyImportLines(settings.import_max_lines)
-    fingerprint = _ImportFingerprint(mode=mode, body_sha256=hashlib.sha256(body).hexdigest())
+    `Idempotency-Key` to make retries safe. At most `BOOKSHELF_IMPORT_CONCURRENCY` imports
+    run at once per worker (503 past a short wait)."""
+    # Each part of the body is split into lines and validated as it arrives (a 413 as soon as
+    # one line too many starts): neither the body nor its lines' text is ever held whole.
+    reader = bulk.LineReader(max_lines=settings.import_max_lines)
+    parsed = bulk.ParsedLines()
+    body_sha256 = hashlib.sha256()
+    async for chunk in request.stream():
+        body_sha256.update(chunk)
+        await bulk.parse_lines(reader.feed(chunk), into=parsed)
+    await bulk.parse_lines(reader.end(), into=parsed)
+    fingerprint = _ImportFingerprint(mode=mode, body_sha256=body_sha256.hexdigest())
     if (replay := await idempotency.claim(fingerprint)) is not None:
         return replay
-    outcomes = await bulk.import_books(
+    outcomes = await bulk.import_parsed(
         connection,
-        lines,
+        parsed,
         actor=editor.id,
         all_or_nothing=mode is ImportMode.ALL_OR_NOTHING,
     )
-    path = request.url.path
-    results = [
-        ImportLineResult(line=outcome.line, status="created", id=outcome.book_id)
-        if outcome.error is None
-        else ImportLineResult(
-            line=outcome.line, status="error", problem=_problem(outcome.error, path)
-        )
-        for outcome in outcomes
-    ]
-    created = sum(1 for result in results if result.status == "created")
-    report = ImportReport(created=created, failed=len(results) - created, results=results)
+    del parsed  # the validated books, written now: not held while the answer is built
+    report = _report(outcomes, request.url.path)
     return await idempotency.record(json_response(report))
+
+
+def _report(outcomes: list[bulk.LineOutcome], instance: str) -> ImportReport:
+    """The answer, one result per outcome. The outcomes are let go as their results are built
+    (the list is emptied), so a line's errors are not held twice at once."""
+    results: list[ImportLineResult] = []
+    outcomes.reverse()
+    while outcomes:
+        outcome = outcomes.pop()
+        results.append(
+            ImportLineResult(line=outcome.line, status="created", id=outcome.book_id)
+            if outcome.error is None
+            else ImportLineResult(
+                line=outcome.line, status="error", problem=_problem(outcome.error, instance)
+            )
+        )
+    created = sum(1 for result in results if result.status == "created")
+    return ImportReport(created=created, failed=len(results) - created, results=results)
 
 
 def add_bulk_routes(router: APIRouter) -> None:
@@ -181,7 +231,15 @@ def add_bulk_routes(router: APIRouter) -> None:
                 "description": "Every matching book, one `Book` JSON object per line, by id.",
                 "content": {bulk.NDJSON_MEDIA_TYPE: {"schema": _EXPORT_SCHEMA}},
             },
-            **problem_responses(422),
+            **problem_responses(
+                422,
+                descriptions={
+                    429: "Too many exports from this address at once, or the rate limit; "
+                    "see Retry-After.",
+                    503: "Too many exports in progress, a search (`q`) that timed out or "
+                    "found no free slot, or temporarily unavailable; see Retry-After.",
+                },
+            ),
         },
     )
     router.add_api_route(
@@ -189,7 +247,19 @@ def add_bulk_routes(router: APIRouter) -> None:
         import_books,
         methods=["POST"],
         response_model=ImportReport,
-        responses=problem_responses(400, 401, 403, 409, 413, 415),
-        dependencies=[Depends(require_ndjson_body)],
+        responses=problem_responses(
+            400,
+            401,
+            403,
+            409,
+            413,
+            415,
+            descriptions={
+                413: "Request body too large, or more lines than an import may hold.",
+                503: "Too many imports in progress, or temporarily unavailable; see Retry-After.",
+            },
+        ),
+        # The import's turn is taken before its connection (the sign-in check's) and its body.
+        dependencies=[Depends(require_ndjson_body), Depends(import_slot)],
         openapi_extra={"requestBody": _IMPORT_BODY},
     )

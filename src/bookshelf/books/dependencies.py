@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
+from starlette.datastructures import State
 
 from bookshelf.api import uuid_or_not_found
-from bookshelf.books.exceptions import BookNotFound
+from bookshelf.books.exceptions import BookNotFound, ExportBusy, ImportBusy, TooManyExports
+from bookshelf.config import Settings
 from bookshelf.db.connections import handler_exits
-from bookshelf.slots import Slots
+from bookshelf.ops.ratelimit import client_address_key
+from bookshelf.slots import Slots, SlotsPerKey
 
 
 async def parse_book_id(book_id: str) -> UUID:
@@ -32,3 +36,66 @@ async def search_slot(request: Request) -> None:
     slots: Slots = request.app.state.search_slots
     await slots.take()
     handler_exits(request).callback(slots.give_back)
+
+
+# How long an import waits for its turn: about what one import at the caps takes (~2-7 s on
+# the bench's machine). A queued import holds no connection and has not read its body.
+IMPORT_WAIT_SECONDS = 5.0
+
+
+def add_bulk_slots(state: State, settings: Settings) -> None:
+    """The worker's slots of imports and exports, and its exports per client address."""
+    state.import_slots = Slots(
+        settings.import_concurrency,
+        work="import",
+        max_wait_seconds=IMPORT_WAIT_SECONDS,
+        busy=ImportBusy,
+    )
+    state.export_slots = Slots(
+        settings.export_concurrency, work="export", max_wait_seconds=0, busy=ExportBusy
+    )
+    state.export_address_slots = SlotsPerKey(
+        settings.export_per_address,
+        limit="export-per-address",
+        refused=lambda: TooManyExports(settings.export_per_address),
+    )
+
+
+async def import_slot(request: Request) -> None:
+    """An import's turn (``POST /books/import``): at most ``BOOKSHELF_IMPORT_CONCURRENCY`` run
+    at once per worker, and one that waits past ``IMPORT_WAIT_SECONDS`` is a 503 ``busy``
+    problem (``ImportBusy``). Taken before the request's connection, like a search's (on
+    SQLite a writer's connection holds the write lock, which the running import needs), and
+    before the body is read, so at most so many bodies are held at once. Given back when the
+    handler returns, after the connection."""
+    slots: Slots = request.app.state.import_slots
+    await slots.take()
+    handler_exits(request).callback(slots.give_back)
+
+
+async def take_export_turn(request: Request) -> Callable[[], None]:
+    """An export's turn (``GET /books/export``), refused at once past
+    ``BOOKSHELF_EXPORT_PER_ADDRESS`` exports from the client's address (a 429
+    ``too-many-exports`` problem; IPv6 by /64, as the rate limits count) or
+    ``BOOKSHELF_EXPORT_CONCURRENCY`` exports on the worker (503 ``busy``): waiting is no use
+    when a turn lasts a whole stream. Not a dependency, since the turn outlives the handler:
+    this returns the function that gives it back, once however often it is called."""
+    per_address: SlotsPerKey = request.app.state.export_address_slots
+    worker: Slots = request.app.state.export_slots
+    address = client_address_key(request.scope)
+    per_address.take(address)
+    try:
+        await worker.take()  # no wait: refused at once, or taken without suspending
+    except BaseException:
+        per_address.give_back(address)
+        raise
+    given_back = False
+
+    def give_back() -> None:
+        nonlocal given_back
+        if not given_back:
+            given_back = True
+            worker.give_back()
+            per_address.give_back(address)
+
+    return give_back

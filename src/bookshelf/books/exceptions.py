@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from bookshelf.exceptions import (
+    Busy,
     Conflict,
     DomainError,
     InvalidRequest,
@@ -56,19 +57,43 @@ class SearchTimedOut(DomainError):
         )
 
 
-class SearchBusy(DomainError):
+class SearchBusy(Busy):
     """Every search slot of the worker stayed taken for the whole bounded wait (see
     ``books.dependencies.search_slot``). Answered fast, so a burst of searches cannot queue
     without end; the same problem type as a sign-in refused for want of a hashing slot."""
 
-    status = 503
-    title = "Busy"
-    slug = "busy"
+    def __init__(self) -> None:
+        super().__init__("Too many searches are in progress; retry shortly.", retry_after_seconds=1)
+
+
+class ImportBusy(Busy):
+    """Every import slot of the worker stayed taken for the whole bounded wait (see
+    ``books.dependencies.import_slot``)."""
 
     def __init__(self) -> None:
+        super().__init__("Too many imports are in progress; retry shortly.", retry_after_seconds=5)
+
+
+class ExportBusy(Busy):
+    """Every export slot of the worker is taken: refused at once, since an export holds its
+    slot for as long as it streams."""
+
+    def __init__(self) -> None:
+        super().__init__("Too many exports are in progress; retry later.", retry_after_seconds=10)
+
+
+class TooManyExports(DomainError):
+    """The client's address already streams as many exports as it may at once."""
+
+    status = 429
+    title = "Too many exports"
+    slug = "too-many-exports"
+
+    def __init__(self, limit: int) -> None:
         super().__init__(
-            "Too many searches are in progress; retry shortly.",
-            headers={"Retry-After": "1"},
+            f"At most {limit} export(s) may stream at once from one address; "
+            "retry when one has ended.",
+            headers={"Retry-After": "10"},
         )
 
 
@@ -92,14 +117,27 @@ class MalformedImportLine(DomainError):
 
 
 class InvalidImportLine(InvalidRequest):
-    """A line of an import is JSON but not a valid new book; ``errors`` names the fields."""
+    """A line of an import is JSON but not a valid new book; ``errors`` names the fields (the
+    first of them, when there are more than ``errors`` holds: ``count`` says how many)."""
 
     title = "Invalid book"
     slug = "validation-error"
 
-    def __init__(self, line: int, errors: FieldErrors) -> None:
-        super().__init__(f"Line {line}: {len(errors)} field(s) failed validation; see errors.")
+    def __init__(self, line: int, errors: FieldErrors, *, count: int) -> None:
+        listed = "see errors" if count == len(errors) else f"the first {len(errors)} in errors"
+        super().__init__(f"Line {line}: {count} field(s) failed validation; {listed}.")
         self.errors = errors
+
+
+class ImportLineTooLong(DomainError):
+    """A line of an import is longer than any valid book: refused without being parsed."""
+
+    status = 413
+    title = "Line too long"
+    slug = "line-too-long"
+
+    def __init__(self, line: int, limit: int) -> None:
+        super().__init__(f"Line {line} is longer than {limit} bytes, more than any book needs.")
 
 
 class IsbnRepeatedInImport(Conflict):

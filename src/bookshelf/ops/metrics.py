@@ -50,13 +50,13 @@ POOL_CHECKED_OUT = Gauge(
 )
 RATE_LIMITED = Counter(
     "bookshelf_rate_limit_rejections",
-    "Requests refused with 429, by limit.",
+    "Requests refused with 429, by limit (default, auth, mail-target, export-per-address).",
     ["limit"],
 )
 BUSY_REFUSALS = Counter(
     "bookshelf_busy_refusals",
-    "Requests refused with 503 busy after waiting for a slot, by work (search, password_hash): "
-    "a rising count says that work's concurrency is too low for the load.",
+    "Requests refused with 503 busy for want of a slot, by work (search, password_hash, "
+    "import, export): a rising count says that work's concurrency is too low for the load.",
     ["work"],
 )
 RATE_LIMIT_STORE_FAILURES = Counter(

@@ -20,8 +20,8 @@ T = TypeVar("T", bound="ImportLineResult")
 @_attrs_define
 class ImportLineResult:
     """What became of one line of an import: ``created`` (with the new book's ``id``) or
-    ``error`` (with a ``problem``: ``validation-error``, ``malformed-json`` or
-    ``isbn-conflict``).
+    ``error`` (with a ``problem``: ``validation-error``, listing at most five field errors,
+    ``malformed-json``, ``isbn-conflict``, or ``line-too-long`` past 256 KiB).
 
         Attributes:
             line (int): The line's number in the body, from 1 (blank lines count).

@@ -142,7 +142,8 @@ def sync_detailed(
 
      Stream every book matching the list's filters as NDJSON (one `Book` per line, in id
     order), read in batches: constant memory, and no database connection held while the
-    client reads.
+    client reads. At most `BOOKSHELF_EXPORT_PER_ADDRESS` exports stream at once from one
+    address (429) and `BOOKSHELF_EXPORT_CONCURRENCY` per worker (503).
 
     Args:
         q (None | str | Unset): Full-text search over title, subtitle and authors (case-
@@ -194,7 +195,8 @@ def sync(
 
      Stream every book matching the list's filters as NDJSON (one `Book` per line, in id
     order), read in batches: constant memory, and no database connection held while the
-    client reads.
+    client reads. At most `BOOKSHELF_EXPORT_PER_ADDRESS` exports stream at once from one
+    address (429) and `BOOKSHELF_EXPORT_CONCURRENCY` per worker (503).
 
     Args:
         q (None | str | Unset): Full-text search over title, subtitle and authors (case-
@@ -241,7 +243,8 @@ async def asyncio_detailed(
 
      Stream every book matching the list's filters as NDJSON (one `Book` per line, in id
     order), read in batches: constant memory, and no database connection held while the
-    client reads.
+    client reads. At most `BOOKSHELF_EXPORT_PER_ADDRESS` exports stream at once from one
+    address (429) and `BOOKSHELF_EXPORT_CONCURRENCY` per worker (503).
 
     Args:
         q (None | str | Unset): Full-text search over title, subtitle and authors (case-
@@ -291,7 +294,8 @@ async def asyncio(
 
      Stream every book matching the list's filters as NDJSON (one `Book` per line, in id
     order), read in batches: constant memory, and no database connection held while the
-    client reads.
+    client reads. At most `BOOKSHELF_EXPORT_PER_ADDRESS` exports stream at once from one
+    address (429) and `BOOKSHELF_EXPORT_CONCURRENCY` per worker (503).
 
     Args:
         q (None | str | Unset): Full-text search over title, subtitle and authors (case-

@@ -128,7 +128,8 @@ def sync_detailed(
 
      Add many books at once (editors): NDJSON, one `BookCreate` per line, at most
     `BOOKSHELF_IMPORT_MAX_LINES` lines. Answers one result per line. Send an
-    `Idempotency-Key` to make retries safe.
+    `Idempotency-Key` to make retries safe. At most `BOOKSHELF_IMPORT_CONCURRENCY` imports
+    run at once per worker (503 past a short wait).
 
     Args:
         mode (ImportMode | Unset):
@@ -168,7 +169,8 @@ def sync(
 
      Add many books at once (editors): NDJSON, one `BookCreate` per line, at most
     `BOOKSHELF_IMPORT_MAX_LINES` lines. Answers one result per line. Send an
-    `Idempotency-Key` to make retries safe.
+    `Idempotency-Key` to make retries safe. At most `BOOKSHELF_IMPORT_CONCURRENCY` imports
+    run at once per worker (503 past a short wait).
 
     Args:
         mode (ImportMode | Unset):
@@ -203,7 +205,8 @@ async def asyncio_detailed(
 
      Add many books at once (editors): NDJSON, one `BookCreate` per line, at most
     `BOOKSHELF_IMPORT_MAX_LINES` lines. Answers one result per line. Send an
-    `Idempotency-Key` to make retries safe.
+    `Idempotency-Key` to make retries safe. At most `BOOKSHELF_IMPORT_CONCURRENCY` imports
+    run at once per worker (503 past a short wait).
 
     Args:
         mode (ImportMode | Unset):
@@ -241,7 +244,8 @@ async def asyncio(
 
      Add many books at once (editors): NDJSON, one `BookCreate` per line, at most
     `BOOKSHELF_IMPORT_MAX_LINES` lines. Answers one result per line. Send an
-    `Idempotency-Key` to make retries safe.
+    `Idempotency-Key` to make retries safe. At most `BOOKSHELF_IMPORT_CONCURRENCY` imports
+    run at once per worker (503 past a short wait).
 
     Args:
         mode (ImportMode | Unset):
