@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import Depends, Request, Response, status
 
 from bookshelf.api import feature_router, json_response, require_json_body
-from bookshelf.auth import recovery
+from bookshelf.auth import recovery as recovery_service
 from bookshelf.auth.dependencies import AuthDep, MailLimitsDep, RecoveryDep
 from bookshelf.auth.exceptions import WeakPassword
 from bookshelf.auth.passwords import password_problems
@@ -45,7 +45,7 @@ RESET_SENT = Accepted(
 async def verify_email(payload: VerifyEmailRequest, connection: ConnectionDep) -> Response:
     """Follow a verification link (or the link that confirms a new address): the token from
     its `token=` parameter marks the address verified. Each link works once."""
-    await recovery.verify_email(connection, payload.token)
+    await recovery_service.verify_email(connection, payload.token)
     return Response(status_code=204)
 
 
@@ -56,13 +56,13 @@ async def verify_email(payload: VerifyEmailRequest, connection: ConnectionDep) -
     dependencies=[Depends(require_json_body)],
 )
 async def cancel_email_change(
-    payload: CancelEmailChangeRequest, connection: ConnectionDep, settings: RecoveryDep
+    payload: CancelEmailChangeRequest, connection: ConnectionDep, recovery: RecoveryDep
 ) -> Response:
     """Follow the link mailed to an account's address when a change of address was asked:
     the change cannot be confirmed any more (or, already confirmed, is undone), the account
     is signed out everywhere and the address is mailed a link to choose a new password. The
     link works until the change's own link would have expired, and once."""
-    await recovery.cancel_email_change(connection, settings, payload.token)
+    await recovery_service.cancel_email_change(connection, recovery, payload.token)
     return Response(status_code=204)
 
 
@@ -76,13 +76,13 @@ async def cancel_email_change(
 async def resend_verification(
     payload: EmailRequest,
     connection: ConnectionDep,
-    settings: RecoveryDep,
+    recovery: RecoveryDep,
     mail_limits: MailLimitsDep,
 ) -> Response:
     """Send a new verification link, if the address has an unverified account (earlier
     links stop working). Always 202."""
     if mail_limits is None or await mail_limits.target_allows(payload.email):
-        await recovery.resend_verification(connection, settings, payload.email)
+        await recovery_service.resend_verification(connection, recovery, payload.email)
     return json_response(RESENT, status_code=202)
 
 
@@ -96,13 +96,13 @@ async def resend_verification(
 async def request_password_reset(
     payload: EmailRequest,
     connection: ConnectionDep,
-    settings: RecoveryDep,
+    recovery: RecoveryDep,
     mail_limits: MailLimitsDep,
 ) -> Response:
     """Mail a link to choose a new password, if the address has an active account (earlier
     links stop working). Always 202."""
     if mail_limits is None or await mail_limits.target_allows(payload.email):
-        await recovery.request_password_reset(connection, settings, payload.email)
+        await recovery_service.request_password_reset(connection, recovery, payload.email)
     return json_response(RESET_SENT, status_code=202)
 
 
@@ -122,7 +122,7 @@ async def confirm_password_reset(
     """Set a new password with the token of a reset link (policy as at registration). Every
     session of the account is signed out; the link works once."""
     async with unit_of_work(database, write=False) as connection:
-        email = await recovery.check_reset_token(connection, payload.token)
+        email = await recovery_service.check_reset_token(connection, payload.token)
     problems = password_problems(payload.new_password, email=email)
     if problems:
         raise WeakPassword(problems, field="new_password")
@@ -131,5 +131,5 @@ async def confirm_password_reset(
         payload.new_password, client=client_address_key(request.scope)
     )
     async with unit_of_work(database, write=True) as connection:
-        await recovery.reset_password(connection, payload.token, password_hash)
+        await recovery_service.reset_password(connection, payload.token, password_hash)
     return Response(status_code=204)
