@@ -74,15 +74,15 @@ class TokenSigner:
         """Check signature (pinned algorithm), expiry, issuer, audience and required claims.
 
         A client sends the same token with every request until it expires, and the full check
-        (PyJWT parses the token twice and validates it character by character) was ~70 µs,
-        the largest part of an authenticated GET. So a token that passed is remembered (the
-        whole string, signature included: a token with one character changed is another
-        token, checked in full), and checked again only for what changes with time, its
-        expiry. The secrets do not change while a process runs, a session's revocation is
-        checked in the database on every request (``service.load_principal``), and a failed
-        check is never remembered. The least recently used token is forgotten first. (So the
-        rate limiter and the auth dependency each call this for a request's token, and the
-        second call costs a lookup.)"""
+        (PyJWT parses the token twice and validates it character by character) was the
+        largest part of an authenticated GET (measured: bench/RESULTS.md). So a token that
+        passed is remembered (the whole string, signature included: a token with one character
+        changed is another token, checked in full), and checked again only for what changes
+        with time, its expiry. The secrets do not change while a process runs, a session's
+        revocation is checked in the database on every request (``service.load_principal``),
+        and a failed check is never remembered. The least recently used token is forgotten
+        first. (So the rate limiter and the auth dependency each call this for a request's
+        token, and the second call costs a lookup.)"""
         claims = self._checked(token)
         if claims.expires_at.timestamp() + self.leeway_seconds <= datetime.now(UTC).timestamp():
             raise InvalidToken("the access token has expired")

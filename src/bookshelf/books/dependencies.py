@@ -38,8 +38,8 @@ async def search_slot(request: Request) -> None:
     handler_exits(request).callback(slots.give_back)
 
 
-# How long an import waits for its turn: about what one import at the caps takes (~2-7 s on
-# the bench's machine). A queued import holds no connection and has not read its body.
+# How long an import waits for its turn: about what one import at the caps takes (bench/
+# RESULTS.md). A queued import holds no connection and has not read its body.
 IMPORT_WAIT_SECONDS = 5.0
 
 

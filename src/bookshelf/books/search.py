@@ -22,8 +22,8 @@ served by their own keyset index; the search statement timeout bounds them.
 
 What the cap does not bound: on PostgreSQL the GIN index answers with a bitmap of every match,
 so it reads each word's whole posting list before the cap applies. A word in a few percent of
-the books (or two such words together) therefore still costs more as the catalog grows: at 1M
-books ~10 ms for a word in 3 % of them, ~3.5 ms for two that meet in 0.07 % (bench/RESULTS.md,
+the books (or two such words together) therefore still costs more as the catalog grows
+(measured at 1M books for a word in 3 % of them and two that meet in 0.07 %: bench/RESULTS.md,
 "Scale: what bounds a search"). A smaller cap helps the single word, not the pair. The two
 alternatives measured there did not pay: the RUM extension ranks every match inside its index
 (slower than this), and an index of word pairs is ten times the size of the word index.
@@ -124,7 +124,7 @@ def ranked_candidates(conditions: Sequence[ColumnElement[bool]], *, dialect: str
 #   table scan), but a prepared statement (asyncpg prepares each) switches to one generic plan
 #   after five executions when that looks cheaper on average. Measured at 1M books: a generic
 #   bitmap plan, chosen after searches for rarer words, read the whole posting list of "the"
-#   on every later search (~70 ms instead of ~2 ms).
+#   on every later search, many times the custom plan's time (bench/RESULTS.md).
 def _search_settings(timeout_ms: int) -> dict[str, str]:
     settings = {
         "synchronize_seqscans": "off",

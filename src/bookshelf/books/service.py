@@ -184,8 +184,8 @@ async def create_book(connection: Connection, data: BookCreate, *, actor: UUID) 
     )
 
 
-# Statements are built once where their shape is fixed: constructing one per call costs more
-# than SQLAlchemy's cached execution of it (bench/ measured ~200 µs per GET), and a prebuilt
+# Statements are built once where their shape is fixed: building one per call, and its cache
+# key (``db.statements``), costs more than running it (measured: bench/RESULTS.md); a prebuilt
 # statement memoizes its cache key. Lists start from a prebuilt column list (its 18 columns are
 # not coerced again per request).
 _SELECT_BOOKS = select(*BOOK_COLUMNS)
@@ -325,10 +325,9 @@ class SearchBounds:
 
 
 # The list's filters are bound parameters (named in ``_filter_values``): a statement is built
-# once per shape
-# (which filters, which sort, resumed or not, searching or not) and run with each request's
-# values. Building one per request, and its cache key, was a third of a search's CPU and a
-# sixth of a list's (bench/RESULTS.md).
+# once per shape (which filters, which sort, resumed or not, searching or not) and run with
+# each request's values. Building one per request, and its cache key, was a large part of a
+# search's CPU (measured: bench/RESULTS.md).
 def _filter_values(filters: BookFilters) -> dict[str, Any]:
     """The values of the filters ``filters`` sets (the search text ``q`` apart)."""
     values: dict[str, Any] = {}
@@ -382,7 +381,7 @@ def _list_statement(
         return apply_order(matching, sort, resumed=resumed)
     # Rank the capped candidates and pick the page among them by (rank, id) on the subquery's
     # two columns; only the page's rows are then joined to books for their columns (joining
-    # first costs a primary-key lookup per candidate: 3x the database time at 1M books).
+    # first costs a primary-key lookup per candidate: bench/RESULTS.md, at 1M books).
     candidates = search.ranked_candidates(conditions, dialect=dialect)
     ranked = apply_order(
         select(candidates.c.id, candidates.c.rank),

@@ -1,9 +1,9 @@
 """A pool of driver connections, the same for both drivers.
 
 asyncpg has a pool of its own, but every release there runs in a new task (``asyncio.shield``)
-and every checkout with a time limit under ``wait_for``: measured in process (bench/RESULTS.md)
-that was ~14 % of a GET by id, for work that here is a list ``pop`` and ``append``. aiosqlite has
-no pool at all. This one does what the service needs and no more:
+and every checkout with a time limit under ``wait_for``: a large part of a GET by id
+(measured in process: bench/RESULTS.md), for work that here is a list ``pop`` and ``append``.
+aiosqlite has no pool at all. This one does what the service needs and no more:
 
 - at most ``size`` connections, opened lazily (the service starts while the database is down);
   a checkout waits up to ``timeout`` for a free one, then raises ``DatabaseUnavailable``

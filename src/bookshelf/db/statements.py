@@ -13,7 +13,7 @@ handles every type natively (JSON through codecs set on each connection); on SQL
 
 The two SQLAlchemy touches that are not plain public API are here and only here: a statement's
 cache key (``_generate_cache_key``) and compiling against it (``cache_key=``), which is how
-SQLAlchemy's own execution reuses compiled statements. tests/db/test_statements.py round-trips
+SQLAlchemy's own execution reuses compiled statements. tests/db/test_database.py round-trips
 every column type on both databases, so a change in either shows up there.
 """
 
