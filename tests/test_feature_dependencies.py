@@ -100,8 +100,9 @@ def test_error_classes_live_in_exceptions_modules() -> None:
     assert misplaced == []
 
 
-def _dependency_aliases(path: Path) -> set[str]:
-    """Names bound at module level to ``Annotated[..., Depends(...)]``."""
+def _dependency_aliases(path: Path, markers: frozenset[str] = frozenset({"Depends"})) -> set[str]:
+    """Names bound at module level to ``Annotated[..., Depends(...)]`` (or another of
+    ``markers``)."""
     aliases = set()
     for node in ast.parse(path.read_text()).body:
         if (
@@ -112,12 +113,33 @@ def _dependency_aliases(path: Path) -> set[str]:
             and any(
                 isinstance(call, ast.Call)
                 and isinstance(call.func, ast.Name)
-                and call.func.id == "Depends"
+                and call.func.id in markers
                 for call in ast.walk(node.value.slice)
             )
         ):
             aliases.update(target.id for target in node.targets if isinstance(target, ast.Name))
     return aliases
+
+
+# What FastAPI reads from a request: an alias of one is a dependency of the routes using it.
+_REQUEST_MARKERS = frozenset({"Depends", "Security", "Header", "Query", "Path", "Cookie", "Body"})
+
+
+def test_dependency_aliases_live_in_dependencies_modules() -> None:
+    """ARCHITECTURE: ``SettingsDep`` in ``dependencies.py``, every other alias in its
+    feature's ``dependencies.py`` (the data layer's ``ConnectionDep`` in ``db.connections``),
+    never in a routes module."""
+    homes = {
+        f"{_module_name(path)}.{alias}": _module_name(path)
+        for path in _source_files(PACKAGE_DIR)
+        for alias in _dependency_aliases(path, _REQUEST_MARKERS)
+    }
+    misplaced = [
+        alias
+        for alias, module in homes.items()
+        if not module.endswith("dependencies") and module != "bookshelf.db.connections"
+    ]
+    assert misplaced == []
 
 
 def test_each_dependency_alias_is_imported_from_the_module_that_defines_it() -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from starlette.datastructures import State
 
 from bookshelf.api import uuid_or_not_found
@@ -22,6 +22,19 @@ async def parse_book_id(book_id: str) -> UUID:
 
 
 BookId = Annotated[UUID, Depends(parse_book_id)]
+
+# The conditional-request headers of a book's routes (``bookshelf.conditional`` reads them).
+IfMatch = Annotated[
+    str | None,
+    Header(
+        max_length=1000,
+        description='Only change the book if its ETag is one of these (e.g. `"3"`), else 412.',
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(max_length=1000, description="Answer 304 if the book's ETag is one of these."),
+]
 
 
 async def search_slot(request: Request) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request, Response, status
+from fastapi import Depends, Query, Request, Response, status
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -17,7 +17,7 @@ from bookshelf.api import (
 )
 from bookshelf.auth.dependencies import AdminUser, EditorUser
 from bookshelf.books import bulk_routes, service
-from bookshelf.books.dependencies import BookId, search_slot
+from bookshelf.books.dependencies import BookId, IfMatch, IfNoneMatch, search_slot
 from bookshelf.books.exceptions import BookNotFound
 from bookshelf.books.schemas import (
     Book,
@@ -52,18 +52,6 @@ class _BookRoute(PlannedRoute):
 
 
 router = feature_router("/books", tags=["books"], route_class=_BookRoute)
-
-IfMatch = Annotated[
-    str | None,
-    Header(
-        max_length=1000,
-        description='Only change the book if its ETag is one of these (e.g. `"3"`), else 412.',
-    ),
-]
-IfNoneMatch = Annotated[
-    str | None,
-    Header(max_length=1000, description="Answer 304 if the book's ETag is one of these."),
-]
 
 
 def _book_headers(request: Request, book: Book) -> dict[str, str]:

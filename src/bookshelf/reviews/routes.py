@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import Depends, Query, Request, Response, status
 
@@ -12,7 +11,6 @@ from bookshelf.api import (
     json_response,
     next_page_headers,
     require_json_body,
-    uuid_or_not_found,
 )
 from bookshelf.auth.dependencies import CurrentUser
 from bookshelf.books.dependencies import BookId
@@ -20,17 +18,10 @@ from bookshelf.db.connections import ConnectionDep
 from bookshelf.idempotency.dependencies import Idempotent
 from bookshelf.problems import problem_responses
 from bookshelf.reviews import service
-from bookshelf.reviews.exceptions import ReviewNotFound
+from bookshelf.reviews.dependencies import ReviewId
 from bookshelf.reviews.schemas import Review, ReviewCreate, ReviewPage, ReviewUpdate
 
 router = feature_router("/books/{book_id}/reviews", tags=["reviews"])
-
-
-async def parse_review_id(review_id: str) -> UUID:
-    return uuid_or_not_found(review_id, ReviewNotFound)
-
-
-ReviewId = Annotated[UUID, Depends(parse_review_id)]
 
 
 @router.get("", response_model=ReviewPage, responses=problem_responses(404))

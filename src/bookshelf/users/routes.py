@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import Depends, Query, Request, Response
 
@@ -12,7 +11,6 @@ from bookshelf.api import (
     json_response,
     next_page_headers,
     require_json_body,
-    uuid_or_not_found,
 )
 from bookshelf.auth import recovery
 from bookshelf.auth.dependencies import (
@@ -30,17 +28,10 @@ from bookshelf.db.database import unit_of_work
 from bookshelf.ops.ratelimit import client_address_key
 from bookshelf.problems import problem_responses
 from bookshelf.users import service
-from bookshelf.users.exceptions import UserNotFound
+from bookshelf.users.dependencies import UserId
 from bookshelf.users.schemas import ProfileUpdate, User, UserAdminUpdate, UserPage
 
 router = feature_router("/users", tags=["users"])
-
-
-async def parse_user_id(user_id: str) -> UUID:
-    return uuid_or_not_found(user_id, UserNotFound)
-
-
-UserId = Annotated[UUID, Depends(parse_user_id)]
 
 
 @router.get("/me", response_model=User, responses=problem_responses(401))
