@@ -202,3 +202,19 @@ def test_the_app_matches_requests_against_one_flat_route_list(tmp_path: Path) ->
         "ExceptionMiddleware",
         "AsyncExitStackMiddleware",
     ]
+
+
+def test_a_book_id_is_parsed_in_one_place() -> None:
+    """``books.dependencies.book_id_from_path``: ``BookId`` uses it, and so does the one route
+    that parses its id itself (``GET /books/{book_id}``, to keep its dependencies few)."""
+    parsers = [
+        f"{_module_name(path)}:{node.lineno}"
+        for path in _source_files(PACKAGE_DIR)
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and any(isinstance(arg, ast.Name) and arg.id == "BookNotFound" for arg in node.args)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "uuid_or_not_found"
+    ]
+    assert len(parsers) == 1
+    assert parsers[0].startswith("bookshelf.books.dependencies:")

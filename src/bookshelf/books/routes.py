@@ -13,12 +13,16 @@ from bookshelf.api import (
     json_response,
     next_page_headers,
     require_json_body,
-    uuid_or_not_found,
 )
 from bookshelf.auth.dependencies import AdminUser, EditorUser
 from bookshelf.books import bulk_routes, service
-from bookshelf.books.dependencies import BookId, IfMatch, IfNoneMatch, search_slot
-from bookshelf.books.exceptions import BookNotFound
+from bookshelf.books.dependencies import (
+    BookId,
+    IfMatch,
+    IfNoneMatch,
+    book_id_from_path,
+    search_slot,
+)
 from bookshelf.books.schemas import (
     Book,
     BookCreate,
@@ -120,7 +124,7 @@ async def get_book(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     """Get one book. Send `If-None-Match` with its ETag to get 304 when unchanged."""
-    book = await service.get_book(connection, uuid_or_not_found(book_id, BookNotFound))
+    book = await service.get_book(connection, book_id_from_path(book_id))
     tag = etag(book.version)
     if if_none_match_hits(if_none_match, tag):
         return Response(status_code=304, headers={"ETag": tag})
