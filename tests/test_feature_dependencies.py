@@ -1,9 +1,11 @@
 """Features depend on each other one way: sign-in builds on accounts, reviews go through the
-books service. The import checks run in a fresh interpreter, which lists what came along."""
+books service. Every module of every feature is checked: its own imports (read from the
+source), and for accounts what a fresh interpreter loads along with each module."""
 
 from __future__ import annotations
 
 import ast
+import graphlib
 import importlib
 import subprocess
 import sys
@@ -12,7 +14,19 @@ from pathlib import Path
 import pytest
 
 import bookshelf
-import bookshelf.reviews.service
+
+PACKAGE_DIR = Path(bookshelf.__file__ or "").parent
+# The migration scripts run only inside Alembic; ``__main__`` runs the CLI when imported.
+_NOT_IMPORTABLE = ("bookshelf.__main__", "bookshelf.db.migrations")
+
+
+def _source_files(*roots: Path) -> list[Path]:
+    return sorted(path for root in roots for path in root.rglob("*.py"))
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _modules_loaded_by(module: str) -> set[str]:
@@ -23,15 +37,16 @@ def _modules_loaded_by(module: str) -> set[str]:
     return set(completed.stdout.split())
 
 
-def test_account_management_needs_no_sign_in_code() -> None:
-    # auth.service imports users.service (USER_COLUMNS); the reverse would be a cycle.
-    assert "bookshelf.auth.service" not in _modules_loaded_by("bookshelf.users.service")
-
-
-@pytest.mark.parametrize("module", ["bookshelf.users.models", "bookshelf.users.schemas"])
-def test_account_tables_and_schemas_load_no_service(module: str) -> None:
-    loaded = _modules_loaded_by(module)
-    assert not {"bookshelf.auth.service", "bookshelf.users.service"} & loaded
+# Feature (a package with tables of its own) -> the features its modules may import
+# (ARCHITECTURE.md, "Who imports whom"). Layers such as ``db`` and ``ops`` are not features.
+MAY_IMPORT: dict[str, set[str]] = {
+    "users": set(),
+    "mail": set(),
+    "auth": {"users", "mail"},
+    "idempotency": {"auth"},
+    "books": {"auth", "idempotency"},
+    "reviews": {"books", "users", "auth", "idempotency"},
+}
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -46,26 +61,54 @@ def _imported_modules(path: Path) -> set[str]:
     return imported
 
 
+def _feature_of(module: str) -> str | None:
+    parts = module.split(".")
+    return (
+        parts[1] if len(parts) > 1 and parts[0] == "bookshelf" and parts[1] in MAY_IMPORT else None
+    )
+
+
+def test_every_feature_is_in_the_table_and_the_table_has_no_cycle() -> None:
+    assert set(MAY_IMPORT) == {path.parent.name for path in PACKAGE_DIR.glob("*/models.py")}
+    tuple(graphlib.TopologicalSorter(MAY_IMPORT).static_order())  # raises on a cycle
+
+
+def test_features_import_each_other_one_way() -> None:
+    wrong = sorted(
+        f"{_module_name(path)} imports {name}"
+        for feature, allowed in MAY_IMPORT.items()
+        for path in _source_files(PACKAGE_DIR / feature)
+        for name in _imported_modules(path)
+        if _feature_of(name) not in {None, feature, *allowed}
+    )
+    assert wrong == []
+
+
+def _feature_modules(feature: str) -> list[str]:
+    return [_module_name(path) for path in _source_files(PACKAGE_DIR / feature)]
+
+
+@pytest.mark.parametrize("module", _feature_modules("users"))
+def test_no_account_module_loads_sign_in_code(module: str) -> None:
+    # auth builds on users (accounts); the reverse would be a cycle.
+    loaded = _modules_loaded_by(module)
+    assert sorted(name for name in loaded if name.startswith("bookshelf.auth")) == []
+
+
+@pytest.mark.parametrize("module", ["bookshelf.users.models", "bookshelf.users.schemas"])
+def test_account_tables_and_schemas_load_no_service(module: str) -> None:
+    assert "bookshelf.users.service" not in _modules_loaded_by(module)
+
+
 def test_reviews_reach_the_books_table_only_through_the_books_service() -> None:
-    imported = _imported_modules(Path(bookshelf.reviews.service.__file__ or ""))
-    assert "bookshelf.books.models" not in imported
+    imported = {
+        name for path in _source_files(PACKAGE_DIR / "reviews") for name in _imported_modules(path)
+    }
+    assert not {name for name in imported if name.startswith("bookshelf.books.models")}
     assert "bookshelf.books.service" in imported
 
 
 # The layout (issue 10): things where they would be looked for.
-
-PACKAGE_DIR = Path(bookshelf.__file__ or "").parent
-# The migration scripts run only inside Alembic; ``__main__`` runs the CLI when imported.
-_NOT_IMPORTABLE = ("bookshelf.__main__", "bookshelf.db.migrations")
-
-
-def _source_files(*roots: Path) -> list[Path]:
-    return sorted(path for root in roots for path in root.rglob("*.py"))
-
-
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _package_modules() -> list[str]:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from bookshelf import __version__
 from bookshelf.api import operation_id
+from bookshelf.auth.account_routes import router as users_router
 from bookshelf.auth.bootstrap import prepare_accounts
 from bookshelf.auth.passwords import PasswordHasher
 from bookshelf.auth.recovery_routes import router as recovery_router
@@ -48,7 +49,6 @@ from bookshelf.problems import (
 from bookshelf.retention import purge_periodically
 from bookshelf.reviews.routes import router as reviews_router
 from bookshelf.slots import Slots
-from bookshelf.users.routes import router as users_router
 
 DESCRIPTION = """
 A book catalog: list, search, create, update and delete books.

@@ -1,4 +1,5 @@
-"""Pydantic models of sign-up and tokens (accounts themselves are ``users.schemas``)."""
+"""Pydantic models of sign-up, tokens and one's own account changes (accounts themselves are
+``users.schemas``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bookshelf.auth.passwords import MAX_BYTES, MIN_LENGTH, password_problems
+from bookshelf.inputs import absent_or_not_null
 from bookshelf.text import DisplayName
 
 
@@ -107,3 +109,39 @@ class PasswordResetConfirm(BaseModel):
 
     token: Annotated[str, Field(min_length=1, max_length=200)]
     new_password: NewPassword
+
+
+class ProfileUpdate(BaseModel):
+    """Changes to one's own account; a new password or address needs the current password.
+    A new address is confirmed by mail before it replaces the current one."""
+
+    # "password" and "email" need "current_password" (JSON Schema's dependentRequired says so).
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "dependentRequired": {
+                "password": ["current_password"],
+                "email": ["current_password"],
+            }
+        },
+    )
+
+    display_name: DisplayName | None = None
+    email: Email | None = Field(None, json_schema_extra=absent_or_not_null)
+    password: NewPassword | None = Field(None, json_schema_extra=absent_or_not_null)
+    current_password: Annotated[str, Field(max_length=MAX_BYTES)] | None = Field(
+        None, json_schema_extra=absent_or_not_null
+    )
+
+    @model_validator(mode="after")
+    def _password_change_rules(self) -> ProfileUpdate:
+        # A password cannot be cleared, so null is not "no change" but a mistake.
+        for name in ("password", "current_password", "email"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        if self.password is not None and self.current_password is None:
+            raise ValueError("current_password is required to change the password")
+        if self.email is not None and self.current_password is None:
+            raise ValueError("current_password is required to change the email address")
+        # The policy itself is checked by the service, which knows the account's email.
+        return self

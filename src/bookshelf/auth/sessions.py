@@ -1,8 +1,8 @@
 """Who a request is signed in as, and signing sessions out.
 
-Kept apart from ``auth.service`` so that account management (``users.service``), which signs
-users out when their password or access changes, needs nothing of sign-in itself, while sign-in
-builds on the accounts.
+Kept apart from ``auth.service`` (credentials and tokens): account changes (``auth.accounts``),
+recovery and the other features' services use the signed-in ``Principal`` and signing out
+without loading sign-in itself.
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""``/users``: one's own account, and (admins) everyone's."""
+"""``/users``: one's own account, and (admins) everyone's.
+
+The accounts themselves are ``users`` (table, schemas, listing); these endpoints are here, in
+``auth``, because every one of them needs a signed-in user, and changing a password, an
+address or an account's access goes through sign-in's parts (``auth.accounts``): ``auth``
+builds on ``users``, never the reverse.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ from bookshelf.api import (
     next_page_headers,
     require_json_body,
 )
-from bookshelf.auth import recovery
+from bookshelf.auth import accounts
+from bookshelf.auth import recovery as recovery_service
 from bookshelf.auth.dependencies import (
     AdminUser,
     AuthDep,
@@ -22,14 +29,14 @@ from bookshelf.auth.dependencies import (
     RateLimitsDep,
     RecoveryDep,
 )
-from bookshelf.auth.schemas import Accepted
+from bookshelf.auth.schemas import Accepted, ProfileUpdate
 from bookshelf.db.connections import ConnectionDep, DatabaseDep
 from bookshelf.db.database import unit_of_work
 from bookshelf.ops.ratelimit import client_address_key
 from bookshelf.problems import problem_responses
-from bookshelf.users import service
+from bookshelf.users import service as users
 from bookshelf.users.dependencies import UserId
-from bookshelf.users.schemas import ProfileUpdate, User, UserAdminUpdate, UserPage
+from bookshelf.users.schemas import User, UserAdminUpdate, UserPage
 
 router = feature_router("/users", tags=["users"])
 
@@ -63,7 +70,7 @@ async def update_me(
     auth: AuthDep,
     limits: RateLimitsDep,
     mail_limits: MailLimitsDep,
-    recovery_settings: RecoveryDep,
+    recovery: RecoveryDep,
 ) -> Response:
     """Change your display name or password (with `current_password`); a new password signs
     out your other sessions and voids every link mailed for the account. A new `email` (with
@@ -77,10 +84,10 @@ async def update_me(
         if limits is not None:
             await limits.count_password_check(str(principal.id), request.scope)
         async with unit_of_work(database, write=False) as connection:
-            current_hash = await service.current_password_hash(connection, principal.id)
+            current_hash = await accounts.current_password_hash(connection, principal.id)
         # Checked and hashed with no connection held, and before the write: on SQLite the
         # write below holds the database's write lock, which nobody should wait on for a hash.
-        password_change = await service.check_profile_update(
+        password_change = await accounts.check_profile_update(
             auth.hasher,
             principal,
             changes,
@@ -93,11 +100,11 @@ async def update_me(
         new_email is None or mail_limits is None or await mail_limits.target_allows(new_email)
     )
     async with unit_of_work(database, write=True) as connection:
-        user = await service.update_profile(connection, principal, changes, password_change)
+        user = await accounts.update_profile(connection, principal, changes, password_change)
         if new_email is not None:
-            await recovery.request_email_change(
+            await recovery_service.request_email_change(
                 connection,
-                recovery_settings,
+                recovery,
                 user_id=principal.id,
                 current_email=principal.user.email,
                 new_email=new_email,
@@ -117,7 +124,7 @@ async def list_users(
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
     """Every account, by email (admins only)."""
-    items, next_cursor = await service.list_users(connection, limit=limit, cursor=cursor)
+    items, next_cursor = await users.list_users(connection, limit=limit, cursor=cursor)
     page = UserPage(items=list(items), next_cursor=next_cursor)
     return json_response(page, headers=next_page_headers(request, next_cursor))
 
@@ -132,5 +139,5 @@ async def update_user(
     user_id: UserId, changes: UserAdminUpdate, admin: AdminUser, connection: ConnectionDep
 ) -> Response:
     """Change an account's role or deactivate it (admins only); takes effect at once."""
-    user = await service.update_user(connection, admin, user_id, changes)
+    user = await accounts.update_user(connection, admin, user_id, changes)
     return json_response(user)
