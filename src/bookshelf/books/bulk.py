@@ -35,7 +35,7 @@ from sqlalchemy import Insert, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bookshelf.books import service
+from bookshelf.books import listing, service
 from bookshelf.books.exceptions import (
     FieldErrors,
     ImportLineTooLong,
@@ -94,7 +94,7 @@ async def export_batches(
             slots.held() if slots is not None else nullcontext(),
             unit_of_work(database, write=False) as connection,
         ):
-            batch = await service.books_after(
+            batch = await listing.books_after(
                 connection,
                 filters,
                 after=after,

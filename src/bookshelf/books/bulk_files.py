@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from bookshelf.books import bulk, service
+from bookshelf.books import bulk, listing
 from bookshelf.books.exceptions import ImportRejected
 from bookshelf.books.schemas import BookFilters
 from bookshelf.db.database import Database, unit_of_work
@@ -93,7 +93,7 @@ def _count(summary: ImportSummary, outcomes: list[bulk.LineOutcome]) -> None:
 
 async def count_matching(database: Database, filters: BookFilters) -> int:
     async with unit_of_work(database, write=False) as connection:
-        return await service.count_books(connection, filters)
+        return await listing.count_books(connection, filters)
 
 
 async def export_to(

@@ -15,7 +15,7 @@ from bookshelf.api import (
     require_json_body,
 )
 from bookshelf.auth.dependencies import AdminUser, EditorUser
-from bookshelf.books import bulk_routes, service
+from bookshelf.books import bulk_routes, listing, service
 from bookshelf.books.dependencies import (
     BookId,
     IfMatch,
@@ -78,11 +78,11 @@ async def list_books(
     query: Annotated[BookListQuery, Query()],
 ) -> Response:
     """List books, filtered, searched and sorted, one page at a time (keyset pagination)."""
-    bounds = service.SearchBounds(
+    bounds = listing.SearchBounds(
         rank_candidates=settings.search_rank_candidates,
         statement_timeout_ms=settings.search_statement_timeout_ms,
     )
-    items, next_cursor = await service.list_books(connection, query, search_bounds=bounds)
+    items, next_cursor = await listing.list_books(connection, query, search_bounds=bounds)
     page = BookPage(items=list(items), next_cursor=next_cursor)
     return json_response(page, headers=next_page_headers(request, next_cursor))
 
