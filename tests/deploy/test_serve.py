@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from bookshelf import cli
+from bookshelf.cli import serving
 from bookshelf.ops.metrics import MULTIPROCESS_ENV
 
 
@@ -26,7 +26,7 @@ def test_the_metrics_folder_is_made_in_the_temporary_directory(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    folder = cli._metrics_directory()
+    folder = serving._metrics_directory()
     assert folder is not None
     assert Path(folder).parent == tmp_path
     assert os.environ[MULTIPROCESS_ENV] == folder
@@ -34,7 +34,7 @@ def test_the_metrics_folder_is_made_in_the_temporary_directory(
 
 def test_a_given_metrics_folder_is_kept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(MULTIPROCESS_ENV, str(tmp_path))
-    assert cli._metrics_directory() is None
+    assert serving._metrics_directory() is None
     assert os.environ[MULTIPROCESS_ENV] == str(tmp_path)
 
 
@@ -45,7 +45,7 @@ def test_no_writable_temporary_directory_is_one_line_and_exit_2(
     """What a read-only root filesystem without a volume at /tmp used to crash-loop on."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
     with pytest.raises(typer.Exit) as stopped:
-        cli._metrics_directory()
+        serving._metrics_directory()
     assert stopped.value.exit_code == 2
     message = capsys.readouterr().err.strip()
     assert len(message.splitlines()) == 1
@@ -55,7 +55,7 @@ def test_no_writable_temporary_directory_is_one_line_and_exit_2(
 
 
 def test_a_listener_is_bound_and_inheritable_by_the_workers() -> None:
-    listener = cli._listener("127.0.0.1", 0)
+    listener = serving._listener("127.0.0.1", 0)
     try:
         assert listener.getsockname()[0] == "127.0.0.1"
         assert listener.get_inheritable()
@@ -69,7 +69,7 @@ def test_a_port_in_use_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(typer.Exit) as stopped:
-            cli._listener("127.0.0.1", port)
+            serving._listener("127.0.0.1", port)
     assert stopped.value.exit_code == 1
     assert capsys.readouterr().err.strip() == (
         f"bookshelf: cannot listen on 127.0.0.1:{port}: Address already in use"

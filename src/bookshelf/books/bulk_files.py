@@ -1,5 +1,5 @@
 """Bulk import from, and export to, NDJSON files: the work behind ``bookshelf import`` and
-``bookshelf export`` (``cli.py``), on the same service code as the API (``books.bulk``), with
+``bookshelf export`` (``cli/books.py``), on the same service code as the API (``books.bulk``), with
 the database directly rather than over HTTP.
 
 Both stream: an import reads the file a batch of lines at a time, an export writes each batch
