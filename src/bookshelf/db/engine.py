@@ -2,13 +2,13 @@
 the database through it, apart from the service's own data layer in ``db.database``).
 
 It is created for a migration and disposed of after it; a serving process never holds one.
-The dialect tuning matches the data layer's: WAL and foreign keys on SQLite, a statement
-timeout and PgBouncer's constraints on PostgreSQL.
+Its connections are set up as the data layer's are (``db.tuning``: pragmas on SQLite, the
+statement timeout on PostgreSQL, JSON text); PgBouncer's constraints on prepared statements are
+its own (SQLAlchemy's asyncpg dialect prepares and names them).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bookshelf.config import Settings
+from bookshelf.db import tuning
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -26,20 +27,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(
             settings.database_url.get_secret_value(),
             hide_parameters=True,
-            connect_args={"timeout": 30},
-            # Unescaped UTF-8, as the data layer writes JSON (full-text search sees "Molière").
-            json_serializer=_json_without_ascii_escapes,
+            connect_args={"timeout": tuning.SQLITE_BUSY_TIMEOUT_SECONDS},
+            json_serializer=tuning.json_text,
             json_deserializer=from_json,
         )
         _tune_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {}
-    # Sent as a startup parameter, which PgBouncer refuses: behind it (statement cache off),
-    # set statement_timeout on the database role instead (see the README).
-    if settings.database_statement_timeout_ms and settings.database_statement_cache:
-        connect_args["server_settings"] = {
-            "statement_timeout": str(settings.database_statement_timeout_ms)
-        }
+    if server_settings := tuning.postgres_server_settings(settings):
+        connect_args["server_settings"] = server_settings
     url = make_url(settings.database_url.get_secret_value())
     if not settings.database_statement_cache:
         # PgBouncer in transaction mode hands each transaction to any server connection, so
@@ -64,22 +60,16 @@ def _unique_statement_name() -> str:
     return f"__asyncpg_{uuid.uuid4().hex}__"
 
 
-def _json_without_ascii_escapes(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
 def _tune_sqlite(engine: AsyncEngine) -> None:
-    """WAL, foreign keys and a busy timeout, as on the data layer's connections; pysqlite's
-    own transaction handling off, so SQLAlchemy's BEGIN is the one that runs."""
+    """The data layer's pragmas (``db.tuning``); pysqlite's own transaction handling off, so
+    SQLAlchemy's BEGIN is the one that runs."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        for pragma in tuning.SQLITE_PRAGMAS:
+            cursor.execute(pragma)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -27,6 +27,7 @@ from pydantic_core import from_json, to_json
 from sqlalchemy.engine import make_url
 
 from bookshelf.config import Settings
+from bookshelf.db import tuning
 from bookshelf.db.database import Connection, Database
 from bookshelf.db.exceptions import (
     DatabaseError,
@@ -202,12 +203,7 @@ class PostgresDatabase(Database):
     @classmethod
     async def open(cls, settings: Settings, *, pool_size: int | None = None) -> PostgresDatabase:
         """A pool that connects lazily (the service starts while the database is down)."""
-        server_settings: dict[str, str] = {}
-        # Sent as a startup parameter, which PgBouncer refuses: behind it (statement cache
-        # off), set statement_timeout on the database role instead (see the README).
-        if settings.database_statement_timeout_ms and settings.database_statement_cache:
-            # A runaway query is cancelled by the server instead of holding a connection.
-            server_settings["statement_timeout"] = str(settings.database_statement_timeout_ms)
+        server_settings = tuning.postgres_server_settings(settings)
         dsn = driver_dsn(settings.database_url.get_secret_value())
         cache_size = _STATEMENT_CACHE_SIZE if settings.database_statement_cache else 0
         timeout = settings.database_pool_timeout_seconds

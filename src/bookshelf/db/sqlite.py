@@ -1,7 +1,8 @@
 """SQLite (the embedded default) on aiosqlite connections, pooled here.
 
-WAL, so readers never wait for the writer; foreign keys on; a busy timeout for the write lock.
-A connection that will (or may) write begins with ``BEGIN IMMEDIATE``: a deferred transaction
+Connections are set up as ``db.tuning`` says (WAL, so readers never wait for the writer;
+foreign keys on; a busy timeout for the write lock), as SQLAlchemy's engine sets up its own. A
+connection that will (or may) write begins with ``BEGIN IMMEDIATE``: a deferred transaction
 that reads and then writes can fail with SQLITE_BUSY when another writer got in between, and
 a busy timeout cannot fix that. Reads run in autocommit, each statement on its own snapshot.
 
@@ -21,17 +22,14 @@ import anyio
 from sqlalchemy.engine import make_url
 
 from bookshelf.config import Settings
+from bookshelf.db import tuning
 from bookshelf.db.database import Connection, Database
 from bookshelf.db.exceptions import DatabaseError, DatabaseUnavailable, IntegrityViolation
 from bookshelf.db.pool import Pool
 from bookshelf.db.statements import Bound, StatementCache
 
-_PRAGMAS = (
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
-    "PRAGMA foreign_keys=ON;"
-    "PRAGMA busy_timeout=30000;"
-)
+# The pragmas in one script: one call on the connection's thread.
+_PRAGMAS = "".join(f"{pragma};" for pragma in tuning.SQLITE_PRAGMAS)
 
 
 def translate(error: BaseException) -> DatabaseError | None:
@@ -136,7 +134,9 @@ class SqliteDatabase(Database):
         )
 
     async def _new_connection(self) -> aiosqlite.Connection:
-        raw = await aiosqlite.connect(self.path, timeout=30, isolation_level=None)
+        raw = await aiosqlite.connect(
+            self.path, timeout=tuning.SQLITE_BUSY_TIMEOUT_SECONDS, isolation_level=None
+        )
         try:
             await raw.executescript(_PRAGMAS)
         except BaseException:
