@@ -6,10 +6,11 @@ the driver's value and each result column into Python's. The compiled form of a 
 *shape* is cached (keyed by SQLAlchemy's own cache key, which leaves the literal values out),
 so a statement built per request costs its cache key and a dictionary lookup, not a compile.
 
-Values are converted per dialect by the column types used in ``bookshelf`` models, so the
-stored formats are the ones SQLAlchemy's dialects have always written: on PostgreSQL asyncpg
-handles every type natively (JSON through codecs set on each connection); on SQLite UUIDs are
-32 hex digits, timestamps naive UTC text, dates ISO text, JSON unescaped UTF-8 text.
+Values are converted by the column types themselves, as SQLAlchemy's own execution converts
+them (one conversion, shared with Alembic's engine and ``db.types.UtcDateTime``): on
+PostgreSQL asyncpg handles every type natively (JSON through codecs set on each connection); on
+SQLite UUIDs are 32 hex digits, timestamps naive UTC text, dates ISO text, JSON unescaped UTF-8
+text (``db.tuning.json_text``).
 
 The two SQLAlchemy touches that are not plain public API are here and only here: a statement's
 cache key (``_generate_cache_key``) and compiling against it (``cache_key=``), which is how
@@ -20,22 +21,18 @@ every column type on both databases, so a change in either shows up there.
 from __future__ import annotations
 
 import functools
-import json
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any, Literal
-from uuid import UUID
 
 from pydantic_core import from_json
-from sqlalchemy import JSON, Boolean, Date, DateTime, Uuid
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from bookshelf.db.types import UtcDateTime
+from bookshelf.db import tuning
 
 DialectName = Literal["postgresql", "sqlite"]
 Convert = Callable[[Any], Any]
@@ -51,7 +48,8 @@ def _dialect(name: DialectName) -> Dialect:
         return asyncpg.dialect()  # type: ignore[no-untyped-call]
     from sqlalchemy.dialects.sqlite import aiosqlite
 
-    return aiosqlite.dialect()
+    # JSON as the engine writes and reads it (db.tuning), for the types' own conversions.
+    return aiosqlite.dialect(json_serializer=tuning.json_text, json_deserializer=from_json)
 
 
 # Shapes of statements kept per dialect. The services build a few dozen shapes (a list's
@@ -59,95 +57,25 @@ def _dialect(name: DialectName) -> Dialect:
 CACHE_SIZE = 500
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
+def _bind_converter(dialect_name: DialectName, type_: TypeEngine[Any]) -> Convert | None:
+    """How a value bound to a column of ``type_`` becomes the driver's: the type's own
+    processing on the dialect, as SQLAlchemy's execution (and so Alembic's engine) does it.
+    asyncpg takes every value as it is (JSON through the codecs ``db.postgres`` sets), so on
+    PostgreSQL only bookshelf's own types process what they bind (``UtcDateTime`` refuses a
+    naive datetime)."""
+    if dialect_name == "postgresql" and not isinstance(type_, TypeDecorator):
         return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC)
+    dialect = _dialect(dialect_name)
+    return type_.dialect_impl(dialect).bind_processor(dialect)
 
 
-def _sqlite_utc_text(value: datetime | None) -> str | None:
-    if value is None:
+def _result_converter(dialect_name: DialectName, type_: TypeEngine[Any]) -> Convert | None:
+    """How a column of ``type_`` comes back from the driver as Python's value: on SQLite, the
+    type's own processing on the dialect; asyncpg returns Python's values itself."""
+    if dialect_name == "postgresql":
         return None
-    # Always with microseconds, like SQLAlchemy's SQLite DateTime: text order is time order.
-    return _utc(value).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")  # type: ignore[union-attr]
-
-
-def _sqlite_naive_text(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(sep=" ", timespec="microseconds")
-
-
-def _from_sqlite_utc(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-
-def _from_sqlite_naive(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _iso_date(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _from_iso_date(value: str | None) -> date | None:
-    return None if value is None else date.fromisoformat(value)
-
-
-def _uuid_hex(value: UUID | str | None) -> str | None:
-    if value is None:
-        return None
-    return value.hex if isinstance(value, UUID) else UUID(value).hex
-
-
-def _from_uuid_hex(value: str | None) -> UUID | None:
-    return None if value is None else UUID(hex=value)
-
-
-def _json_text(value: Any) -> str | None:
-    # Unescaped UTF-8, so full-text search sees "Molière", not "Moli\\u00e8re".
-    return None if value is None else json.dumps(value, ensure_ascii=False)
-
-
-def _from_json_text(value: str | bytes | None) -> Any:
-    return None if value is None else from_json(value)
-
-
-def _from_integer_bool(value: int | None) -> bool | None:
-    return None if value is None else bool(value)
-
-
-# SQLite's conversions by column type: (type, to the stored value, from it). The first match
-# wins, so UtcDateTime comes before the DateTime it decorates.
-_SQLITE_CONVERSIONS: tuple[tuple[type[TypeEngine[Any]], Convert | None, Convert | None], ...] = (
-    (UtcDateTime, _sqlite_utc_text, _from_sqlite_utc),
-    (DateTime, _sqlite_naive_text, _from_sqlite_naive),
-    (Date, _iso_date, _from_iso_date),
-    (Uuid, _uuid_hex, _from_uuid_hex),
-    (JSON, _json_text, _from_json_text),
-    (Boolean, None, _from_integer_bool),  # sqlite3 stores a bool as 0/1 itself
-)
-
-
-def _sqlite_bind(type_: TypeEngine[Any]) -> Convert | None:
-    return next((bind for kind, bind, _ in _SQLITE_CONVERSIONS if isinstance(type_, kind)), None)
-
-
-def _sqlite_result(type_: TypeEngine[Any]) -> Convert | None:
-    return next((back for kind, _, back in _SQLITE_CONVERSIONS if isinstance(type_, kind)), None)
-
-
-def _postgresql_bind(type_: TypeEngine[Any]) -> Convert | None:
-    # asyncpg takes every value as it is; a UTC column still refuses a naive datetime.
-    return _utc if isinstance(type_, UtcDateTime) else None
-
-
-def _postgresql_result(_type: TypeEngine[Any]) -> Convert | None:
-    return None
-
-
-_BIND = {"postgresql": _postgresql_bind, "sqlite": _sqlite_bind}
-_RESULT = {"postgresql": _postgresql_result, "sqlite": _sqlite_result}
+    dialect = _dialect(dialect_name)
+    return type_.dialect_impl(dialect).result_processor(dialect, None)
 
 
 def _row_class(names: Sequence[str]) -> type[tuple[Any, ...]]:
@@ -190,11 +118,11 @@ def _compile(
         dialect=dialect, cache_key=cache_key, column_keys=list(column_keys)
     )
     assert isinstance(compiled, SQLCompiler)  # noqa: S101 - Core statements compile to SQL
-    bind_converter = _BIND[dialect_name]
-    result_converter = _RESULT[dialect_name]
-    bind_types = {name: bind_converter(bind.type) for name, bind in compiled.binds.items()}
+    bind_types = {
+        name: _bind_converter(dialect_name, bind.type) for name, bind in compiled.binds.items()
+    }
     columns = list(getattr(statement, "exported_columns", ()))
-    results = tuple(result_converter(column.type) for column in columns)
+    results = tuple(_result_converter(dialect_name, column.type) for column in columns)
     names = [str(key) for key in getattr(statement, "exported_columns", {}).keys()]  # noqa: SIM118
     return CompiledStatement(
         compiled=compiled,
