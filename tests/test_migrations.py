@@ -134,7 +134,7 @@ async def assert_at_head(engine: AsyncEngine) -> None:
     assert schema["books_indexes"] >= BOOKS_INDEXES
     assert ("isbn",) in schema["books_unique"]
     assert schema["author_fks"] == [("books", "CASCADE")]
-    assert await migrate.current_revision(engine) == migrate.head_revision()
+    assert (await migrate.current_revision(engine),) == migrate.script_heads()
 
 
 async def assert_at_base(engine: AsyncEngine) -> None:
@@ -143,14 +143,14 @@ async def assert_at_base(engine: AsyncEngine) -> None:
     assert await migrate.current_revision(engine) is None
 
 
-def test_head_revision_is_the_single_latest_script() -> None:
+async def test_a_serving_process_reads_the_head_alembic_finds() -> None:
     from alembic.script import ScriptDirectory
 
-    # Read without Alembic (see db.migrate), and the same as Alembic's own answer.
+    # Read in a child interpreter (see db.migrate), and the same as Alembic's own answer.
     alembic_head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
-    assert migrate.head_revision() == alembic_head
     assert alembic_head is not None
-    assert alembic_head >= "0004"
+    assert alembic_head >= "0006"
+    assert await migrate.head_revisions() == migrate.script_heads() == (alembic_head,)
 
 
 async def test_fresh_database_has_no_revision(fresh_engine: AsyncEngine) -> None:

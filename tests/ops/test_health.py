@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -83,6 +84,14 @@ async def test_not_ready_while_migrations_are_behind(behind_database_url: str) -
     assert live.status_code == 200  # alive, just not ready: no restart loop
 
 
+@pytest.fixture
+async def heads_read() -> None:
+    """The migrations' heads are read once per process, by a child interpreter, before the
+    first checks and outside their time limit: the tests that time the checks read them first."""
+    await migrate.head_revisions()
+
+
+@pytest.mark.usefixtures("heads_read")
 async def test_unreachable_redis_fails_readiness_but_not_requests(settings: Settings) -> None:
     limited = settings.model_copy(
         update={
@@ -164,6 +173,7 @@ def pool_capacity(engine: AsyncEngine) -> int:
     return int(pool.size() + pool._max_overflow)
 
 
+@pytest.mark.usefixtures("heads_read")
 async def test_ready_answers_while_every_request_connection_is_checked_out(
     settings: Settings,
 ) -> None:
@@ -234,3 +244,49 @@ async def test_failing_database_check_is_named_without_exception_details(
     assert problem["detail"] == "Failing: database (unreachable), migrations (unknown)."
     for leak in ("Error", "Exception", "refused", "sqlite", "asyncpg", "127.0.0.1"):
         assert leak not in response.text
+
+
+# --- the heads are Alembic's: branches merged by a merge migration ----------------------------
+
+
+def _script(path: Path, revision: str, down_revision: str | tuple[str, ...]) -> None:
+    path.write_text(
+        f'"""Revision {revision}, a no-op (test)."""\n\n'
+        f"revision = {revision!r}\ndown_revision = {down_revision!r}\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade() -> None:\n    pass\n\n\n"
+        "def downgrade() -> None:\n    pass\n"
+    )
+
+
+@pytest.fixture
+def merged_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The shipped migrations, then two branches off their head and a migration merging them."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    assert head is not None
+    scripts = tmp_path / "migrations"
+    shutil.copytree(migrate._SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    _script(scripts / "versions" / "9001_branch_a.py", "9001", head)
+    _script(scripts / "versions" / "9002_branch_b.py", "9002", head)
+    _script(scripts / "versions" / "9003_merge.py", "9003", ("9001", "9002"))
+    monkeypatch.setattr(migrate, "_SCRIPTS", scripts)
+    return scripts
+
+
+async def test_ready_at_the_head_of_merged_branches(
+    merged_scripts: Path, behind_database_url: str
+) -> None:
+    assert migrate.script_heads(merged_scripts) == ("9003",)
+    settings = make_settings(behind_database_url)
+    engine = create_engine(settings)
+    try:
+        await migrate.upgrade(engine)
+        assert await migrate.current_revision(engine) == "9003"
+    finally:
+        await engine.dispose()
+    async with started(settings) as app, http(app) as client:
+        response = await client.get(READY)
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"] == {"database": "ok", "migrations": "ok"}

@@ -1,17 +1,17 @@
 """Running Alembic migrations from the application (CLI, start-up, tests), and reading where a
 database is (the readiness check).
 
-Alembic, with the templating and highlighting libraries it brings, is ~12 MiB of every process
-that imports it, so it is imported only by what migrates. What a serving worker needs — the
-newest revision and the database's — is read without it: the head from the scripts' own
-``revision``/``down_revision`` lines, once per process (a test holds it equal to Alembic's
-answer), and the database's from the ``alembic_version`` table.
+Alembic, with the templating libraries it brings, is several MiB of every process that imports
+it (``tests/test_process_footprint.py``), so it is imported only by what migrates. What a
+serving worker needs — the newest revisions and the database's — it reads without it: the
+heads from Alembic's script directory in a child interpreter, once per process
+(``head_revisions``), and the database's from the ``alembic_version`` table.
 """
 
 from __future__ import annotations
 
-import functools
-import re
+import asyncio
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,17 +27,16 @@ if TYPE_CHECKING:
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
-_DECLARATION = re.compile(
-    r'^(?P<name>revision|down_revision)\s*(?::[^=]+)?=\s*(?:None|"(?P<value>[^"]+)")\s*$',
-    re.MULTILINE,
-)
+# How long a serving process waits for the child that reads the heads (it imports Alembic and
+# every migration script: about a second or two).
+HEADS_TIMEOUT_SECONDS = 60.0
 
 
-def alembic_config() -> Config:
+def alembic_config(scripts: Path | None = None) -> Config:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(_SCRIPTS))
+    config.set_main_option("script_location", str(scripts or _SCRIPTS))
     return config
 
 
@@ -74,20 +73,42 @@ async def downgrade(engine: AsyncEngine, revision: str = "base") -> None:
         await connection.run_sync(_run, "downgrade", revision)
 
 
-@functools.cache
-def head_revision() -> str | None:
-    """The newest migration: the one revision no script names as its ``down_revision``."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for script in sorted((_SCRIPTS / "versions").glob("*.py")):
-        for declaration in _DECLARATION.finditer(script.read_text(encoding="utf-8")):
-            value = declaration["value"]
-            if value is not None:
-                (revisions if declaration["name"] == "revision" else parents).add(value)
-    heads = revisions - parents
-    if len(heads) > 1:
-        raise RuntimeError(f"the migrations have several heads: {sorted(heads)}")
-    return heads.pop() if heads else None
+def script_heads(scripts: Path | None = None) -> tuple[str, ...]:
+    """The newest migrations, as Alembic's script directory finds them: one head, unless two
+    branches have not been merged yet (a merge migration is the head of both)."""
+    from alembic.script import ScriptDirectory
+
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config(scripts)).get_heads()))
+
+
+_heads: dict[Path, tuple[str, ...]] = {}
+
+
+async def head_revisions() -> tuple[str, ...]:
+    """``script_heads()`` for a serving process: read once per process, by a child interpreter
+    (``python -m bookshelf.db.migrate``), so the worker never imports Alembic and the
+    migration scripts, which it would keep in memory for good to answer one question."""
+    scripts = _SCRIPTS
+    if scripts not in _heads:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            __name__,
+            str(scripts),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with asyncio.timeout(HEADS_TIMEOUT_SECONDS):
+                printed, complaint = await child.communicate()
+        finally:
+            if child.returncode is None:
+                child.kill()
+        if child.returncode != 0:
+            last_line = complaint.decode(errors="replace").strip().splitlines()[-1:]
+            raise RuntimeError(f"reading the migration heads failed: {''.join(last_line)}")
+        _heads[scripts] = tuple(printed.decode().split())
+    return _heads[scripts]
 
 
 def _current(connection: SyncConnection) -> str | None:
@@ -108,15 +129,19 @@ _VERSION_TABLE_EXISTS = {
 _VERSION = text("SELECT version_num FROM alembic_version")
 
 
-async def revision_of(connection: database.Connection) -> str | None:
-    """The revision the database is at, read on a connection the caller already holds."""
+async def revisions_of(connection: database.Connection) -> tuple[str, ...]:
+    """The revisions the database is at (one per head it was migrated to; none if it never
+    was), read on a connection the caller already holds."""
     if not await connection.scalar(_VERSION_TABLE_EXISTS[connection.dialect]):
-        return None  # never migrated
-    version: str | None = await connection.scalar(_VERSION)
-    return version
+        return ()  # never migrated
+    return tuple(sorted((await connection.execute(_VERSION)).scalars()))
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision of the database behind a SQLAlchemy engine (the CLI and tests)."""
     async with engine.connect() as connection:
         return await connection.run_sync(_current)
+
+
+if __name__ == "__main__":  # the child of head_revisions(): the heads, one per line
+    print("\n".join(script_heads(Path(sys.argv[1]))))  # noqa: T201 - the parent reads it

@@ -10,7 +10,9 @@ connection would take a healthy pod out of rotation exactly when it is busiest, 
 runs its checks on every call turns a probe storm into database load. So the checks run on a
 pool of their own (one connection: the request pool's state never decides readiness), at most
 once per ``BOOKSHELF_READINESS_CACHE_SECONDS`` however many probes arrive (one runs the checks,
-the others wait for its answer), and draining is reported at once, never from the cache.
+the others wait for its answer), and draining is reported at once, never from the cache. The
+migrations' heads are read once per process (``db.migrate.head_revisions``: a child
+interpreter, a second or two), before the first checks and outside their time limit.
 """
 
 from __future__ import annotations
@@ -90,15 +92,18 @@ class Readiness:
     async def _database(self) -> dict[str, str]:
         """Database and migrations on one checkout: the migrations check needs the database."""
         checks = {"database": UNKNOWN, "migrations": UNKNOWN}
+        heads = await self._heads()
 
         async def probe() -> str:
             try:
-                current = await self._revision(checks)
+                current = await self._revisions(checks)
             except DatabaseUnavailable:
                 # The pooled connection may be one a database restart broke (its loss has
                 # expired the pool): one more try, on a new connection, reports the database.
-                current = await self._revision(checks)
-            return OK if current == migrate.head_revision() else f"at {current}, not at head"
+                current = await self._revisions(checks)
+            if heads is None:
+                return UNKNOWN
+            return OK if current == heads else f"at {', '.join(current) or None}, not at head"
 
         outcome = await self._outcome("database", probe())
         if checks["database"] == OK:
@@ -107,11 +112,19 @@ class Readiness:
             checks["database"] = outcome
         return checks
 
-    async def _revision(self, checks: dict[str, str]) -> str | None:
+    async def _heads(self) -> tuple[str, ...] | None:
+        """The migrations' heads, or None (and a log line) when they could not be read."""
+        try:
+            return await migrate.head_revisions()
+        except Exception as error:
+            logger.warning("reading the migrations' heads failed: %s", error)
+            return None
+
+    async def _revisions(self, checks: dict[str, str]) -> tuple[str, ...]:
         async with unit_of_work(self.database, write=False) as connection:
             await connection.execute(_SELECT_1)
             checks["database"] = OK
-            return await migrate.revision_of(connection)
+            return await migrate.revisions_of(connection)
 
     async def _outcome(self, name: str, check: Awaitable[str]) -> str:
         try:
