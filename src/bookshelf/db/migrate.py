@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 _SCRIPTS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
 # How long a serving process waits for the child that reads the heads (it imports Alembic and
-# every migration script: about a second or two).
+# every migration script; measured: bench/RESULTS.md).
 HEADS_TIMEOUT_SECONDS = 60.0
 
 

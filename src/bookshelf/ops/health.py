@@ -12,7 +12,7 @@ pool of their own (one connection: the request pool's state never decides readin
 once per ``BOOKSHELF_READINESS_CACHE_SECONDS`` however many probes arrive (one runs the checks,
 the others wait for its answer), and draining is reported at once, never from the cache. The
 migrations' heads are read once per process (``db.migrate.head_revisions``: a child
-interpreter, a second or two), before the first checks and outside their time limit.
+interpreter, bench/RESULTS.md), before the first checks and outside their time limit.
 """
 
 from __future__ import annotations
