@@ -3,15 +3,12 @@ database is (the readiness check).
 
 Alembic, with the templating libraries it brings, is several MiB of every process that imports
 it (``tests/test_process_footprint.py``), so it is imported only by what migrates. What a
-serving worker needs — the newest revisions and the database's — it reads without it: the
-heads from Alembic's script directory in a child interpreter, once per process
-(``head_revisions``), and the database's from the ``alembic_version`` table.
+serving worker needs — the newest revisions and the database's — it has without it: the heads
+as ``HEADS`` (below), and the database's from the ``alembic_version`` table.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,9 +24,6 @@ if TYPE_CHECKING:
 
 _SCRIPTS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
-# How long a serving process waits for the child that reads the heads (it imports Alembic and
-# every migration script; measured: bench/RESULTS.md).
-HEADS_TIMEOUT_SECONDS = 60.0
 
 
 def alembic_config(scripts: Path | None = None) -> Config:
@@ -81,34 +75,12 @@ def script_heads(scripts: Path | None = None) -> tuple[str, ...]:
     return tuple(sorted(ScriptDirectory.from_config(alembic_config(scripts)).get_heads()))
 
 
-_heads: dict[Path, tuple[str, ...]] = {}
-
-
-async def head_revisions() -> tuple[str, ...]:
-    """``script_heads()`` for a serving process: read once per process, by a child interpreter
-    (``python -m bookshelf.db.migrate``), so the worker never imports Alembic and the
-    migration scripts, which it would keep in memory for good to answer one question."""
-    scripts = _SCRIPTS
-    if scripts not in _heads:
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            __name__,
-            str(scripts),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            async with asyncio.timeout(HEADS_TIMEOUT_SECONDS):
-                printed, complaint = await child.communicate()
-        finally:
-            if child.returncode is None:
-                child.kill()
-        if child.returncode != 0:
-            last_line = complaint.decode(errors="replace").strip().splitlines()[-1:]
-            raise RuntimeError(f"reading the migration heads failed: {''.join(last_line)}")
-        _heads[scripts] = tuple(printed.decode().split())
-    return _heads[scripts]
+# The newest migrations, as Alembic's script directory finds them (``script_heads``), written
+# here for the readiness check: reading them at run time would keep Alembic and every migration
+# script in each serving worker's memory for good (measured in bench/RESULTS.md), or cost it a
+# child interpreter. tests/test_migrations.py holds this equal to ``script_heads()``, so a new
+# migration (or a merge of two branches) that does not update it fails there.
+HEADS: tuple[str, ...] = ("0006",)
 
 
 def _current(connection: SyncConnection) -> str | None:
@@ -141,7 +113,3 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     """The revision of the database behind a SQLAlchemy engine (the CLI and tests)."""
     async with engine.connect() as connection:
         return await connection.run_sync(_current)
-
-
-if __name__ == "__main__":  # the child of head_revisions(): the heads, one per line
-    print("\n".join(script_heads(Path(sys.argv[1]))))  # noqa: T201 - the parent reads it

@@ -11,8 +11,7 @@ runs its checks on every call turns a probe storm into database load. So the che
 pool of their own (one connection: the request pool's state never decides readiness), at most
 once per ``BOOKSHELF_READINESS_CACHE_SECONDS`` however many probes arrive (one runs the checks,
 the others wait for its answer), and draining is reported at once, never from the cache. The
-migrations' heads are read once per process (``db.migrate.head_revisions``: a child
-interpreter, bench/RESULTS.md), before the first checks and outside their time limit.
+migrations' heads are ``db.migrate.HEADS``, held equal to Alembic's by a test.
 """
 
 from __future__ import annotations
@@ -92,7 +91,7 @@ class Readiness:
     async def _database(self) -> dict[str, str]:
         """Database and migrations on one checkout: the migrations check needs the database."""
         checks = {"database": UNKNOWN, "migrations": UNKNOWN}
-        heads = await self._heads()
+        heads = migrate.HEADS
 
         async def probe() -> str:
             try:
@@ -101,8 +100,6 @@ class Readiness:
                 # The pooled connection may be one a database restart broke (its loss has
                 # expired the pool): one more try, on a new connection, reports the database.
                 current = await self._revisions(checks)
-            if heads is None:
-                return UNKNOWN
             return OK if current == heads else f"at {', '.join(current) or None}, not at head"
 
         outcome = await self._outcome("database", probe())
@@ -111,14 +108,6 @@ class Readiness:
         else:
             checks["database"] = outcome
         return checks
-
-    async def _heads(self) -> tuple[str, ...] | None:
-        """The migrations' heads, or None (and a log line) when they could not be read."""
-        try:
-            return await migrate.head_revisions()
-        except Exception as error:
-            logger.warning("reading the migrations' heads failed: %s", error)
-            return None
 
     async def _revisions(self, checks: dict[str, str]) -> tuple[str, ...]:
         async with unit_of_work(self.database, write=False) as connection:
