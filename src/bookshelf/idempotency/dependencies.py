@@ -25,7 +25,6 @@ SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import anyio
@@ -35,9 +34,9 @@ from pydantic import BaseModel
 from bookshelf.api import API_PREFIX, JSON_MEDIA_TYPE
 from bookshelf.auth.dependencies import CurrentUser
 from bookshelf.auth.sessions import Principal
-from bookshelf.db.connections import ConnectionDep, handler_exits
+from bookshelf.db.connections import ConnectionDep
 from bookshelf.db.database import Connection
-from bookshelf.dependencies import SettingsDep
+from bookshelf.dependencies import Exit, SettingsDep, with_exit
 from bookshelf.idempotency import service
 
 IdempotencyKey = Annotated[
@@ -133,40 +132,36 @@ def _scope(request: Request, principal: Principal) -> str:
     return f"{request.method} {path} by {principal.id}"
 
 
+@with_exit
 async def get_idempotency(
     request: Request,
     principal: CurrentUser,
     connection: ConnectionDep,
     settings: SettingsDep,
     key: IdempotencyKey = None,
-) -> Idempotency:
+) -> tuple[Idempotency, Exit]:
     """The request's ``Idempotency``; when the handler is done, a failed request's claim is
-    released. The exit is pushed on the handler's exits (``db.connections.handler_exits``)
-    rather than written as a dependency with ``yield``: FastAPI opens a cancel scope for each
-    of those on every request, and every ``POST`` has this one."""
+    released (the exit runs before the request's transaction commits: it was taken after the
+    connection, so it runs first)."""
     policy = service.IdempotencyPolicy(
         ttl_seconds=settings.idempotency_ttl_seconds,
         lock_seconds=settings.idempotency_lock_seconds,
     )
     idempotency = Idempotency(connection, key, _scope(request, principal), policy)
-    handler_exits(request).push_async_exit(_release_on_failure(idempotency))
-    return idempotency
+    return idempotency, _release_on_failure(idempotency)
 
 
-def _release_on_failure(idempotency: Idempotency) -> Callable[..., Awaitable[bool]]:
-    async def release_on_failure(exc_type: type[BaseException] | None, *_exc: object) -> bool:
+def _release_on_failure(idempotency: Idempotency) -> Exit:
+    async def release_on_failure(exc_type: type[BaseException] | None, *_exc: object) -> None:
         if exc_type is None and not idempotency.unrecorded:
-            return False  # the common case: nothing claimed, or a response recorded
+            return  # the common case: nothing claimed, or a response recorded
         # Also on cancellation (a timed-out or abandoned request): shielded, so it finishes.
         with anyio.CancelScope(shield=True):
             await idempotency.release()
         if exc_type is None:
             raise RuntimeError("the route claimed an Idempotency-Key but recorded no response")
-        return False  # the exception goes on
 
     return release_on_failure
 
 
-# The exit runs when the handler returns, before the request's transaction commits (it was
-# pushed after the connection's, so it runs first: db.connections).
-Idempotent = Annotated[Idempotency, Depends(get_idempotency)]
+Idempotent = Annotated[Idempotency, Depends(get_idempotency, scope="function")]
