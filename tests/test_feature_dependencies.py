@@ -152,31 +152,3 @@ def test_the_middleware_stack_is_built_in_one_module() -> None:
     # ops.tracing wraps OpenTelemetry's instrument_app; middleware.py alone calls it.
     assert builders <= {"bookshelf.middleware", "bookshelf.ops.tracing"}
     assert "bookshelf.middleware" in builders
-
-
-def test_the_app_matches_requests_against_one_flat_route_list(tmp_path: Path) -> None:
-    """Every route is on the app's own router (``main.add_routes``): no router the app would
-    walk level by level on every request, and the layers around the router are the ones
-    ``middleware.BookshelfAPI`` names (FastAPI's telemetry and body-limit layers left out)."""
-    from fastapi.routing import APIRoute
-    from starlette.routing import Mount, Route
-
-    from bookshelf.main import create_app
-    from tests.conftest import make_settings
-
-    app = create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"))
-    nested = [
-        route for route in app.router.routes if not isinstance(route, APIRoute | Route | Mount)
-    ]
-    assert nested == []
-    layers = []
-    layer: object = app.build_middleware_stack()
-    while layer is not app.router:
-        layers.append(type(layer).__name__)
-        layer = getattr(layer, "app")  # noqa: B009 - every layer but the router has one
-    assert layers == [
-        "ServerErrorMiddleware",
-        "RequestPipeline",
-        "ExceptionMiddleware",
-        "AsyncExitStackMiddleware",
-    ]

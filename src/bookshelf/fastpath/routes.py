@@ -19,12 +19,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi._body_limit import wrap_app_with_body_limit
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bookshelf.fastpath.exits import fast_form, has_fast_form
 from bookshelf.fastpath.params import ParamPlan, planned_endpoint
@@ -33,54 +33,57 @@ from bookshelf.fastpath.params import ParamPlan, planned_endpoint
 _REQUEST_PARAM = "_planned_request"
 
 
-class _Overrides:
-    """``app.dependency_overrides`` as a copied route's provider: an override of a dependency
-    made by ``with_exit`` applies to its fast form too, which is what the copy runs."""
+class _Handlers:
+    """A copied route's ASGI app: its fast handler, or, while the app has dependency overrides
+    (tests), the one that runs every dependency as FastAPI would, so that an override which
+    takes, say, the connection shares the request's one (FastAPI caches a dependency per
+    request by its callable: an override names the declared ones)."""
 
-    __slots__ = ("_app",)
+    __slots__ = ("_app", "_fast", "_overridden")
 
-    def __init__(self, app: FastAPI) -> None:
-        self._app = app
+    def __init__(self, app: FastAPI, fast: ASGIApp, overridden: ASGIApp) -> None:
+        self._app, self._fast, self._overridden = app, fast, overridden
 
-    @property
-    def dependency_overrides(self) -> dict[Any, Any]:
-        overrides = self._app.dependency_overrides
-        if not overrides:
-            return overrides
-        fast = {fast_form(call): o for call, o in overrides.items() if has_fast_form(call)}
-        return {**overrides, **fast} if fast else overrides
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = self._overridden if self._app.dependency_overrides else self._fast
+        await handler(scope, receive, send)
 
 
 def add_routes(app: FastAPI, router: APIRouter) -> None:
     """Add copies of ``router``'s routes to ``app``'s own route list (see the module)."""
-    provider = _Overrides(app)
     for route in router.routes:
-        app.router.routes.append(
-            fast_route(route, provider) if isinstance(route, APIRoute) else route
-        )
+        app.router.routes.append(fast_route(route, app) if isinstance(route, APIRoute) else route)
 
 
-def fast_route(route: APIRoute, provider: Any) -> APIRoute:
-    """A copy of ``route`` whose handler reads the plan, runs the fast forms and asks
-    ``provider`` for overrides. The copy keeps the full declaration (``dependant``) for what
-    reads it later: the OpenAPI document, ``url_for``."""
+def fast_route(route: APIRoute, app: FastAPI) -> APIRoute:
+    """A copy of ``route`` for ``app`` whose handler reads the plan and runs the fast forms.
+    The copy keeps the full declaration (``dependant``) for what reads it later: the OpenAPI
+    document, ``url_for``."""
     fast = copy.copy(route)
-    fast.dependency_overrides_provider = provider
-    full = route.dependant
-    # FastAPI builds the handler from ``dependant``: the lean one, just for that.
-    fast.dependant = _lean(full)
-    try:
-        handler = fast.get_route_handler()
-    finally:
-        fast.dependant = full
-    fast.app = wrap_app_with_body_limit(request_response(handler), fast.max_body_size)
+    fast.dependency_overrides_provider = app
+    fast.app = _Handlers(
+        app,
+        fast=_handler(fast, lean(route.dependant)),
+        overridden=_handler(fast, lean(route.dependant, fast_forms=False)),
+    )
     return fast
 
 
-def _lean(full: Dependant) -> Dependant:
-    """``full`` with its planned parameters read by the endpoint itself and its dependencies'
-    fast forms."""
-    lean = _with_fast_forms(full)
+def _handler(route: APIRoute, dependant: Dependant) -> ASGIApp:
+    """The ASGI app FastAPI builds for ``route``, from ``dependant`` instead of its own."""
+    full = route.dependant
+    route.dependant = dependant
+    try:
+        handler = route.get_route_handler()
+    finally:
+        route.dependant = full
+    return wrap_app_with_body_limit(request_response(handler), route.max_body_size)
+
+
+def lean(full: Dependant, *, fast_forms: bool = True) -> Dependant:
+    """``full`` with its planned parameters read by the endpoint itself, and (``fast_forms``)
+    its dependencies with exits in their fast forms."""
+    lean = _with_fast_forms(full) if fast_forms else full
     call = full.call
     if call is None or not inspect.iscoroutinefunction(call):
         return lean
