@@ -244,33 +244,28 @@ class Bench:
     # --- parts ---------------------------------------------------------------------------------
 
     def table(self, database: dataset.BenchDatabase) -> dict[str, object]:
-        rows: list[Row] = []
+        """Per case: the floor, then Bookshelf; then, Bookshelf stopped, the same cases on
+        Bookshelf with the fast path off (never three pools at once: PostgreSQL's 100
+        connections). Each Bookshelf's ratio is to the floor's run of the case."""
+        measured: dict[str, dict[str, Row]] = {}
         memory: dict[str, list[float]] = {}
-        with (
-            self.bookshelf(database) as app,
-            self.bookshelf(database, "stock", STOCK) as stock,
-            self.floor(database) as floor,
-        ):
-            token = dataset.sign_in(app.base_url)
-            memory["bookshelf_start"], memory["stock_start"] = app.rss_mib(), stock.rss_mib()
-            for case, script in self.scripts(database, token).items():
-                if self.options.cases and not any(c in case for c in self.options.cases):
-                    continue
-                measured = {s.name: self.measure(s, script, case) for s in (floor, app, stock)}
-                floor_rate = measured["floor"].per_second
-                rows.append(measured["floor"])
-                rows += [
-                    Row(
-                        **{
-                            **asdict(measured[name]),
-                            "ratio": measured[name].per_second / floor_rate,
-                        }
-                    )
-                    for name in ("bookshelf", "stock")
-                ]
-            memory["bookshelf_after_load"] = app.rss_mib()
-            memory["stock_after_load"] = stock.rss_mib()
+        with self.floor(database) as floor:
+            for label, overrides in (("bookshelf", None), ("stock", STOCK)):
+                with self.bookshelf(database, label, overrides) as app:
+                    token = dataset.sign_in(app.base_url)
+                    memory[f"{label}_start"] = app.rss_mib()
+                    for case, script in self.scripts(database, token).items():
+                        if self.options.cases and not any(c in case for c in self.options.cases):
+                            continue
+                        row = measured.setdefault(case, {})
+                        if "floor" not in row:
+                            row["floor"] = self.measure(floor, script, case)
+                        own = self.measure(app, script, case)
+                        ratio = own.per_second / row["floor"].per_second
+                        row[label] = Row(**{**asdict(own), "ratio": ratio})
+                    memory[f"{label}_after_load"] = app.rss_mib()
             memory["floor_after_load"] = floor.rss_mib()
+        rows = [row for by_app in measured.values() for row in by_app.values()]
         return {"rows": [asdict(r) for r in rows], "rss_mib": memory}
 
     def bulk(self, database: dataset.BenchDatabase) -> dict[str, object]:
