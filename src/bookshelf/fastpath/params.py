@@ -7,8 +7,8 @@ FastAPI's own reading, on valid, invalid and missing input.
 
 For every path, query and header parameter, on every request, FastAPI first works out what
 kind of parameter it is (a pydantic model? a sequence? JSON? which of its names did the
-request use?), then validates it; that working out was a tenth of the CPU of a GET by id
-(bench/RESULTS.md), spent re-reading declarations that never change. The plan works it out
+request use?), then validates it: most of what reading a parameter costs goes to re-reading
+a declaration that never changes (bench/RESULTS.md). The plan works it out
 once, when the route's handler is built (``fastpath.routes``), for each scalar parameter of the
 endpoint itself (not a list, not JSON) and for each pydantic model of query parameters (the
 list's filters). At request time a scalar parameter is one lookup and the very validation
