@@ -9,6 +9,7 @@
     python3 dev.py data     # rewrite the data files generated from zxcvbn and pycountry
     python3 dev.py client   # regenerate the Python client (clients/python/) from openapi.json
     python3 dev.py lock     # re-resolve dependencies and rewrite the hashed lock files
+                            # (`lock --upgrade` then checks the fast path's adapter on them)
 
 Each task first makes sure ``.venv`` holds exactly what ``requirements-dev.lock`` pins (hash
 checked), bringing in uv when it is not installed. Only the standard library is used here.
@@ -37,6 +38,30 @@ CLIENT_SOURCES = ("generator.yml", "generator.in", "generator.lock")
 # The generator lives in a venv of its own (see clients/python/generator.in for why).
 GENERATOR_VENV = VENV / "client-generator"
 GENERATOR_BIN = GENERATOR_VENV / BIN.name
+
+
+# The HTTP-level tests, run a second time with the fast path off (BOOKSHELF_FAST_PATH=false) on
+# PostgreSQL: the plain-FastAPI app must answer exactly as the fast path's does.
+STOCK_SUITE = (
+    "tests/test_contract.py",
+    "tests/test_openapi_contract.py",
+    "tests/test_security_matrix.py",
+    "tests/test_conditional.py",
+    "tests/books/test_idempotency.py",
+    "tests/books/test_errors.py",
+    "tests/test_head_requests.py",
+    "tests/test_request_path.py",
+    "tests/fastpath/test_params.py",
+)
+# The fast path's pieces (src/bookshelf/fastpath/) and the tests that hold each to the public
+# behaviour it reproduces: after an upgrade, a failure names the piece.
+ADAPTER_TESTS = {
+    "planned parameters (fastpath/params.py)": "tests/fastpath/test_params.py",
+    "route copies (fastpath/routes.py)": "tests/fastpath/test_routes.py",
+    "handler exits (fastpath/exits.py)": "tests/fastpath/test_exits.py",
+    "lean middleware stack (fastpath/middleware.py)": "tests/fastpath/test_middleware.py",
+    "statement cache keys (fastpath/statements.py)": "tests/fastpath/test_statements.py",
+}
 
 
 def run(*command: str | Path, env: dict[str, str] | None = None) -> None:
@@ -98,6 +123,10 @@ def serve(arguments: list[str]) -> None:
 def test(arguments: list[str]) -> None:
     ensure_environment()
     run(PYTHON, "-m", "pytest", "-n", "auto", "--cov", "--cov-report=term", *arguments)
+    if not arguments:
+        print("+ the HTTP-level tests again, with the fast path off (PostgreSQL)", flush=True)
+        stock = {**os.environ, "BOOKSHELF_FAST_PATH": "false"}
+        run(PYTHON, "-m", "pytest", "-n", "auto", "-k", "not sqlite", *STOCK_SUITE, env=stock)
 
 
 def check(_arguments: list[str]) -> None:
@@ -187,6 +216,30 @@ def lock(arguments: list[str]) -> None:
         "-o",
         "clients/python/generator.lock",
     )
+    if "--upgrade" in arguments:
+        check_adapter()
+
+
+def check_adapter() -> None:
+    """Run each adapter piece's tests on the newly locked set and name the pieces that fail.
+    The pins in pyproject.toml stop at the releases the adapter was checked against: to try a
+    newer FastAPI, Starlette or SQLAlchemy, raise its pin, then run `lock --upgrade`."""
+    ensure_environment()
+    failed = []
+    for piece, tests in ADAPTER_TESTS.items():
+        print(f"+ adapter: {piece}", flush=True)
+        command = [str(PYTHON), "-m", "pytest", "-p", "no:cacheprovider", "-q", tests]
+        if subprocess.run(command, cwd=ROOT, check=False).returncode != 0:
+            failed.append(piece)
+    if failed:
+        print("adapter pieces that fail on the upgraded set:", *failed, sep="\n  ", flush=True)
+        print(
+            "Fix them before release, or serve with BOOKSHELF_FAST_PATH=false (stock parts "
+            "only) until they are fixed.",
+            flush=True,
+        )
+        sys.exit(1)
+    print("adapter: every piece holds on the upgraded set", flush=True)
 
 
 TASKS = {

@@ -4,7 +4,8 @@ Parts (``--parts``, default all seven):
 
 * ``table``: Bookshelf (production settings, one worker) and the floor app (``bench/floor.py``)
   under the same wrk load, case by case, on a seeded PostgreSQL database of the bench's own.
-  Prints requests/s, p50, p99, server CPU per request and Bookshelf's ratio to the floor.
+  Prints requests/s, p50, p99, server CPU per request and Bookshelf's ratio to the floor, for
+  Bookshelf as configured and with ``BOOKSHELF_FAST_PATH=false`` (``stock``) side by side.
 * ``costs``: Bookshelf's CPU per GET with each production feature switched off in turn.
 * ``soak``: Bookshelf under mixed load for ``--soak-seconds``; its RSS sampled throughout.
 * ``signin``: 32 concurrent sign-ins from 8 client addresses at the production Argon2id cost;
@@ -34,29 +35,21 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench import bulk, costs, dataset, import_memory, load, signin
+from bench import bulk, costs, dataset, import_memory, load, report, signin
+from bench.report import Row
 from bench.servers import Server, free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 JWT_ISSUER, JWT_AUDIENCE = "bookshelf", "bookshelf-api"
 
-# name, target ratio to the floor (the fast-path targets: every case has one)
-TARGETS = {
-    "GET /books/{id}": 0.45,
-    "GET /books": 0.4,
-    "GET /books?language&sort": 0.4,
-    "GET /books?q": 0.4,
-    "POST /books": 0.45,
-    "PATCH /books/{id}": 0.4,
-    "GET /users/me": 0.45,
-}
-MAX_P99_OVER_P50 = 4.0
+# Bookshelf built from stock parts only: what the fast path's internals buy, measured.
+STOCK = {"BOOKSHELF_FAST_PATH": "false"}
 # The sign-in burst's client addresses (4 requests each).
 SIGN_IN_CLIENTS = 8
 FILTER_QUERY = "?language=fr&sort=-published_date"
@@ -81,19 +74,6 @@ NEW_BOOK = json.dumps(
 
 # A wrk script, or a function that makes a fresh one for each run.
 Script = str | Callable[[], str]
-
-
-@dataclass(frozen=True)
-class Row:
-    case: str
-    app: str
-    per_second: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    cpu_us: float
-    errors: int
-    ratio: float | None = None
 
 
 class Bench:
@@ -241,25 +221,28 @@ class Bench:
     # --- parts ---------------------------------------------------------------------------------
 
     def table(self, database: dataset.BenchDatabase) -> dict[str, object]:
-        rows: list[Row] = []
+        """Per case: the floor, then Bookshelf; then, Bookshelf stopped, the same cases on
+        Bookshelf with the fast path off (never three pools at once: PostgreSQL's 100
+        connections). Each Bookshelf's ratio is to the floor's run of the case."""
+        measured: dict[str, dict[str, Row]] = {}
         memory: dict[str, list[float]] = {}
-        with self.bookshelf(database) as app, self.floor(database) as floor:
-            token = dataset.sign_in(app.base_url)
-            memory["bookshelf_start"] = app.rss_mib()
-            for case, script in self.scripts(database, token).items():
-                if self.options.cases and not any(c in case for c in self.options.cases):
-                    continue
-                pair = {}
-                for server in (floor, app):
-                    pair[server.name] = self.measure(server, script, case)
-                floor_rate = pair["floor"].per_second
-                rows.append(pair["floor"])
-                bookshelf = pair["bookshelf"]
-                rows.append(
-                    Row(**{**asdict(bookshelf), "ratio": bookshelf.per_second / floor_rate})
-                )
-            memory["bookshelf_after_load"] = app.rss_mib()
+        with self.floor(database) as floor:
+            for label, overrides in (("bookshelf", None), ("stock", STOCK)):
+                with self.bookshelf(database, label, overrides) as app:
+                    token = dataset.sign_in(app.base_url)
+                    memory[f"{label}_start"] = app.rss_mib()
+                    for case, script in self.scripts(database, token).items():
+                        if self.options.cases and not any(c in case for c in self.options.cases):
+                            continue
+                        row = measured.setdefault(case, {})
+                        if "floor" not in row:
+                            row["floor"] = self.measure(floor, script, case)
+                        own = self.measure(app, script, case)
+                        ratio = own.per_second / row["floor"].per_second
+                        row[label] = Row(**{**asdict(own), "ratio": ratio})
+                    memory[f"{label}_after_load"] = app.rss_mib()
             memory["floor_after_load"] = floor.rss_mib()
+        rows = [row for by_app in measured.values() for row in by_app.values()]
         return {"rows": [asdict(r) for r in rows], "rss_mib": memory}
 
     def bulk(self, database: dataset.BenchDatabase) -> dict[str, object]:
@@ -439,67 +422,6 @@ class Bench:
         return cursor
 
 
-def _print_table(result: dict[str, object]) -> None:
-    rows = [Row(**r) for r in result["rows"]]  # type: ignore[attr-defined]
-    print()
-    print(
-        "| case | app | req/s | p50 ms | p99 ms | p99/p50 | CPU µs/req | errors | ratio | target |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
-    for row in rows:
-        target = TARGETS.get(row.case)
-        verdict = ""
-        if row.ratio is not None:
-            tail_ok = row.p99_ms <= MAX_P99_OVER_P50 * row.p50_ms
-            ratio_ok = target is None or row.ratio >= target
-            goal = f"≥ {target:.2f}x" if target is not None else "-"
-            verdict = f"{goal} {'met' if ratio_ok and tail_ok and not row.errors else 'MISSED'}"
-        print(
-            f"| {row.case} | {row.app} | {row.per_second:,.0f} | {row.p50_ms:.2f} | "
-            f"{row.p99_ms:.2f} | {row.p99_ms / row.p50_ms:.1f} | {row.cpu_us:,.0f} | "
-            f"{row.errors} | {'' if row.ratio is None else f'{row.ratio:.2f}x'} | {verdict} |"
-        )
-    memory = result["rss_mib"]  # type: ignore[index]
-    print()
-    for name, sizes in memory.items():
-        print(f"RSS {name}: " + ", ".join(f"{s:.1f} MiB" for s in sizes) + " per worker")
-
-
-def _print_costs(result: dict[str, dict[str, float]]) -> None:
-    cpu_by_feature = result["features"]
-    full = cpu_by_feature["all features on"]
-    print()
-    print("| Bookshelf, GET /books/{id}, in process | CPU µs/req | the feature costs |")
-    print("|---|---:|---:|")
-    for name, cpu in cpu_by_feature.items():
-        saved = "" if name in ("all features on", costs.LIVENESS) else f"{full - cpu:,.0f} µs"
-        print(f"| {name} | {cpu:,.0f} | {saved} |")
-    print()
-    print("| GET /books/{id}, every feature on: CPU by library (cProfile self time) | share |")
-    print("|---|---:|")
-    for library, share in result["by_library"].items():
-        if share >= 0.5:
-            print(f"| {library} | {share:.1f} % |")
-
-
-def _print_scale(result: dict[str, object]) -> None:
-    small, large = result["sizes"]  # type: ignore[misc]
-    p95 = result["p95_ms"]  # type: ignore[index]
-    print()
-    print(
-        f"Scale: {result['connections']} connections; "
-        f"one-book search q={result['one_book_search']!r}"
-    )
-    print(f"| case | p95 ms at {small:,} | p95 ms at {large:,} | growth | target |")
-    print("|---|---:|---:|---:|---|")
-    for case, growth in result["growth"].items():  # type: ignore[attr-defined]
-        verdict = "met" if growth <= 1.5 else "MISSED"
-        print(
-            f"| {case} | {p95[str(small)][case]:.2f} | {p95[str(large)][case]:.2f} | "
-            f"{growth:.2f}x | ≤ 1.5x {verdict} |"
-        )
-
-
 def _machine() -> dict[str, str]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -578,7 +500,10 @@ def main() -> None:
                 database.seed(options.books, env=env, random_seed=42)
                 database.create_editor(env)
                 if "table" in parts:
-                    print("bench: table (floor, then Bookshelf, per case)", flush=True)
+                    print(
+                        "bench: table (floor and Bookshelf per case, then Bookshelf stock)",
+                        flush=True,
+                    )
                     results["table"] = bench.table(database)
                 if "costs" in parts:
                     print("bench: costs of each feature (GET by id)", flush=True)
@@ -607,11 +532,11 @@ def main() -> None:
         f"{options.workers} worker(s), {options.connections} connections, PostgreSQL"
     )
     if "table" in results:
-        _print_table(results["table"])  # type: ignore[arg-type]
+        report.table(results["table"])  # type: ignore[arg-type]
     if "costs" in results:
-        _print_costs(results["costs"])  # type: ignore[arg-type]
+        report.costs(results["costs"])  # type: ignore[arg-type]
     if "scale" in results:
-        _print_scale(results["scale"])  # type: ignore[arg-type]
+        report.scale(results["scale"])  # type: ignore[arg-type]
     if options.json:
         options.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
 

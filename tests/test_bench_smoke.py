@@ -1,7 +1,8 @@
 """The benchmark suite keeps working: a tiny run of its one command prints the table.
 
 Speed is not asserted here (the bench is the judge of that, on a quiet machine); only that the
-command runs end to end: its own database, both servers, wrk, and a ratio for the case.
+command runs end to end: its own database, the servers (the floor, Bookshelf, and Bookshelf with
+the fast path off), wrk, and a ratio for the case.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def test_the_bench_command_prints_ratios_to_the_floor() -> None:
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     rows = re.findall(r"^\| GET /books/\{id\} \| (\w+) \| ([\d,]+) \|.*$", completed.stdout, re.M)
-    assert [app for app, _ in rows] == ["floor", "bookshelf"], completed.stdout
+    assert [app for app, _ in rows] == ["floor", "bookshelf", "stock"], completed.stdout
     assert all(int(rate.replace(",", "")) > 0 for _, rate in rows)
-    assert re.search(r"\| bookshelf \|.*\| \d+\.\d\dx \|", completed.stdout), completed.stdout
+    for app in ("bookshelf", "stock"):
+        assert re.search(rf"\| {app} \|.*\| \d+\.\d\dx \|", completed.stdout), completed.stdout
     assert "RSS bookshelf_after_load" in completed.stdout

@@ -150,6 +150,7 @@ def test_unknown_log_level_is_an_error_naming_the_variable(
         ("BOOKSHELF_IDEMPOTENCY_TTL_SECONDS", "5"),
         ("BOOKSHELF_ENVIRONMENT", "staging"),
         ("BOOKSHELF_AUTO_MIGRATE", "perhaps"),
+        ("BOOKSHELF_FAST_PATH", "maybe"),
         ("BOOKSHELF_REDIS_TIMEOUT_MS", "0"),
         ("BOOKSHELF_REDIS_TIMEOUT_MS", "20000"),
         ("BOOKSHELF_REDIS_URL", "http://cache.internal:6379"),

@@ -219,34 +219,6 @@ def test_the_middleware_stack_is_built_in_one_module() -> None:
     assert "bookshelf.middleware" in builders
 
 
-def test_the_app_matches_requests_against_one_flat_route_list(tmp_path: Path) -> None:
-    """Every route is on the app's own router (``main.add_routes``): no router the app would
-    walk level by level on every request, and the layers around the router are the ones
-    ``middleware.BookshelfAPI`` names (FastAPI's telemetry and body-limit layers left out)."""
-    from fastapi.routing import APIRoute
-    from starlette.routing import Mount, Route
-
-    from bookshelf.main import create_app
-    from tests.conftest import make_settings
-
-    app = create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"))
-    nested = [
-        route for route in app.router.routes if not isinstance(route, APIRoute | Route | Mount)
-    ]
-    assert nested == []
-    layers = []
-    layer: object = app.build_middleware_stack()
-    while layer is not app.router:
-        layers.append(type(layer).__name__)
-        layer = getattr(layer, "app")  # noqa: B009 - every layer but the router has one
-    assert layers == [
-        "ServerErrorMiddleware",
-        "RequestPipeline",
-        "ExceptionMiddleware",
-        "AsyncExitStackMiddleware",
-    ]
-
-
 def test_a_book_id_is_parsed_in_one_place() -> None:
     """``books.dependencies.book_id_from_path``: ``BookId`` uses it, and so does the one route
     that parses its id itself (``GET /books/{book_id}``, to keep its dependencies few)."""
@@ -267,8 +239,6 @@ def test_a_book_id_is_parsed_in_one_place() -> None:
 LONGER_MODULES = {
     # Every BOOKSHELF_* variable in one Settings class, each documented where it is declared.
     "bookshelf.config",
-    # Split by the adapter work of issue 20 (items 1-5), on its own branch.
-    "bookshelf.middleware",
 }
 
 

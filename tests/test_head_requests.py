@@ -20,7 +20,7 @@ from bookshelf.main import create_app
 from bookshelf.users.schemas import Role
 from tests.conftest import Account, database_account, make_settings
 from tests.factories import BOOKS, book_payload, create_book, post_review, reviews_path
-from tests.ops.support import logging_as_served
+from tests.ops.support import app_routes, logging_as_served
 from tests.servers import KeptAliveConnection, running_server
 
 # Outside the schema, but GET routes all the same.
@@ -119,7 +119,7 @@ def every_get_path(app: FastAPI, ids: dict[str, str]) -> list[str]:
     """A path for every GET route of ``app`` (its path parameters from ``ids``), and every file
     of its static mounts. A route of another kind fails here, to be covered too."""
     paths = []
-    for route in app.routes:
+    for route in app_routes(app):
         if isinstance(route, Mount) and isinstance(route.app, StaticFiles):
             paths += [
                 f"{route.path}/{file.name}"

@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     search_wait_seconds: Annotated[float, Field(gt=0, le=30)] = 1.0
     # asyncpg's prepared-statement cache; turn off behind PgBouncer in transaction mode.
     database_statement_cache: bool = True
+    # The fast path (``bookshelf.fastpath``): FastAPI, Starlette and SQLAlchemy internals that
+    # make each request cheaper. Off: stock parts only, the escape hatch after an upgrade.
+    fast_path: bool = True
     # OpenTelemetry spans for requests and SQL (needs the `otel` extra; OTEL_* configures export).
     tracing: bool = False
     tracing_service_name: str = "bookshelf"

@@ -89,4 +89,4 @@ class Busy(DomainError):
 
 class HeadAnswered(Exception):
     """Raised into a streaming ``GET`` served for a ``HEAD`` once its headers went out, so the
-    rest of the body is never produced (``middleware.RequestPipeline``)."""
+    rest of the body is never produced (``ops.pipeline.RequestPipeline``)."""

@@ -150,7 +150,7 @@ def _allowed_methods(request: Request) -> str:
             for route in request.app.router.routes
         )
     ]
-    if "GET" in allowed and "HEAD" not in allowed:  # served as GET by middleware.RequestPipeline
+    if "GET" in allowed and "HEAD" not in allowed:  # served as GET by ops.pipeline.RequestPipeline
         allowed.insert(allowed.index("GET") + 1, "HEAD")
     return ", ".join(allowed)
 

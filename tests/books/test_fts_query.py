@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bookshelf.books.fields import check_search_text
 from bookshelf.books.models import books
 from bookshelf.books.search import add_text_search, fts5_query, ranked_candidates, text_values
-from bookshelf.db.statements import StatementCache
+from bookshelf.fastpath.statements import StatementCache
 
 # One quoted FTS5 string: any characters, with a double quote written twice.
 QUOTED_WORD = re.compile(r'"((?:[^"]|"")*)"')

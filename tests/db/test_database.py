@@ -22,7 +22,7 @@ from bookshelf.db.connections import open_database, opened_database
 from bookshelf.db.database import Database, unit_of_work
 from bookshelf.db.engine import create_engine
 from bookshelf.db.exceptions import DatabaseError, DatabaseUnavailable, IntegrityViolation
-from bookshelf.db.statements import StatementCache
+from bookshelf.fastpath.statements import StatementCache
 from bookshelf.idempotency.models import idempotency_records
 from bookshelf.users.models import users
 from tests.conftest import make_settings

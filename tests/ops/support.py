@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager, contextmanager
 
 import httpx
 from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.routing import BaseRoute
 
 from bookshelf.config import Settings
 from bookshelf.main import configure_process, create_app
@@ -25,6 +27,17 @@ async def started(settings: Settings) -> AsyncIterator[FastAPI]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield app
+
+
+def app_routes(app: FastAPI) -> list[BaseRoute]:
+    """Every route of ``app`` as declared, whether the fast path copied it onto the app's list
+    or plain FastAPI keeps it in an included router."""
+    return [context.original_route for context in iter_route_contexts(app.routes)]
+
+
+def api_route(app: FastAPI, name: str) -> APIRoute:
+    [route] = [r for r in app_routes(app) if isinstance(r, APIRoute) and r.name == name]
+    return route
 
 
 @contextmanager

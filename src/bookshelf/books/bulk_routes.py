@@ -260,6 +260,6 @@ def add_bulk_routes(router: APIRouter) -> None:
             },
         ),
         # The import's turn is taken before its connection (the sign-in check's) and its body.
-        dependencies=[Depends(require_ndjson_body), Depends(import_slot)],
+        dependencies=[Depends(require_ndjson_body), Depends(import_slot, scope="function")],
         openapi_extra={"requestBody": _IMPORT_BODY},
     )

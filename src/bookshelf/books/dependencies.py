@@ -12,7 +12,7 @@ from starlette.datastructures import State
 from bookshelf.api import uuid_or_not_found
 from bookshelf.books.exceptions import BookNotFound, ExportBusy, ImportBusy, TooManyExports
 from bookshelf.config import Settings
-from bookshelf.db.connections import handler_exits
+from bookshelf.dependencies import Exit, exit_calling, with_exit
 from bookshelf.ops.ratelimit import client_address_key
 from bookshelf.slots import Slots, SlotsPerKey
 
@@ -44,7 +44,8 @@ IfNoneMatch = Annotated[
 ]
 
 
-async def search_slot(request: Request) -> None:
+@with_exit
+async def search_slot(request: Request) -> tuple[None, Exit | None]:
     """A search's turn (``GET /books?q=``): at most ``BOOKSHELF_SEARCH_CONCURRENCY`` run at once
     per worker, and one that waits past ``BOOKSHELF_SEARCH_WAIT_SECONDS`` is a 503 ``busy``
     problem (``SearchBusy``). Taken before the request's connection (a route dependency, solved
@@ -52,10 +53,10 @@ async def search_slot(request: Request) -> None:
     other requests still find connections. Given back when the handler returns, after the
     connection. A list without ``q`` takes none."""
     if not request.query_params.get("q"):
-        return
+        return None, None
     slots: Slots = request.app.state.search_slots
     await slots.take()
-    handler_exits(request).callback(slots.give_back)
+    return None, exit_calling(slots.give_back)
 
 
 # How long an import waits for its turn: about what one import at the caps takes (bench/
@@ -81,7 +82,8 @@ def add_bulk_slots(state: State, settings: Settings) -> None:
     )
 
 
-async def import_slot(request: Request) -> None:
+@with_exit
+async def import_slot(request: Request) -> tuple[None, Exit]:
     """An import's turn (``POST /books/import``): at most ``BOOKSHELF_IMPORT_CONCURRENCY`` run
     at once per worker, and one that waits past ``IMPORT_WAIT_SECONDS`` is a 503 ``busy``
     problem (``ImportBusy``). Taken before the request's connection, like a search's (on
@@ -90,7 +92,7 @@ async def import_slot(request: Request) -> None:
     handler returns, after the connection."""
     slots: Slots = request.app.state.import_slots
     await slots.take()
-    handler_exits(request).callback(slots.give_back)
+    return None, exit_calling(slots.give_back)
 
 
 async def take_export_turn(request: Request) -> Callable[[], None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
+from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -35,13 +36,12 @@ from bookshelf.db.connections import ConnectionDep
 from bookshelf.dependencies import SettingsDep
 from bookshelf.idempotency.dependencies import Idempotent
 from bookshelf.problems import problem_responses
-from bookshelf.routing import PlannedRoute
 
 # Path segments the bulk routes own, which are never a book id.
 _BULK_SEGMENTS = frozenset({"export", "import"})
 
 
-class _BookRoute(PlannedRoute):
+class _BookRoute(APIRoute):
     """A route of the books router. ``/books/{book_id}`` does not match ``/books/export`` or
     ``/books/import``: ``PATCH /books/export`` is a 405 that names the methods the export has
     (``Allow: GET, HEAD``), not an attempt to patch a book called "export"."""
@@ -69,7 +69,7 @@ def _book_headers(request: Request, book: Book) -> dict[str, str]:
     "",
     response_model=BookPage,
     responses=problem_responses(422),
-    dependencies=[Depends(search_slot)],
+    dependencies=[Depends(search_slot, scope="function")],
 )
 async def list_books(
     request: Request,

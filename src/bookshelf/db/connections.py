@@ -18,14 +18,15 @@ signed in, the one that loads the user).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from bookshelf.config import Settings
 from bookshelf.db.database import Connection, Database
+from bookshelf.dependencies import Exit, with_exit
 
 # Requests with these methods never write.
 _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -60,13 +61,8 @@ async def get_database(request: Request) -> Database:
     return database
 
 
-# FastAPI's stack of the exits that run when the handler returns, before the response is sent
-# (where it keeps the exits of dependencies with ``yield`` and ``scope="function"``).
-_HANDLER_EXITS = "fastapi_function_astack"
-
-
-def _finish(database: Database, connection: Connection) -> Callable[..., Awaitable[bool]]:
-    async def finish(exc_type: type[BaseException] | None, *_exc_info: object) -> bool:
+def _finish(database: Database, connection: Connection) -> Exit:
+    async def finish(exc_type: type[BaseException] | None, *_exc_info: object) -> None:
         try:
             if exc_type is None:
                 await connection.commit()
@@ -74,37 +70,23 @@ def _finish(database: Database, connection: Connection) -> Callable[..., Awaitab
             # Back to the pool (rolled back, if not committed) even when the request was
             # cancelled by its time limit: ``release`` is shielded.
             await database.release(connection)
-        return False  # an exception goes on
 
     return finish
 
 
-async def get_connection(request: Request) -> Connection:
+@with_exit
+async def get_connection(request: Request) -> tuple[Connection, Exit]:
     """One connection per request (FastAPI caches it), committed when the handler returns,
     before the response is sent, so a client never sees 201 for a write that then failed to
-    commit; rolled back if the handler raised.
-
-    What a dependency with ``yield`` does, for less on every request (measured in process,
-    bench/RESULTS.md: ~24 µs of a ~390 µs GET instead of ~38): the commit is pushed on the
-    stack of exits FastAPI keeps for such dependencies, so dependencies that took the
-    connection later (``Idempotent``) run their exits first, on the open connection, as they
-    would with ``yield``."""
+    commit; rolled back if the handler raised. Dependencies that took the connection later
+    (``Idempotent``) run their exits first, on the open connection."""
     database: Database = request.app.state.database
     connection = await database.connect(write=request.method not in _READ_ONLY_METHODS)
-    handler_exits(request).push_async_exit(_finish(database, connection))
-    return connection
+    return connection, _finish(database, connection)
 
 
-def handler_exits(request: Request) -> AsyncExitStack:
-    """The stack of exits that run when the request's handler returns (last pushed, first
-    run), for dependencies that need an exit without being generators."""
-    exits: AsyncExitStack | None = request.scope.get(_HANDLER_EXITS)
-    if exits is None:
-        raise RuntimeError(f"no {_HANDLER_EXITS} in the request: FastAPI changed how it runs exits")
-    return exits
-
-
-ConnectionDep = Annotated[Connection, Depends(get_connection)]
+# ``scope="function"``: the commit runs before the response is sent (``with_exit``).
+ConnectionDep = Annotated[Connection, Depends(get_connection, scope="function")]
 # For the few routes that must not hold a connection throughout (they hash passwords, see
 # auth.passwords): they open short units of work themselves with ``unit_of_work``.
 DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -26,7 +26,7 @@ from typing import Any
 import anyio
 from sqlalchemy.sql.elements import ClauseElement
 
-from bookshelf.db.statements import Bound, DialectName, StatementCache, make_rows
+from bookshelf.db.statements import Bound, DialectName, Statements, make_rows
 
 logger = logging.getLogger("bookshelf.db")
 
@@ -185,7 +185,7 @@ class Database(abc.ABC):
     """The process's pool of connections to one database."""
 
     dialect: DialectName
-    statements: StatementCache
+    statements: Statements
     echo: bool = False
     # An OpenTelemetry tracer when tracing is on: a span per statement.
     tracer: Any = None

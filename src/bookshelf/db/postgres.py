@@ -36,7 +36,8 @@ from bookshelf.db.exceptions import (
     StatementCancelled,
 )
 from bookshelf.db.pool import Pool
-from bookshelf.db.statements import Bound, StatementCache
+from bookshelf.db.statements import Bound, Statements
+from bookshelf.fastpath.statements import statements_for
 
 # SQLSTATEs that mean "try again later": server shutting down or starting, too many
 # connections; the connection-exception class (08xxx) is matched by its prefix.
@@ -194,10 +195,12 @@ def _set_local(settings: Mapping[str, str]) -> str:
 class PostgresDatabase(Database):
     dialect = "postgresql"
 
-    def __init__(self, pool: Pool[asyncpg.Connection], *, echo: bool) -> None:
+    def __init__(
+        self, pool: Pool[asyncpg.Connection], *, echo: bool, statements: Statements
+    ) -> None:
         super().__init__()
         self.pool = pool
-        self.statements = StatementCache("postgresql")
+        self.statements = statements
         self.echo = echo
 
     @classmethod
@@ -236,7 +239,8 @@ class PostgresDatabase(Database):
             open_connection=open_connection,
             close_connection=close_connection,
         )
-        return cls(pool, echo=settings.database_echo)
+        statements = statements_for("postgresql", fast_path=settings.fast_path)
+        return cls(pool, echo=settings.database_echo, statements=statements)
 
     async def translated(self, error: BaseException) -> BaseException:
         """The service's error for ``error``; a lost connection expires the whole pool."""

@@ -26,7 +26,8 @@ from bookshelf.db import tuning
 from bookshelf.db.database import Connection, Database
 from bookshelf.db.exceptions import DatabaseError, DatabaseUnavailable, IntegrityViolation
 from bookshelf.db.pool import Pool
-from bookshelf.db.statements import Bound, StatementCache
+from bookshelf.db.statements import Bound, Statements
+from bookshelf.fastpath.statements import statements_for
 
 # The pragmas in one script: one call on the connection's thread.
 _PRAGMAS = "".join(f"{pragma};" for pragma in tuning.SQLITE_PRAGMAS)
@@ -112,10 +113,18 @@ class SqliteConnection(Connection):
 class SqliteDatabase(Database):
     dialect = "sqlite"
 
-    def __init__(self, path: str, *, pool_size: int, acquire_timeout: float, echo: bool):
+    def __init__(
+        self,
+        path: str,
+        *,
+        pool_size: int,
+        acquire_timeout: float,
+        echo: bool,
+        statements: Statements,
+    ):
         super().__init__()
         self.path = path
-        self.statements = StatementCache("sqlite")
+        self.statements = statements
         self.echo = echo
         self.pool: Pool[aiosqlite.Connection] = Pool(
             size=pool_size,
@@ -131,6 +140,7 @@ class SqliteDatabase(Database):
             pool_size=pool_size or settings.database_pool_size + settings.database_max_overflow,
             acquire_timeout=settings.database_pool_timeout_seconds,
             echo=settings.database_echo,
+            statements=statements_for("sqlite", fast_path=settings.fast_path),
         )
 
     async def _new_connection(self) -> aiosqlite.Connection:

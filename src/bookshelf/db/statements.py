@@ -1,27 +1,29 @@
-"""SQLAlchemy Core statements compiled once per dialect, run on the driver.
+"""SQLAlchemy Core statements compiled per dialect, run on the driver.
 
 SQLAlchemy Core builds every statement the services send; this module turns a statement into
 what a driver takes: its SQL text, its arguments in order, and how to turn each argument into
-the driver's value and each result column into Python's. The compiled form of a statement's
-*shape* is cached (keyed by SQLAlchemy's own cache key, which leaves the literal values out),
-so a statement built per request costs its cache key and a dictionary lookup, not a compile.
+the driver's value and each result column into Python's. ``Statements`` does it with public
+SQLAlchemy API only, compiling each statement it is given (what runs with the fast path off);
+with the fast path on, ``fastpath.statements.StatementCache`` compiles each statement *shape*
+once, as SQLAlchemy's own execution does.
+
+Why compile each statement: SQLAlchemy's one public statement cache is its engine's, reached
+through its own ``Connection.execute``, and the data layer runs on the drivers without that
+layer (``db.database``). Compiling is always right, for any statement; what it costs is in
+bench/RESULTS.md.
 
 Values are converted by the column types themselves, as SQLAlchemy's own execution converts
 them (one conversion, shared with Alembic's engine and ``db.types.UtcDateTime``): on
 PostgreSQL asyncpg handles every type natively (JSON through codecs set on each connection); on
 SQLite UUIDs are 32 hex digits, timestamps naive UTC text, dates ISO text, JSON unescaped UTF-8
-text (``db.tuning.json_text``).
-
-The two SQLAlchemy touches that are not plain public API are here and only here: a statement's
-cache key (``_generate_cache_key``) and compiling against it (``cache_key=``), which is how
-SQLAlchemy's own execution reuses compiled statements. tests/db/test_database.py round-trips
-every column type on both databases, so a change in either shows up there.
+text (``db.tuning.json_text``). tests/db/test_database.py and tests/db/test_values.py
+round-trip every column type on both databases.
 """
 
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict, namedtuple
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,7 +42,7 @@ Parameters = Mapping[str, Any]
 
 
 @functools.cache
-def _dialect(name: DialectName) -> Dialect:
+def dialect(name: DialectName) -> Dialect:
     """SQLAlchemy's dialect to compile for (imported only for the database in use)."""
     if name == "postgresql":
         from sqlalchemy.dialects.postgresql import asyncpg
@@ -52,11 +54,6 @@ def _dialect(name: DialectName) -> Dialect:
     return aiosqlite.dialect(json_serializer=tuning.json_text, json_deserializer=from_json)
 
 
-# Shapes of statements kept per dialect. The services build a few dozen shapes (a list's
-# filters combine into more); the bound keeps a pathological caller from growing it forever.
-CACHE_SIZE = 500
-
-
 def _bind_converter(dialect_name: DialectName, type_: TypeEngine[Any]) -> Convert | None:
     """How a value bound to a column of ``type_`` becomes the driver's: the type's own
     processing on the dialect, as SQLAlchemy's execution (and so Alembic's engine) does it.
@@ -65,8 +62,8 @@ def _bind_converter(dialect_name: DialectName, type_: TypeEngine[Any]) -> Conver
     naive datetime)."""
     if dialect_name == "postgresql" and not isinstance(type_, TypeDecorator):
         return None
-    dialect = _dialect(dialect_name)
-    return type_.dialect_impl(dialect).bind_processor(dialect)
+    compiling = dialect(dialect_name)
+    return type_.dialect_impl(compiling).bind_processor(compiling)
 
 
 def _result_converter(dialect_name: DialectName, type_: TypeEngine[Any]) -> Convert | None:
@@ -74,8 +71,8 @@ def _result_converter(dialect_name: DialectName, type_: TypeEngine[Any]) -> Conv
     type's own processing on the dialect; asyncpg returns Python's values itself."""
     if dialect_name == "postgresql":
         return None
-    dialect = _dialect(dialect_name)
-    return type_.dialect_impl(dialect).result_processor(dialect, None)
+    compiling = dialect(dialect_name)
+    return type_.dialect_impl(compiling).result_processor(compiling, None)
 
 
 def _row_class(names: Sequence[str]) -> type[tuple[Any, ...]]:
@@ -107,17 +104,18 @@ class Bound:
     statement: CompiledStatement
 
 
-def _compile(
-    statement: ClauseElement,
-    dialect_name: DialectName,
-    cache_key: Any,
-    column_keys: Sequence[str],
-) -> CompiledStatement:
-    dialect = _dialect(dialect_name)
-    compiled = statement.compile(
-        dialect=dialect, cache_key=cache_key, column_keys=list(column_keys)
-    )
+def compile_for(
+    statement: ClauseElement, dialect_name: DialectName, column_keys: Sequence[str]
+) -> SQLCompiler:
+    compiled = statement.compile(dialect=dialect(dialect_name), column_keys=list(column_keys))
     assert isinstance(compiled, SQLCompiler)  # noqa: S101 - Core statements compile to SQL
+    return compiled
+
+
+def describe(
+    compiled: SQLCompiler, statement: ClauseElement, dialect_name: DialectName
+) -> CompiledStatement:
+    """What a driver needs of ``compiled``, the statement compiled for ``dialect_name``."""
     bind_types = {
         name: _bind_converter(dialect_name, bind.type) for name, bind in compiled.binds.items()
     }
@@ -138,58 +136,47 @@ def _compile(
     )
 
 
-class StatementCache:
-    """Compiled statement shapes of one dialect, least recently used dropped past the bound."""
+def column_keys(parameters: Parameters | None) -> tuple[str, ...]:
+    """An INSERT or UPDATE without ``values()`` sets the columns the parameters name, so the
+    names are part of what is compiled (as in SQLAlchemy's own execution)."""
+    return tuple(parameters) if parameters else ()
 
-    def __init__(self, dialect: DialectName, size: int = CACHE_SIZE) -> None:
+
+class Statements:
+    """Statements of one dialect, each compiled when it is bound (public API only)."""
+
+    def __init__(self, dialect: DialectName) -> None:
         self.dialect: DialectName = dialect
-        self._size = size
-        self._entries: OrderedDict[Any, CompiledStatement] = OrderedDict()
 
     def bind(self, statement: ClauseElement, parameters: Parameters | None = None) -> Bound:
         """The statement's SQL and arguments; ``parameters`` fill its named ``bindparam``s, or
         (for an INSERT or UPDATE without ``values``) name the columns it sets."""
-        # An INSERT or UPDATE without values() sets the columns the parameters name, so the
-        # names are part of the shape (as in SQLAlchemy's own execution).
-        column_keys = tuple(parameters) if parameters else ()
-        cache_key = statement._generate_cache_key()
-        if cache_key is None:  # not cacheable: compiled for this execution only
-            compiled = _compile(statement, self.dialect, None, column_keys)
-            values = compiled.compiled.construct_params(parameters, escape_names=False)
-        else:
-            key = (cache_key.key, column_keys)
-            compiled = self._entries.get(key)  # type: ignore[assignment]
-            if compiled is None:
-                compiled = _compile(statement, self.dialect, cache_key, column_keys)
-                self._entries[key] = compiled
-                if len(self._entries) > self._size:
-                    self._entries.popitem(last=False)
-            values = compiled.compiled.construct_params(
-                parameters, extracted_parameters=cache_key.bindparams, escape_names=False
-            )
-        return self._arguments(compiled, values)
+        compiled = compile_for(statement, self.dialect, column_keys(parameters))
+        values = compiled.construct_params(parameters, escape_names=False)
+        return arguments(describe(compiled, statement, self.dialect), values)
 
     def bind_many(self, statement: ClauseElement, rows: Sequence[Parameters]) -> list[Bound]:
         return [self.bind(statement, row) for row in rows]
 
-    @staticmethod
-    def _arguments(compiled: CompiledStatement, values: Mapping[str, Any]) -> Bound:
-        if not compiled.expanding:
-            converters = compiled.bind_types
-            arguments = []
-            for name in compiled.names:
-                convert = converters[name]
-                value = values[name]
-                arguments.append(value if convert is None else convert(value))
-            return Bound(compiled.sql, tuple(arguments), compiled)
-        expanded = compiled.compiled.construct_expanded_state(dict(values), escape_names=False)
-        origin = {new: old for old, news in expanded.parameter_expansion.items() for new in news}
-        arguments = []
-        for name in expanded.positiontup or ():
-            convert = compiled.bind_types.get(origin.get(name, name))
-            value = expanded.parameters[name]
-            arguments.append(value if convert is None else convert(value))
-        return Bound(expanded.statement, tuple(arguments), compiled)
+
+def arguments(compiled: CompiledStatement, values: Mapping[str, Any]) -> Bound:
+    """``compiled`` with ``values`` in the order its SQL takes them, each converted."""
+    if not compiled.expanding:
+        converters = compiled.bind_types
+        ordered = []
+        for name in compiled.names:
+            convert = converters[name]
+            value = values[name]
+            ordered.append(value if convert is None else convert(value))
+        return Bound(compiled.sql, tuple(ordered), compiled)
+    expanded = compiled.compiled.construct_expanded_state(dict(values), escape_names=False)
+    origin = {new: old for old, news in expanded.parameter_expansion.items() for new in news}
+    ordered = []
+    for name in expanded.positiontup or ():
+        convert = compiled.bind_types.get(origin.get(name, name))
+        value = expanded.parameters[name]
+        ordered.append(value if convert is None else convert(value))
+    return Bound(expanded.statement, tuple(ordered), compiled)
 
 
 def make_rows(compiled: CompiledStatement, records: Sequence[Sequence[Any]]) -> list[Any]:

@@ -16,16 +16,15 @@ Transactions: this module is the one place that commits outside the request's tr
 The claim commits at once, in a short transaction of its own, so that a concurrent retry with the
 same key sees it in flight and gets 409 instead of writing a second row. The route's write and
 ``record`` then share the request's transaction (``ConnectionDep``), so the write and its
-replayable response commit together or not at all. If the request fails after the claim, the
-dependency's exit rolls the request's work back and deletes the claim in a second short
-transaction (the request's own rollback would not undo a committed claim), so a retry runs
-afresh. Both use the request's connection: a second one could deadlock with its write lock on
-SQLite.
+replayable response commit together or not at all: the dependency's exit commits them, before
+the response is sent. If the request fails after the claim, or that commit does, the exit rolls
+the request's work back and deletes the claim in a second short transaction (the request's own
+rollback would not undo a committed claim), so a retry runs afresh. Both use the request's
+connection: a second one could deadlock with its write lock on SQLite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import anyio
@@ -35,9 +34,9 @@ from pydantic import BaseModel
 from bookshelf.api import API_PREFIX, JSON_MEDIA_TYPE
 from bookshelf.auth.dependencies import CurrentUser
 from bookshelf.auth.sessions import Principal
-from bookshelf.db.connections import ConnectionDep, handler_exits
+from bookshelf.db.connections import ConnectionDep
 from bookshelf.db.database import Connection
-from bookshelf.dependencies import SettingsDep
+from bookshelf.dependencies import Exit, SettingsDep, with_exit
 from bookshelf.idempotency import service
 
 IdempotencyKey = Annotated[
@@ -121,8 +120,16 @@ class Idempotency:
         self._claimed = False
 
     @property
-    def unrecorded(self) -> bool:
-        return self._claimed and not self._recorded
+    def claimed(self) -> bool:
+        return self._claimed
+
+    @property
+    def recorded(self) -> bool:
+        return self._recorded
+
+    async def commit(self) -> None:
+        """Commit the request's work with its recorded response (see ``_settle``)."""
+        await self._connection.commit()
 
 
 def _scope(request: Request, principal: Principal) -> str:
@@ -133,40 +140,51 @@ def _scope(request: Request, principal: Principal) -> str:
     return f"{request.method} {path} by {principal.id}"
 
 
+@with_exit
 async def get_idempotency(
     request: Request,
     principal: CurrentUser,
     connection: ConnectionDep,
     settings: SettingsDep,
     key: IdempotencyKey = None,
-) -> Idempotency:
-    """The request's ``Idempotency``; when the handler is done, a failed request's claim is
-    released. The exit is pushed on the handler's exits (``db.connections.handler_exits``)
-    rather than written as a dependency with ``yield``: FastAPI opens a cancel scope for each
-    of those on every request, and every ``POST`` has this one."""
+) -> tuple[Idempotency, Exit]:
+    """The request's ``Idempotency``, settled when the handler is done (``_settle``); its exit
+    runs before the connection's (it was taken after the connection, so it runs first)."""
     policy = service.IdempotencyPolicy(
         ttl_seconds=settings.idempotency_ttl_seconds,
         lock_seconds=settings.idempotency_lock_seconds,
     )
     idempotency = Idempotency(connection, key, _scope(request, principal), policy)
-    handler_exits(request).push_async_exit(_release_on_failure(idempotency))
-    return idempotency
+    return idempotency, _settle(idempotency)
 
 
-def _release_on_failure(idempotency: Idempotency) -> Callable[..., Awaitable[bool]]:
-    async def release_on_failure(exc_type: type[BaseException] | None, *_exc: object) -> bool:
-        if exc_type is None and not idempotency.unrecorded:
-            return False  # the common case: nothing claimed, or a response recorded
-        # Also on cancellation (a timed-out or abandoned request): shielded, so it finishes.
-        with anyio.CancelScope(shield=True):
-            await idempotency.release()
+def _settle(idempotency: Idempotency) -> Exit:
+    """The exit of a request's ``Idempotency``. A request that claimed its key and recorded its
+    response commits here, just before the connection's exit would: if that COMMIT fails, the
+    claim (committed on its own) is released too, so a retry runs afresh instead of meeting a
+    409 for a request that is no longer running. A request that failed releases its claim."""
+
+    async def settle(exc_type: type[BaseException] | None, *_exc: object) -> None:
+        if not idempotency.claimed:
+            return  # the common case: no key, or a replay
+        if exc_type is None and idempotency.recorded:
+            try:
+                await idempotency.commit()
+            except BaseException:
+                await _release(idempotency)
+                raise
+            return
+        await _release(idempotency)
         if exc_type is None:
             raise RuntimeError("the route claimed an Idempotency-Key but recorded no response")
-        return False  # the exception goes on
 
-    return release_on_failure
+    return settle
 
 
-# The exit runs when the handler returns, before the request's transaction commits (it was
-# pushed after the connection's, so it runs first: db.connections).
-Idempotent = Annotated[Idempotency, Depends(get_idempotency)]
+async def _release(idempotency: Idempotency) -> None:
+    # Also on cancellation (a timed-out or abandoned request): shielded, so it finishes.
+    with anyio.CancelScope(shield=True):
+        await idempotency.release()
+
+
+Idempotent = Annotated[Idempotency, Depends(get_idempotency, scope="function")]

@@ -1,6 +1,6 @@
 """What every request leaves behind once answered: its metrics and one access-log event.
 
-Both are recorded by ``middleware.RequestPipeline`` after the response has been sent. The
+Both are recorded by ``ops.pipeline.RequestPipeline`` after the response has been sent. The
 metric children are looked up once per (method, route, status class) and kept, instead of
 going through ``labels()`` on every request; the access event's fields are collected during
 the request and rendered and written after it (``ops.logging.AccessLog``), in one write for

@@ -22,7 +22,7 @@ When the shared store (Redis) does not answer, or not within ``BOOKSHELF_REDIS_T
 must not become an outage of the catalog), but the strict budgets fall back to counters in this
 process: password guessing stays bounded per instance. Both are logged and counted in
 ``bookshelf_rate_limit_store_failures``. The request's time limit covers the limiter too
-(``middleware.RequestPipeline``).
+(``ops.pipeline.RequestPipeline``).
 
 The client address is the connection's peer, which ``ProxyHeadersMiddleware`` replaces with the
 ``X-Forwarded-For`` client only when the peer is a configured trusted proxy.

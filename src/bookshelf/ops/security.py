@@ -1,5 +1,5 @@
 """HTTP hardening that is ours to add: security headers and the ``Host`` allow-list, applied by
-``middleware.RequestPipeline``. (CORS, the HTTPS redirect and proxy headers use Starlette's and
+``ops.pipeline.RequestPipeline``. (CORS, the HTTPS redirect and proxy headers use Starlette's and
 uvicorn's own middleware, wired in ``bookshelf.middleware``.)"""
 
 from __future__ import annotations

@@ -1,22 +1,23 @@
-"""Request parameters read on a plan made once per route (``PlannedRoute``).
+"""Request parameters read on a plan made once per route (``ParamPlan``).
+
+Reproduces FastAPI's reading of path, query and header parameters (``request_params_to_args``,
+and a query model as ``_request_param_model_to_args`` gathers it); checked against FastAPI
+0.165.0. ``tests/fastpath/test_params.py`` holds every planned parameter of every route equal to
+FastAPI's own reading, on valid, invalid and missing input.
 
 For every path, query and header parameter, on every request, FastAPI first works out what
 kind of parameter it is (a pydantic model? a sequence? JSON? which of its names did the
-request use?), then validates it. Measured in process, that working out is most of the cost:
-~4 µs for a path parameter and ~7 for a header, so a tenth of the CPU of a GET by id (path id
-and ``If-None-Match``) went to re-reading declarations that never change.
-
-``PlannedRoute`` works it out once, when the route is built, for each scalar parameter of
-the endpoint itself (not a list, not JSON) and for each pydantic model of query parameters
-(the list's filters). At request time a scalar parameter is one lookup and the very validation
+request use?), then validates it: most of what reading a parameter costs goes to re-reading
+a declaration that never changes (bench/RESULTS.md). The plan works it out
+once, when the route's handler is built (``fastpath.routes``), for each scalar parameter of the
+endpoint itself (not a list, not JSON) and for each pydantic model of query parameters (the
+list's filters). At request time a scalar parameter is one lookup and the very validation
 FastAPI would run (FastAPI's own function, with the parameter's own ``ModelField``: same
 defaults, same error types and locations); a query model is gathered key by key as FastAPI
 gathers it (repeated keys for list fields, the other keys for the model's own ``extra``
 policy) and validated whole, as FastAPI does. What the plan does not cover stays FastAPI's:
-dependencies, header and cookie models, bodies, cookies, list parameters.
-``tests/test_routing.py`` holds the outcome equal to FastAPI's own, parameter by parameter,
-for every route of the app, on valid and invalid input; the OpenAPI document is unchanged
-(it is made from the route's full declaration, which is kept as it is).
+dependencies, header and cookie models, bodies, cookies, list parameters. The OpenAPI document
+is unchanged: it is made from the route's full declaration, which is kept as it is.
 
 One difference, on purpose: FastAPI gathers every invalid input of a request in one 422. Here
 the planned parameters are checked once the dependencies and the body have been, so a request
@@ -28,11 +29,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Request
 from fastapi._compat import ModelField, field_annotation_is_sequence, get_cached_model_fields
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import (
@@ -43,12 +43,8 @@ from fastapi.dependencies.utils import (
     _validate_value_with_model_field,
 )
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
-
-# The name the planned endpoint gets the request under, when the endpoint does not ask for it.
-_REQUEST_PARAM = "_planned_request"
 
 Errors = list[dict[str, Any]]
 
@@ -97,7 +93,7 @@ class _ModelPart:
 class QueryModelParam:
     """A pydantic model of query parameters (``Annotated[Model, Query()]``), read as FastAPI's
     ``_request_param_model_to_args`` reads one, with each of its fields' kind worked out once
-    (FastAPI re-inspects them per request: ~20 % of a list's CPU)."""
+    (FastAPI re-inspects them on every request)."""
 
     name: str
     field: ModelField
@@ -219,35 +215,3 @@ def planned_endpoint(
         return await call(**values, **parsed)
 
     return endpoint
-
-
-class PlannedRoute(APIRoute):
-    """An ``APIRoute`` whose endpoint's scalar path, query and header parameters, and its
-    query-parameter models, are read on a plan made when the route is built (see the module's
-    docstring). A route with none, or whose endpoint is not a coroutine function, is FastAPI's
-    as it is."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        full = self.dependant
-        call = full.call
-        if call is None or not inspect.iscoroutinefunction(call):
-            return super().get_route_handler()
-        plan, lean = ParamPlan.split(full)
-        if not plan.params:
-            return super().get_route_handler()
-        pass_request = full.request_param_name is not None
-        request_param = full.request_param_name or _REQUEST_PARAM
-        lean = dataclasses.replace(
-            lean,
-            call=planned_endpoint(
-                call, plan, request_param=request_param, pass_request=pass_request
-            ),
-            request_param_name=request_param,
-        )
-        # FastAPI builds the handler from ``self.dependant``; the full one is put back at once
-        # for what reads the declaration later (the OpenAPI document, url_for).
-        self.dependant = lean
-        try:
-            return super().get_route_handler()
-        finally:
-            self.dependant = full
