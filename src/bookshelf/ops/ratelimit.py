@@ -188,10 +188,11 @@ class RateLimits:
                 return self._decide(items, counts)
         return self._decide(items, self.memory.hit(name, items, identities, self.clock()))
 
-    async def count_password_check(self, user_id: str, scope: Scope) -> None:
+    async def count_password_check(self, user_id: str, address: str) -> None:
         """Count a password check outside the sign-in endpoints (a password change) against the
-        strict budget of both the account and the address; raise when either is spent."""
-        verdict = await self.hit(STRICT, (f"user:{user_id}", client_address_key(scope)))
+        strict budget of both the account and the address (``address_key``); raise when either
+        is spent."""
+        verdict = await self.hit(STRICT, (f"user:{user_id}", address))
         if verdict is not None and not verdict.allowed:
             metrics.RATE_LIMITED.labels(STRICT).inc()
             raise TooManyPasswordAttempts(
