@@ -94,6 +94,19 @@ async def get_review(connection: Connection, book_id: uuid.UUID, review_id: uuid
     return Review.model_validate(row, from_attributes=True)
 
 
+async def find_review_by(
+    connection: Connection, book_id: uuid.UUID, user_id: uuid.UUID
+) -> Review | None:
+    """The review ``user_id`` wrote of a book, if any (one per user and book: a unique index
+    serves it)."""
+    row = (
+        await connection.execute(
+            _select_reviews().where(reviews.c.book_id == book_id, reviews.c.user_id == user_id)
+        )
+    ).first()
+    return None if row is None else Review.model_validate(row, from_attributes=True)
+
+
 async def update_review(
     connection: Connection,
     book_id: uuid.UUID,
