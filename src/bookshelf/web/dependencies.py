@@ -49,6 +49,7 @@ async def _load_session(viewer: Viewer, request: Request, connection: Connection
 async def page_viewer(request: Request, site: SiteDep, connection: ConnectionDep) -> Viewer:
     """Who looks at the page (on the page's own connection)."""
     viewer = Viewer.from_cookies(site, request)
+    request.state.viewer = viewer  # its cookies go out with a redirect to sign in too
     await _load_session(viewer, request, connection)
     return viewer
 
@@ -94,6 +95,7 @@ async def posted_form(
     form = await request.form(max_files=1, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
     try:
         viewer = Viewer.from_cookies(site, request)
+        request.state.viewer = viewer
         sent = form.get(CSRF_FIELD)
         if not isinstance(sent, str) or not site.forms.check(
             sent, viewer.nonce, viewer.claimed_session

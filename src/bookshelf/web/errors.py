@@ -25,6 +25,7 @@ from bookshelf.problems import PROBLEM_MEDIA_TYPE
 from bookshelf.web.exceptions import SignInRequired
 from bookshelf.web.pages import NO_STORE, redirect
 from bookshelf.web.site import Site
+from bookshelf.web.viewer import Viewer
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
@@ -96,7 +97,10 @@ def _for_pages(handler: Handler, to_page: Callable[[Response], Response]) -> Han
 async def _sign_in_first(request: Request, error: Exception) -> Response:
     next_path = error.next_path if isinstance(error, SignInRequired) else None
     query = f"?{urlencode({'next': next_path})}" if next_path else ""
-    return redirect(f"/sign-in{query}")
+    response = redirect(f"/sign-in{query}")
+    # A session found over clears its cookie on the way.
+    viewer: Viewer | None = getattr(request.state, "viewer", None)
+    return viewer.finish(response) if viewer is not None else response
 
 
 def install_error_pages(app: FastAPI, site: Site) -> Callable[[Response], Response]:
