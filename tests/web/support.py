@@ -79,7 +79,13 @@ class Browser:
         site = self.app.state.site
         session_id = self.app.state.auth.signer.verify(account.access_token).session_id
         token = site.sessions.issue(account.id, session_id)
-        self.client.cookies.set(site.cookies.session, token)
+        self.set_session_cookie(token)
+
+    def set_session_cookie(self, token: str) -> None:
+        """As the server's Set-Cookie would store it (a host without a dot is ``.local`` to
+        the cookie jar), so the server's own Set-Cookie replaces or deletes it."""
+        name = self.app.state.site.cookies.session
+        self.client.cookies.set(name, token, domain="testserver.local", path="/")
 
     def cookie(self, name: str) -> str | None:
         return self.client.cookies.get(name)
