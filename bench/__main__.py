@@ -4,7 +4,8 @@ Parts (``--parts``, default all seven):
 
 * ``table``: Bookshelf (production settings, one worker) and the floor app (``bench/floor.py``)
   under the same wrk load, case by case, on a seeded PostgreSQL database of the bench's own.
-  Prints requests/s, p50, p99, server CPU per request and Bookshelf's ratio to the floor.
+  Prints requests/s, p50, p99, server CPU per request and Bookshelf's ratio to the floor; then
+  the web app's pages beside the API calls they show (``bench/pages.py``: CPU within 2x).
 * ``costs``: Bookshelf's CPU per GET with each production feature switched off in turn.
 * ``soak``: Bookshelf under mixed load for ``--soak-seconds``; its RSS sampled throughout.
 * ``signin``: 32 concurrent sign-ins from 8 client addresses at the production Argon2id cost;
@@ -39,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench import bulk, costs, dataset, import_memory, load, signin
+from bench import bulk, costs, dataset, import_memory, load, pages, signin
 from bench.servers import Server, free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,9 +259,15 @@ class Bench:
                 rows.append(
                     Row(**{**asdict(bookshelf), "ratio": bookshelf.per_second / floor_rate})
                 )
+            api_cpu = {row.case: row.cpu_us for row in rows if row.app == "bookshelf"}
+            page_rows = pages.measure(
+                lambda script, case: self.measure(app, script, case),
+                api_cpu,
+                database.sample_ids(1000),
+            )
             memory["bookshelf_after_load"] = app.rss_mib()
             memory["floor_after_load"] = floor.rss_mib()
-        return {"rows": [asdict(r) for r in rows], "rss_mib": memory}
+        return {"rows": [asdict(r) for r in rows], "pages": page_rows, "rss_mib": memory}
 
     def bulk(self, database: dataset.BenchDatabase) -> dict[str, object]:
         with self.bookshelf(database, overrides=bulk.SERVER_OVERRIDES) as app:
@@ -459,6 +466,8 @@ def _print_table(result: dict[str, object]) -> None:
             f"{row.p99_ms:.2f} | {row.p99_ms / row.p50_ms:.1f} | {row.cpu_us:,.0f} | "
             f"{row.errors} | {'' if row.ratio is None else f'{row.ratio:.2f}x'} | {verdict} |"
         )
+    if result.get("pages"):
+        pages.print_table(result["pages"])  # type: ignore[arg-type]
     memory = result["rss_mib"]  # type: ignore[index]
     print()
     for name, sizes in memory.items():

@@ -113,7 +113,7 @@ async def book_page(
     params = request.query_params
     cursor = params.get("reviews") or None
     items, next_cursor = await reviews.list_reviews(
-        connection, book_id, limit=REVIEWS_PER_PAGE, cursor=cursor
+        connection, book_id, limit=REVIEWS_PER_PAGE, cursor=cursor, book_known=True
     )
     own = (
         await reviews.find_review_by(connection, book_id, viewer.principal.id)
