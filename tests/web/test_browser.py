@@ -23,6 +23,7 @@ from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from shutil import which
 from typing import Any, TypeVar
 
 import httpx
@@ -64,8 +65,6 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    from shutil import which
-
     configured = os.environ.get("BOOKSHELF_TEST_CHROMIUM")
     found = configured or next(filter(None, map(which, CHROMIUM_CANDIDATES)), None)
     if found is None or not Path(found).exists():

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bookshelf.reviews.models import reviews
 from bookshelf.users.schemas import Role
 from bookshelf.web.catalog import PAGE_SIZE, REVIEWS_PER_PAGE
-from tests.conftest import AccountFactory
+from tests.conftest import AccountFactory, StatementCounter
 from tests.factories import count_rows, create_book, post_review
 from tests.web.support import Browser, heading
 
@@ -173,3 +173,28 @@ async def test_someone_elses_review_cannot_be_changed_but_an_admin_may_delete_it
     assert "Delete this review" in admin_page.text
     assert moderated.status_code == 303
     assert await count_rows(engine, reviews) == 0
+
+
+async def test_a_book_page_costs_one_query_per_thing_it_shows(
+    client: httpx.AsyncClient,
+    browser: Browser,
+    make_account: AccountFactory,
+    sql_statements: StatementCounter,
+) -> None:
+    """The book's row (which counts its reviews), a page of reviews when it has some, and for
+    a signed-in reader their session and their own review: no query per review."""
+    quiet = await create_book(client)
+    reviewed = await create_book(client)
+    for _ in range(3):
+        author = await make_account(Role.READER)
+        await post_review(client, reviewed["id"], author.headers)
+    counts = {}
+    for name, book in (("quiet", quiet), ("reviewed", reviewed)):
+        sql_statements.statements.clear()
+        assert (await browser.get(f"/books/{book['id']}")).status_code == 200
+        counts[name] = sql_statements.count
+    browser.sign_in_as(await make_account(Role.READER))
+    sql_statements.statements.clear()
+    await browser.get(f"/books/{reviewed['id']}")
+    counts["signed in"] = sql_statements.count
+    assert counts == {"quiet": 1, "reviewed": 2, "signed in": 4}

@@ -112,12 +112,19 @@ async def book_page(
     book = await books.get_book(connection, book_id)
     params = request.query_params
     cursor = params.get("reviews") or None
-    items, next_cursor = await reviews.list_reviews(
-        connection, book_id, limit=REVIEWS_PER_PAGE, cursor=cursor, book_known=True
+    # The book's row counts its reviews (in the same transactions as they are written): a
+    # book nobody reviewed needs no query for them.
+    reviewed = book.rating_count > 0 or cursor is not None
+    items, next_cursor = (
+        await reviews.list_reviews(
+            connection, book_id, limit=REVIEWS_PER_PAGE, cursor=cursor, book_known=True
+        )
+        if reviewed
+        else ([], None)
     )
     own = (
         await reviews.find_review_by(connection, book_id, viewer.principal.id)
-        if viewer.principal is not None
+        if viewer.principal is not None and reviewed
         else None
     )
     if review_form is None:

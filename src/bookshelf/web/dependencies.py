@@ -46,9 +46,10 @@ async def _load_session(viewer: Viewer, request: Request, connection: Connection
     request.state.user_id = viewer.principal.id  # for the access log
 
 
-async def page_viewer(request: Request, site: SiteDep, connection: ConnectionDep) -> Viewer:
-    """Who looks at the page (on the page's own connection)."""
-    viewer = Viewer.from_cookies(site, request)
+async def page_viewer(request: Request, connection: ConnectionDep) -> Viewer:
+    """Who looks at the page (on the page's own connection). One dependency, not a chain:
+    FastAPI solves each anew on every request (the catalog's pages are the most requested)."""
+    viewer = Viewer.from_cookies(request.app.state.site, request)
     request.state.viewer = viewer  # its cookies go out with a redirect to sign in too
     await _load_session(viewer, request, connection)
     return viewer
