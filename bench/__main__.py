@@ -5,7 +5,8 @@ Parts (``--parts``, default all seven):
 * ``table``: Bookshelf (production settings, one worker) and the floor app (``bench/floor.py``)
   under the same wrk load, case by case, on a seeded PostgreSQL database of the bench's own.
   Prints requests/s, p50, p99, server CPU per request and Bookshelf's ratio to the floor, for
-  Bookshelf as configured and with ``BOOKSHELF_FAST_PATH=false`` (``stock``) side by side.
+  Bookshelf as configured and with ``BOOKSHELF_FAST_PATH=false`` (``stock``) side by side;
+  then the web app's pages beside the API calls they show (``bench/pages.py``: CPU within 2x).
 * ``costs``: Bookshelf's CPU per GET with each production feature switched off in turn.
 * ``soak``: Bookshelf under mixed load for ``--soak-seconds``; its RSS sampled throughout.
 * ``signin``: 32 concurrent sign-ins from 8 client addresses at the production Argon2id cost;
@@ -40,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench import bulk, costs, dataset, import_memory, load, report, signin
+from bench import bulk, costs, dataset, import_memory, load, pages, report, signin
 from bench.report import Row
 from bench.servers import Server, free_port, running
 
@@ -226,6 +227,7 @@ class Bench:
         connections). Each Bookshelf's ratio is to the floor's run of the case."""
         measured: dict[str, dict[str, Row]] = {}
         memory: dict[str, list[float]] = {}
+        page_rows: list[dict[str, object]] = []
         with self.floor(database) as floor:
             for label, overrides in (("bookshelf", None), ("stock", STOCK)):
                 with self.bookshelf(database, label, overrides) as app:
@@ -240,10 +242,22 @@ class Bench:
                         own = self.measure(app, script, case)
                         ratio = own.per_second / row["floor"].per_second
                         row[label] = Row(**{**asdict(own), "ratio": ratio})
+                    if label == "bookshelf":
+                        # The web app's pages, beside the API calls they show.
+                        api_cpu = {
+                            case: by_app["bookshelf"].cpu_us
+                            for case, by_app in measured.items()
+                            if "bookshelf" in by_app
+                        }
+                        page_rows = pages.measure(
+                            lambda script, case: self.measure(app, script, case),
+                            api_cpu,
+                            database.sample_ids(1000),
+                        )
                     memory[f"{label}_after_load"] = app.rss_mib()
             memory["floor_after_load"] = floor.rss_mib()
         rows = [row for by_app in measured.values() for row in by_app.values()]
-        return {"rows": [asdict(r) for r in rows], "rss_mib": memory}
+        return {"rows": [asdict(r) for r in rows], "pages": page_rows, "rss_mib": memory}
 
     def bulk(self, database: dataset.BenchDatabase) -> dict[str, object]:
         with self.bookshelf(database, overrides=bulk.SERVER_OVERRIDES) as app:

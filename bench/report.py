@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench import costs as costs_part
+from bench import pages
 
 # name, target ratio to the floor (the fast-path targets: every case has one)
 TARGETS = {
@@ -55,6 +56,8 @@ def table(result: dict[str, object]) -> None:
             f"{row.errors} | {'' if row.ratio is None else f'{row.ratio:.2f}x'} | {verdict} |"
         )
     _modes(rows)
+    if result.get("pages"):
+        pages.print_table(result["pages"])  # type: ignore[arg-type]
     memory = result["rss_mib"]  # type: ignore[index]
     print()
     for name, sizes in memory.items():

@@ -28,15 +28,16 @@ START_TIMEOUT_SECONDS = 15.0
 
 
 @contextlib.contextmanager
-def running_server(app: FastAPI, **config: Any) -> Iterator[str]:
-    """Serve ``app`` on a free port of 127.0.0.1 from a background thread; yield its base URL.
-    The server runs the app's lifespan and is stopped (and checked stopped) on exit. ``config``
-    overrides ``uvicorn.Config`` options (by default uvicorn logs warnings only)."""
+def running_server(app: FastAPI, *, port: int = 0, **config: Any) -> Iterator[str]:
+    """Serve ``app`` on a free port of 127.0.0.1 (or ``port``, when the app must know its own
+    address beforehand) from a background thread; yield its base URL. The server runs the
+    app's lifespan and is stopped (and checked stopped) on exit. ``config`` overrides
+    ``uvicorn.Config`` options (by default uvicorn logs warnings only)."""
     options: dict[str, Any] = {"lifespan": "on", "log_level": "warning", **config}
     server = uvicorn.Server(uvicorn.Config(app=app, **options))
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
+    listener.bind(("127.0.0.1", port))
     port = listener.getsockname()[1]
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [listener]}, name="uvicorn", daemon=True

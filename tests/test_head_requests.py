@@ -24,7 +24,7 @@ from tests.ops.support import app_routes, logging_as_served
 from tests.servers import KeptAliveConnection, running_server
 
 # Outside the schema, but GET routes all the same.
-UNLISTED = ["/health/live", "/health/ready", "/metrics", "/docs", "/redoc", "/openapi.json"]
+UNLISTED = ["/health/live", "/health/ready", "/metrics", "/docs", "/redoc", "/openapi.json", "/"]
 # Streamed answers: no Content-Length, on GET as on HEAD.
 STREAMED = {f"{BOOKS}/export"}
 # What the kept-alive connection sends to every GET route, in this order.
@@ -134,6 +134,13 @@ def every_get_path(app: FastAPI, ids: dict[str, str]) -> list[str]:
     return paths
 
 
+def _session_cookie(app: FastAPI, account: Account) -> str:
+    """A web session cookie on ``account``'s signed-in session."""
+    session_id = app.state.auth.signer.verify(account.access_token).session_id
+    token = app.state.site.sessions.issue(account.id, session_id)
+    return f"{app.state.site.cookies.session}={token}"
+
+
 async def test_head_leaves_the_kept_alive_connection_open_on_every_get_route(
     database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -146,13 +153,20 @@ async def test_head_leaves_the_kept_alive_connection_open_on_every_get_route(
         async with httpx.AsyncClient(base_url=base_url, headers=admin.headers) as client:
             book = (await client.post(BOOKS, json=book_payload())).json()
             review = (await client.post(reviews_path(book["id"]), json={"rating": 5})).json()
-        ids = {"book_id": book["id"], "review_id": review["id"], "user_id": str(admin.id)}
+        ids = {
+            "book_id": book["id"],
+            "review_id": review["id"],
+            "user_id": str(admin.id),
+            "name": app.state.site.assets.names[0],  # a static file of the web app
+        }
         paths = every_get_path(app, ids)
+        # The web app's pages read the browser's session cookie, not the bearer token.
+        headers = {**admin.headers, "Cookie": _session_cookie(app, admin)}
         answers = []
         with KeptAliveConnection(base_url) as connection:
             for path in paths:
                 answers.append(
-                    (path, [connection.request(m, path, admin.headers) for m in HEAD_HEAD_GET])
+                    (path, [connection.request(m, path, headers) for m in HEAD_HEAD_GET])
                 )
     events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -339,17 +340,17 @@ async def url_for(world: World, path: str, identity: str) -> str:
     return path.format(**values)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
-async def world(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+@asynccontextmanager
+async def running_world(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, name: str
 ) -> AsyncIterator[World]:
-    """The app on a migrated database of its own, running for the whole module."""
+    """The app on a migrated database of its own (``name`` names it), its accounts made."""
     database = None
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("matrix") / "matrix.db"
+    if backend == "sqlite":
+        path: Path = tmp_path_factory.mktemp(name) / f"{name}.db"
         url = f"sqlite+aiosqlite:///{path}"
     else:
-        database = f"bookshelf_matrix_{uuid.uuid4().hex[:12]}"
+        database = f"bookshelf_{name}_{uuid.uuid4().hex[:12]}"
         url = await new_postgres_database(database)
     try:
         await migrate_database(url)
@@ -362,6 +363,15 @@ async def world(
     finally:
         if database is not None:
             await remove_postgres_database(database)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=BACKENDS)
+async def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    """The app running for the whole module."""
+    async with running_world(request.param, tmp_path_factory, "matrix") as state:
+        yield state
 
 
 def test_every_operation_has_a_policy_and_every_policy_an_operation() -> None:

@@ -51,6 +51,7 @@ from bookshelf.problems import (
 from bookshelf.retention import purge_periodically
 from bookshelf.reviews.routes import router as reviews_router
 from bookshelf.slots import Slots
+from bookshelf.web.install import PAGE_ROUTERS, install_web
 
 DESCRIPTION = """
 A book catalog: list, search, create, update and delete books.
@@ -237,13 +238,16 @@ def create_app(settings: Settings) -> FastAPI:
     )
     add_bulk_slots(app.state, settings)
     install_problem_handlers(app)
-    install_middleware(app, settings)
-    # Routes are matched in order, one pattern at a time: the API's come before the probes,
-    # the metrics and the docs, the most requested features first (a signed-in client's
-    # /users/me was compared with 21 routes before its own). No two features' paths overlap,
-    # so their order changes nothing else; the docs group operations by tag, in TAGS_METADATA's
-    # order.
+    # The web app's error pages wrap the problem handlers, and render the pipeline's refusals.
+    install_middleware(app, settings, pages=install_web(app, settings))
+    # Routes are matched in order, one pattern at a time: the API's come before the web app's
+    # pages, the probes, the metrics and the docs, the most requested features first (a
+    # signed-in client's /users/me was compared with 21 routes before its own). No two
+    # features' paths overlap, so their order changes nothing else; the docs group operations
+    # by tag, in TAGS_METADATA's order.
     for router in (books_router, users_router, reviews_router, auth_router, recovery_router):
+        add_routes(app, router, settings)
+    for router in PAGE_ROUTERS:
         add_routes(app, router, settings)
     add_routes(app, health_router, settings)
     if settings.metrics_path:

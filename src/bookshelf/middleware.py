@@ -19,7 +19,10 @@ instrumentation (opt-in), and the body cap is the pipeline's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI
+from starlette.responses import Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bookshelf.config import ConfigurationError, Settings
@@ -29,9 +32,12 @@ from bookshelf.ops.pipeline import RequestPipeline
 from bookshelf.ops.tracing import install_tracing, tracing_available
 
 
-def install_middleware(app: FastAPI, settings: Settings) -> None:
+def install_middleware(
+    app: FastAPI, settings: Settings, *, pages: Callable[[Response], Response] | None = None
+) -> None:
     """Build the stack listed in the module docstring. The last added runs first, so this
-    function reads bottom-up; ``app.state.tracer_provider`` is set (None without tracing)."""
+    function reads bottom-up; ``app.state.tracer_provider`` is set (None without tracing).
+    ``pages`` renders a refusal of a web page as the web app's error page."""
     app.state.access_log = AccessLog(settings.log_level, json=settings.use_json_logs)
     app.add_middleware(
         RequestPipeline,
@@ -39,6 +45,7 @@ def install_middleware(app: FastAPI, settings: Settings) -> None:
         rate_limits=app.state.rate_limits,
         signer=app.state.auth.signer,
         observations=Observations(app.state.access_log),
+        pages=pages,
     )
     if settings.trusted_proxy_list:
         # Rewrites the client address and scheme from X-Forwarded-* sent by trusted proxies.

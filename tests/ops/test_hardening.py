@@ -24,7 +24,8 @@ from tests.conftest import empty_tables, make_settings
 from tests.factories import app_account, assert_problem, book_payload
 from tests.ops.support import http, started
 
-BOOKS = "/api/v1/books"
+API = "/api/v1"
+BOOKS = f"{API}/books"
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 HSTS = "max-age=63072000; includeSubDomains"
 DOCS_CSP = (
@@ -64,9 +65,9 @@ async def test_unexpected_errors_carry_the_security_headers(settings: Settings) 
         raise RuntimeError("boom")
 
     async with started(settings.model_copy(update={"json_logs": True})) as app:
-        app.add_api_route("/explode", explode)
+        app.add_api_route(f"{API}/explode", explode)
         async with http(app) as client:
-            response = await client.get("/explode")
+            response = await client.get(f"{API}/explode")
     assert response.status_code == 500
     assert security_headers(response) == SECURITY_HEADERS
 
@@ -220,13 +221,13 @@ async def test_slow_requests_are_abandoned_with_503(settings: Settings) -> None:
 
     timed = settings.model_copy(update={"request_timeout_seconds": 0.2, "json_logs": True})
     async with started(timed) as app:
-        app.add_api_route("/slow", slow)
+        app.add_api_route(f"{API}/slow", slow)
         async with http(app) as client:
             started_at = time.monotonic()
-            response = await client.get("/slow")
+            response = await client.get(f"{API}/slow")
             elapsed = time.monotonic() - started_at
             fast = await client.get(BOOKS)
-    problem = assert_problem(response, 503, "timeout", instance="/slow")
+    problem = assert_problem(response, 503, "timeout", instance=f"{API}/slow")
     assert "0.2 s" in problem["detail"]
     assert response.headers["retry-after"] == "1"
     assert elapsed < 1.0
@@ -244,17 +245,17 @@ async def test_statement_timeout_is_a_503_not_a_500(pg_url: str) -> None:
 
     settings = make_settings(pg_url, database_statement_timeout_ms=100, json_logs=True)
     async with started(settings) as app:
-        app.add_api_route("/sleepy", sleepy)
+        app.add_api_route(f"{API}/sleepy", sleepy)
         async with unit_of_work(app.state.database, write=False) as connection:
             timeout = await connection.scalar(text("SHOW statement_timeout"))
         async with http(app) as client:
             started_at = time.monotonic()
-            response = await client.get("/sleepy")
+            response = await client.get(f"{API}/sleepy")
             elapsed = time.monotonic() - started_at
             after = await client.get(BOOKS)
     assert timeout == "100ms"
     assert elapsed < 0.9
-    assert_problem(response, 503, "database-unavailable", instance="/sleepy")
+    assert_problem(response, 503, "database-unavailable", instance=f"{API}/sleepy")
     assert response.headers["retry-after"] == "5"
     assert "pg_sleep" not in response.text
     assert after.status_code == 200  # the connection went back to the pool usable
@@ -307,12 +308,12 @@ async def test_a_started_stream_has_its_own_time_limit(settings: Settings) -> No
         update={"request_timeout_seconds": 0.2, "stream_timeout_seconds": 1.0}
     )
     async with started(timed) as app:
-        app.add_api_route("/streamed", streamed)
+        app.add_api_route(f"{API}/streamed", streamed)
         async with http(app) as client:
             # 0.45 s in all: past the request limit, within the stream's.
-            finished = await client.get("/streamed", params={"pause": 0.15})
+            finished = await client.get(f"{API}/streamed", params={"pause": 0.15})
             started_at = time.monotonic()
-            cut = await client.get("/streamed", params={"pause": 1.5})  # 4.5 s in all
+            cut = await client.get(f"{API}/streamed", params={"pause": 1.5})  # 4.5 s in all
             elapsed = time.monotonic() - started_at
     assert finished.status_code == 200
     assert finished.content == b"line\n" * 3

@@ -120,14 +120,14 @@ async def test_in_flight_gauge_counts_requests_being_handled(settings: Settings)
         raise RuntimeError("boom")
 
     async with started(settings.model_copy(update={"json_logs": True})) as app:
-        app.add_api_route("/probe", probe)
-        app.add_api_route("/explode", explode)
+        app.add_api_route("/api/v1/probe", probe)
+        app.add_api_route("/api/v1/explode", explode)
         async with http(app) as client:
             baseline = _in_flight()
-            during = (await client.get("/probe")).json()["in_flight"]
+            during = (await client.get("/api/v1/probe")).json()["in_flight"]
             assert during == baseline + 1
             assert _in_flight() == baseline
-            assert (await client.get("/explode")).status_code == 500
+            assert (await client.get("/api/v1/explode")).status_code == 500
             assert (await client.get("/no/such/page")).status_code == 404
             assert _in_flight() == baseline
             exposition = await scrape(client)

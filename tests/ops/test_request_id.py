@@ -50,12 +50,14 @@ async def test_unexpected_error_is_logged_with_the_request_id(
     async def explode() -> None:
         raise RuntimeError("boom: select secret from credentials")
 
-    app.add_api_route("/explode", explode)
+    app.add_api_route("/api/v1/explode", explode)
     with logging_as_served(settings):
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-                response = await http.get("/explode", headers={"X-Request-ID": "trace-00000500"})
+                response = await http.get(
+                    "/api/v1/explode", headers={"X-Request-ID": "trace-00000500"}
+                )
     assert response.status_code == 500
     assert response.headers["x-request-id"] == "trace-00000500"
     body = response.json()

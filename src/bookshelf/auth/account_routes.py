@@ -18,8 +18,7 @@ from bookshelf.api import (
     next_page_headers,
     require_json_body,
 )
-from bookshelf.auth import accounts
-from bookshelf.auth import recovery as recovery_service
+from bookshelf.auth import accounts, flows
 from bookshelf.auth.dependencies import (
     AdminUser,
     AuthDep,
@@ -31,7 +30,6 @@ from bookshelf.auth.dependencies import (
 )
 from bookshelf.auth.schemas import Accepted, ProfileUpdate
 from bookshelf.db.connections import ConnectionDep, DatabaseDep
-from bookshelf.db.database import unit_of_work
 from bookshelf.ops.ratelimit import client_address_key
 from bookshelf.problems import problem_responses
 from bookshelf.users import service as users
@@ -77,39 +75,16 @@ async def update_me(
     `current_password`) is confirmed by a link mailed to it, and your current address is told,
     with a link that cancels the change: 202. A `current_password` sent with any change is
     checked."""
-    password_change = None
-    # The schema makes current_password come with a new password or address.
-    if changes.current_password is not None:
-        # A password check is a guess: under the strict sign-in budget, per account and address.
-        if limits is not None:
-            await limits.count_password_check(str(principal.id), request.scope)
-        async with unit_of_work(database, write=False) as connection:
-            current_hash = await accounts.current_password_hash(connection, principal.id)
-        # Checked and hashed with no connection held, and before the write: on SQLite the
-        # write below holds the database's write lock, which nobody should wait on for a hash.
-        password_change = await accounts.check_profile_update(
-            auth.hasher,
-            principal,
-            changes,
-            current_hash,
-            client=client_address_key(request.scope),
-        )
-    new_email = changes.email if changes.email != principal.user.email else None
-    # Mail to the new address counts against its budget, as a registration's would.
-    send_confirmation = (
-        new_email is None or mail_limits is None or await mail_limits.target_allows(new_email)
+    user = await flows.change_profile(
+        database,
+        auth,
+        principal,
+        changes,
+        limits=limits,
+        mail_limits=mail_limits,
+        recovery_settings=recovery,
+        client=client_address_key(request.scope),
     )
-    async with unit_of_work(database, write=True) as connection:
-        user = await accounts.update_profile(connection, principal, changes, password_change)
-        if new_email is not None:
-            await recovery_service.request_email_change(
-                connection,
-                recovery,
-                user_id=principal.id,
-                current_email=principal.user.email,
-                new_email=new_email,
-                send_confirmation=send_confirmation,
-            )
     if changes.email is not None:
         return json_response(EMAIL_CHANGE_SENT, status_code=202)
     return json_response(user)

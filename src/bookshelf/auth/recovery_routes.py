@@ -9,10 +9,9 @@ from __future__ import annotations
 from fastapi import Depends, Request, Response, status
 
 from bookshelf.api import feature_router, json_response, require_json_body
+from bookshelf.auth import flows
 from bookshelf.auth import recovery as recovery_service
 from bookshelf.auth.dependencies import AuthDep, MailLimitsDep, RecoveryDep
-from bookshelf.auth.exceptions import WeakPassword
-from bookshelf.auth.passwords import password_problems
 from bookshelf.auth.schemas import (
     Accepted,
     CancelEmailChangeRequest,
@@ -21,7 +20,6 @@ from bookshelf.auth.schemas import (
     VerifyEmailRequest,
 )
 from bookshelf.db.connections import ConnectionDep, DatabaseDep
-from bookshelf.db.database import unit_of_work
 from bookshelf.ops.ratelimit import client_address_key
 from bookshelf.problems import problem_responses
 
@@ -117,19 +115,14 @@ async def confirm_password_reset(
     payload: PasswordResetConfirm,
     database: DatabaseDep,
     auth: AuthDep,
-    mail_limits: MailLimitsDep,
 ) -> Response:
     """Set a new password with the token of a reset link (policy as at registration). Every
     session of the account is signed out; the link works once."""
-    async with unit_of_work(database, write=False) as connection:
-        email = await recovery_service.check_reset_token(connection, payload.token)
-    problems = password_problems(payload.new_password, email=email)
-    if problems:
-        raise WeakPassword(problems, field="new_password")
-    # Hashed with no connection held (see auth.passwords); the token is used only after.
-    password_hash = await auth.hasher.hash(
-        payload.new_password, client=client_address_key(request.scope)
+    await flows.reset_password(
+        database,
+        auth,
+        token=payload.token,
+        new_password=payload.new_password,
+        client=client_address_key(request.scope),
     )
-    async with unit_of_work(database, write=True) as connection:
-        await recovery_service.reset_password(connection, payload.token, password_hash)
     return Response(status_code=204)

@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Form, Request, Response, status
 
 from bookshelf.api import feature_router, json_response, require_json_body
-from bookshelf.auth import recovery as recovery_service
-from bookshelf.auth import service, sessions
+from bookshelf.auth import flows, service, sessions
 from bookshelf.auth.dependencies import (
     AuthDep,
     CurrentSession,
@@ -16,10 +15,9 @@ from bookshelf.auth.dependencies import (
     RateLimitsDep,
     RecoveryDep,
 )
-from bookshelf.auth.exceptions import EmailAlreadyRegistered, InvalidGrant
+from bookshelf.auth.exceptions import InvalidGrant
 from bookshelf.auth.schemas import Accepted, RefreshRequest, Registration, TokenPair
 from bookshelf.db.connections import ConnectionDep, DatabaseDep
-from bookshelf.db.database import unit_of_work
 from bookshelf.dependencies import SettingsDep
 from bookshelf.ops.ratelimit import client_address_key
 from bookshelf.problems import problem_responses
@@ -55,23 +53,14 @@ async def register(
     """Create an account (role `reader`, unverified) and mail it a verification link; an
     address that has an account is mailed a warning instead. The answer is the same either
     way. Passwords: 12+ characters, not a common one."""
-    # Hashed in both cases, so a taken address costs the same time; before any connection is
-    # taken (see auth.passwords).
-    password_hash = await auth.hasher.hash(
-        payload.password, client=client_address_key(request.scope)
+    await flows.register(
+        database,
+        auth,
+        recovery,
+        mail_limits,
+        payload,
+        client=client_address_key(request.scope),
     )
-    send = mail_limits is None or await mail_limits.target_allows(payload.email)
-    try:
-        async with unit_of_work(database, write=True) as connection:
-            await recovery_service.register(
-                connection, recovery, payload, password_hash, send_mail=send
-            )
-    except EmailAlreadyRegistered:  # a concurrent registration took the address
-        if send:
-            async with unit_of_work(database, write=True) as connection:
-                await recovery_service.notify_already_registered(
-                    connection, recovery, payload.email
-                )
     return json_response(REGISTERED, status_code=202)
 
 
@@ -91,30 +80,15 @@ async def issue_token(
     refused exactly as a wrong password is. Attempts on one account from addresses it has
     never signed in from share a budget (`BOOKSHELF_RATE_LIMIT_SIGN_IN_ACCOUNT`): 429 when
     spent."""
-    address = client_address_key(request.scope)
-    async with unit_of_work(database, write=False) as connection:
-        credentials = await service.find_credentials(connection, username, address)
-    if limits is not None and not credentials.known_address:
-        await limits.count_sign_in_attempt(credentials.login)
-    # The deliberately slow hash check holds no connection (the pool serves other requests)
-    # and no transaction (on SQLite, nobody waits on the write lock for it).
-    verified = await service.check_password(
+    tokens = await flows.sign_in(
+        database,
         auth,
-        credentials,
-        password,
+        limits,
+        email=username,
+        password=password,
+        client=client_address_key(request.scope),
         require_verified=settings.requires_verified_email,
-        client=address,
     )
-    async with unit_of_work(database, write=True) as connection:
-        if verified.upgraded_hash is not None and credentials.password_hash is not None:
-            await service.store_upgraded_hash(
-                connection,
-                verified.user_id,
-                old_hash=credentials.password_hash,
-                new_hash=verified.upgraded_hash,
-            )
-        await service.remember_address(connection, verified.user_id, address)
-        tokens = await service.start_session(connection, auth, verified.user_id)
     return json_response(tokens, headers=_NO_STORE)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 from fastapi import HTTPException
 from starlette.middleware.cors import CORSMiddleware
@@ -23,13 +24,21 @@ from bookshelf.exceptions import HeadAnswered
 from bookshelf.ops import metrics
 from bookshelf.ops.admin import PROBES_PREFIX, arrived_on, on_wrong_listener, redirect_to_https
 from bookshelf.ops.observability import Observations
-from bookshelf.ops.ratelimit import RateLimits, budget_for, too_many_requests, verdict_headers
+from bookshelf.ops.ratelimit import (
+    RateLimits,
+    budget_for,
+    page_budget,
+    too_many_requests,
+    verdict_headers,
+)
 from bookshelf.ops.request_id import HEADER_KEY, current_request_id, well_formed_request_id
-from bookshelf.ops.security import HostAllowList, parse_host, security_headers
+from bookshelf.ops.security import HostAllowList, is_page, parse_host, security_headers
 from bookshelf.problems import problem_response
 
 # The bulk import's body may be larger than any other (BOOKSHELF_IMPORT_MAX_BODY_BYTES).
 IMPORT_PATH = f"{API_PREFIX}/books/import"
+# The web app's upload form for it, with the same cap.
+PAGE_IMPORT_PATH = "/books/import"
 _CORS_ALLOWED_HEADERS = [
     "Authorization",
     "Content-Type",
@@ -118,14 +127,16 @@ class RequestPipeline:
        import's: ``BOOKSHELF_IMPORT_MAX_BODY_BYTES``);
     5. the time limit, over everything below: a 503 problem if nothing was sent when it runs
        out; a streamed body has ``BOOKSHELF_STREAM_TIMEOUT_SECONDS`` from its first part on;
-    6. rate limits (``ops.ratelimit``) for API paths, with their ``RateLimit-*`` headers;
+    6. rate limits (``ops.ratelimit``) for the API and the web app's pages, with their
+       ``RateLimit-*`` headers;
     7. a chunked body counted against the cap as it arrives; ``HEAD`` served as ``GET``
        without the body;
     8. after the response: metrics and the access-log event (``ops.observability``).
 
     Refusals (404 on the wrong listener, 400 for a malformed or unknown host, the redirect,
     429, 413, 503) are answered through the same ``send`` as any response, so they are
-    counted, logged and carry the request id and the security headers.
+    counted, logged and carry the request id and the security headers; to a web page's
+    request, as the web app's error page (``pages``).
     """
 
     def __init__(
@@ -136,8 +147,11 @@ class RequestPipeline:
         rate_limits: RateLimits | None,
         signer: TokenSigner,
         observations: Observations,
+        pages: Callable[[Response], Response] | None = None,
     ) -> None:
         self.app = app
+        # Turns a refusal's problem into the web app's error page (``web.errors``).
+        self.pages = pages
         self.rate_limits = rate_limits
         self.signer = signer
         self.observations = observations
@@ -151,7 +165,10 @@ class RequestPipeline:
         self.https_redirect = settings.https_redirect
         self.max_body_bytes = settings.max_body_bytes
         # Routes whose bodies may be larger than the rest: the bulk import.
-        self.body_caps = {IMPORT_PATH: settings.import_max_body_bytes}
+        self.body_caps = {
+            IMPORT_PATH: settings.import_max_body_bytes,
+            PAGE_IMPORT_PATH: settings.import_max_body_bytes,
+        }
         self.timeout_seconds = settings.request_timeout_seconds
         self.stream_seconds = settings.stream_timeout_seconds
         self.cors: ASGIApp | None = (
@@ -201,7 +218,7 @@ class RequestPipeline:
         try:
             refusal = self._refusal(scope, path, host, content_length)
             if refusal is not None:
-                await refusal(scope, receive, exchange.send)
+                await self._page(path, refusal)(scope, receive, exchange.send)
             elif has_origin and self.cors is not None:
                 await self.cors(scope, receive, exchange.send)
             else:
@@ -266,6 +283,22 @@ class RequestPipeline:
             )
         return None
 
+    def _budget(
+        self, scope: Scope, authorization: bytes | None
+    ) -> tuple[str, tuple[str, ...]] | None:
+        """The rate-limit budget a request counts against, and for whom (None: not counted)."""
+        path: str = scope["path"]
+        if path.startswith(API_PREFIX):
+            return budget_for(scope, path[len(API_PREFIX) :], authorization, self.signer)
+        return page_budget(scope, path) if is_page(path) else None
+
+    def _page(self, path: str, refusal: Response) -> Response:
+        """A refusal as the web app's error page when ``path`` is one of its pages (a person
+        reads it in a browser), else the problem itself."""
+        if self.pages is not None and is_page(path):
+            return self.pages(refusal)
+        return refusal
+
     async def _inner_after_cors(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The rest of the pipeline, for a request CORS let through. ``send`` is CORS's wrapper
         around the outer exchange's, which still records the status and adds its headers; this
@@ -293,16 +326,15 @@ class RequestPipeline:
             # The time limit covers everything awaited here, the rate limiter's store included.
             async with asyncio.timeout(self.timeout_seconds) as deadline:
                 exchange.deadline, exchange.stream_seconds = deadline, self.stream_seconds
-                if self.rate_limits is not None and path.startswith(API_PREFIX):
-                    budget, identities = budget_for(
-                        scope, path[len(API_PREFIX) :], authorization, self.signer
-                    )
+                counted = None if self.rate_limits is None else self._budget(scope, authorization)
+                if counted is not None and self.rate_limits is not None:
+                    budget, identities = counted
                     verdict = await self.rate_limits.hit(budget, identities)
                     if verdict is not None:
                         exchange.extra_headers.extend(verdict_headers(verdict))
                         if not verdict.allowed:
                             refusal = too_many_requests(verdict, budget, path)
-                            await refusal(scope, receive, exchange.send)
+                            await self._page(path, refusal)(scope, receive, exchange.send)
                             return
                 if chunked:
                     receive = _counting(receive, self.body_caps.get(path, self.max_body_bytes))
@@ -325,7 +357,7 @@ class RequestPipeline:
                 instance=path,
                 headers={"Retry-After": "1"},
             )
-            await response(scope, receive, exchange.send)
+            await self._page(path, response)(scope, receive, exchange.send)
 
 
 def _bad_host(detail: str) -> Response:

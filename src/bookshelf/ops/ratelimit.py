@@ -71,6 +71,21 @@ AUTH_PATHS = frozenset(
         "/auth/email-change/cancel",
     }
 )
+# The web app's forms that do what those endpoints do (``bookshelf.web``): their posts have the
+# strict budget too, their pages (and every other page) the default one.
+PAGE_AUTH_PATHS = frozenset(
+    {
+        "/sign-in",
+        "/register",
+        "/resend-verification",
+        "/forgot-password",
+        "/reset-password",
+        "/verify-email",
+        "/cancel-email-change",
+    }
+)
+# The pages' assets: a page's own request is counted, not each of the files it loads.
+ASSETS_PREFIX = "/static/"
 DEFAULT, STRICT = "default", "auth"
 SIGN_IN_ACCOUNT = "sign-in-account"
 
@@ -188,10 +203,11 @@ class RateLimits:
                 return self._decide(items, counts)
         return self._decide(items, self.memory.hit(name, items, identities, self.clock()))
 
-    async def count_password_check(self, user_id: str, scope: Scope) -> None:
+    async def count_password_check(self, user_id: str, address: str) -> None:
         """Count a password check outside the sign-in endpoints (a password change) against the
-        strict budget of both the account and the address; raise when either is spent."""
-        verdict = await self.hit(STRICT, (f"user:{user_id}", client_address_key(scope)))
+        strict budget of both the account and the address (``address_key``); raise when either
+        is spent."""
+        verdict = await self.hit(STRICT, (f"user:{user_id}", address))
         if verdict is not None and not verdict.allowed:
             metrics.RATE_LIMITED.labels(STRICT).inc()
             raise TooManyPasswordAttempts(
@@ -227,6 +243,19 @@ def budget_for(
         except InvalidToken:
             return DEFAULT, (address,)
         return DEFAULT, (f"user:{claims.user_id}", address)
+    return DEFAULT, (address,)
+
+
+def page_budget(scope: Scope, path: str) -> tuple[str, tuple[str, ...]] | None:
+    """The budget a request for a page of the web app counts against (None for its assets),
+    per client address: the strict one for a form that signs in, registers, mails an address
+    or takes a mailed link's token, the default one for everything else. (A signed-in
+    browser's cookie is not read here: its requests count against its address.)"""
+    if path.startswith(ASSETS_PREFIX):
+        return None
+    address = client_address_key(scope)
+    if scope["method"] == "POST" and path in PAGE_AUTH_PATHS:
+        return STRICT, (address,)
     return DEFAULT, (address,)
 
 

@@ -10,7 +10,15 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from bookshelf.ops.headers import API_CSP, COMMON_SECURITY_HEADERS, DOCS_CSP, DOCS_PREFIXES, HSTS
+from bookshelf.ops.headers import (
+    API_CSP,
+    COMMON_SECURITY_HEADERS,
+    DOCS_CSP,
+    DOCS_PREFIXES,
+    HSTS,
+    NOT_PAGE_PREFIXES,
+    PAGE_SECURITY_HEADERS,
+)
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -18,9 +26,20 @@ _API_HEADERS: Headers = [*COMMON_SECURITY_HEADERS, (b"content-security-policy", 
 _DOCS_HEADERS: Headers = [*COMMON_SECURITY_HEADERS, (b"content-security-policy", DOCS_CSP)]
 
 
+def is_page(path: str) -> bool:
+    """Whether ``path`` is the web app's (a page, an asset, or a page's 404), not the API's,
+    the docs' or the operators'."""
+    return not path.startswith(NOT_PAGE_PREFIXES) and not path.startswith(DOCS_PREFIXES)
+
+
 def security_headers(path: str, scheme: str) -> Headers:
     """The headers every response to ``path`` carries (HSTS only over HTTPS: RFC 6797 7.2)."""
-    headers = _DOCS_HEADERS if path.startswith(DOCS_PREFIXES) else _API_HEADERS
+    if path.startswith(NOT_PAGE_PREFIXES):
+        headers = _API_HEADERS
+    elif path.startswith(DOCS_PREFIXES):
+        headers = _DOCS_HEADERS
+    else:
+        headers = PAGE_SECURITY_HEADERS
     return [*headers, HSTS] if scheme == "https" else headers
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import Select, bindparam, delete, insert, select, update
 
 from bookshelf.auth.sessions import Principal
 from bookshelf.books import service as books
@@ -94,6 +94,19 @@ async def get_review(connection: Connection, book_id: uuid.UUID, review_id: uuid
     return Review.model_validate(row, from_attributes=True)
 
 
+async def find_review_by(
+    connection: Connection, book_id: uuid.UUID, user_id: uuid.UUID
+) -> Review | None:
+    """The review ``user_id`` wrote of a book, if any (one per user and book: a unique index
+    serves it)."""
+    row = (
+        await connection.execute(
+            _select_reviews().where(reviews.c.book_id == book_id, reviews.c.user_id == user_id)
+        )
+    ).first()
+    return None if row is None else Review.model_validate(row, from_attributes=True)
+
+
 async def update_review(
     connection: Connection,
     book_id: uuid.UUID,
@@ -134,20 +147,40 @@ async def delete_review(
     await books.change_rating_totals(connection, book_id, count=-1, rating=-rating)
 
 
-async def list_reviews(
-    connection: Connection, book_id: uuid.UUID, *, limit: int, cursor: str | None
-) -> tuple[Sequence[Review], str | None]:
-    """A book's reviews, newest first, keyset-paginated on (created_at, id)."""
-    statement, values = _CURSOR.page(
-        _select_reviews().where(reviews.c.book_id == book_id),
+# A book's page of reviews, built once for each of its two shapes (first page, or resumed after
+# a cursor) and run with each request's values: building it, and its cache key, per request
+# was most of the list's CPU (bench/RESULTS.md, the book's page).
+_PAGE_OF_REVIEWS = {
+    resumed: _CURSOR.page_template(
+        _select_reviews().where(reviews.c.book_id == bindparam("book_id")),
         (reviews.c.created_at, reviews.c.id),
         descending=True,
-        cursor=cursor,
-        limit=limit,
+        resumed=resumed,
     )
-    rows = (await connection.execute(statement, values)).all()
+    for resumed in (False, True)
+}
+
+
+async def list_reviews(
+    connection: Connection,
+    book_id: uuid.UUID,
+    *,
+    limit: int,
+    cursor: str | None,
+    book_known: bool = False,
+) -> tuple[Sequence[Review], str | None]:
+    """A book's reviews, newest first, keyset-paginated on (created_at, id). An empty first
+    page is checked against the book's existence (``BookNotFound``), unless the caller has
+    just read the book (``book_known``): a round trip saved."""
+    values = {"book_id": book_id, **_CURSOR.page_values(cursor, limit)}
+    rows = (await connection.execute(_PAGE_OF_REVIEWS[cursor is not None], values)).all()
     # An empty first page: tell "no reviews yet" from "no such book".
-    if not rows and cursor is None and not await books.book_exists(connection, book_id):
+    if (
+        not rows
+        and cursor is None
+        and not book_known
+        and not await books.book_exists(connection, book_id)
+    ):
         raise BookNotFound(book_id)
     items = [Review.model_validate(row, from_attributes=True) for row in rows[:limit]]
     return items, _CURSOR.next_cursor(rows, limit, lambda row: (row.created_at, row.id))

@@ -32,12 +32,26 @@ USER_COLUMNS = (
 _CURSOR: CursorSchema[tuple[str]] = CursorSchema("email", CursorText)
 
 
+# Past every character an address can hold: ``prefix + _LAST`` bounds the addresses that
+# start with ``prefix`` in code-point order (SQLite's BINARY, PostgreSQL's C collations).
+_LAST = "\U0010ffff"
+
+
 async def list_users(
-    connection: Connection, *, limit: int, cursor: str | None
+    connection: Connection, *, limit: int, cursor: str | None, email_prefix: str | None = None
 ) -> tuple[Sequence[User], str | None]:
-    """Accounts by email, keyset-paginated (emails are unique, so the order is total)."""
+    """Accounts by email, keyset-paginated (emails are unique, so the order is total); with
+    ``email_prefix``, those whose address starts with it: a range of the email's unique
+    index, however many accounts there are."""
+    selected = select(*USER_COLUMNS)
+    if email_prefix:
+        selected = selected.where(
+            users.c.email >= email_prefix,
+            users.c.email < email_prefix + _LAST,
+            users.c.email.startswith(email_prefix, autoescape=True),
+        )
     statement, values = _CURSOR.page(
-        select(*USER_COLUMNS), (users.c.email,), descending=False, cursor=cursor, limit=limit
+        selected, (users.c.email,), descending=False, cursor=cursor, limit=limit
     )
     rows = (await connection.execute(statement, values)).all()
     items = [User.model_validate(row, from_attributes=True) for row in rows[:limit]]
