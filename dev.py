@@ -10,6 +10,7 @@
     python3 dev.py client   # regenerate the Python client (clients/python/) from openapi.json
     python3 dev.py lock     # re-resolve dependencies and rewrite the hashed lock files
                             # (`lock --upgrade` then checks the fast path's adapter on them)
+    python3 dev.py supply-chain  # SBOM of requirements.lock and its vulnerability audit
 
 Each task first makes sure ``.venv`` holds exactly what ``requirements-dev.lock`` pins (hash
 checked), bringing in uv when it is not installed. Only the standard library is used here.
@@ -197,6 +198,12 @@ def client(arguments: list[str]) -> None:
     print(f"regenerated {CLIENT.relative_to(ROOT)}/", flush=True)
 
 
+def supply_chain(arguments: list[str]) -> None:
+    """Write the runtime lock's SBOM and audit it (see tools/supply_chain.py)."""
+    ensure_environment()
+    run(PYTHON, "-m", "tools.supply_chain", *arguments)
+
+
 def lock(arguments: list[str]) -> None:
     """Resolve (``lock --upgrade`` takes the newest allowed versions) and export hashed locks."""
     tool = [shutil.which("uv") or sys.exit("lock needs uv on PATH (pip install uv)")]
@@ -251,6 +258,7 @@ TASKS = {
     "data": data,
     "client": client,
     "lock": lock,
+    "supply-chain": supply_chain,
 }
 
 if __name__ == "__main__":
