@@ -35,7 +35,8 @@ LOCK = ROOT / "requirements-dev.lock"
 STAMP = VENV / ".bookshelf-installed"
 CLIENT = ROOT / "clients" / "python"
 # The hand-written files of clients/python/; everything else there is the generator's output.
-CLIENT_SOURCES = ("generator.yml", "generator.in", "generator.lock")
+# Its README is written for the client's users, in place of the generator's template.
+CLIENT_SOURCES = ("README.md", "generator.yml", "generator.in", "generator.lock")
 # The generator lives in a venv of its own (see clients/python/generator.in for why).
 GENERATOR_VENV = VENV / "client-generator"
 GENERATOR_BIN = GENERATOR_VENV / BIN.name
@@ -187,6 +188,8 @@ def client(arguments: list[str]) -> None:
         if arguments:
             shutil.copytree(generated, Path(arguments[1]))
             return
+        for name in CLIENT_SOURCES:
+            (generated / name).unlink(missing_ok=True)
         for entry in CLIENT.iterdir():
             if entry.name in CLIENT_SOURCES:
                 continue
