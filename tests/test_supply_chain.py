@@ -115,7 +115,7 @@ def test_the_real_audit_finds_a_known_vulnerability_or_says_it_could_not_look(
     reach). What it may never do is call the lock clean."""
     lock = tmp_path / "requirements.lock"
     lock.write_text("jinja2==2.10 \\\n    --hash=sha256:" + "a" * 64 + "\n", encoding="utf-8")
-    outcome = supply_chain.audit(tmp_path, lock)
+    outcome = supply_chain.audit(tmp_path, lock, timeout_seconds=60)
     if outcome.complete:
         assert "jinja2 2.10" in outcome.vulnerable
     else:
@@ -126,3 +126,14 @@ def test_the_real_audit_finds_a_known_vulnerability_or_says_it_could_not_look(
 def test_ci_keeps_the_sbom_and_the_audit_as_artefacts() -> None:
     ci = (supply_chain.ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert 'python3 dev.py supply-chain --output "$BOOKSHELF_TEST_ARTIFACTS"' in ci
+
+
+def test_an_audit_past_its_time_limit_is_not_done(tmp_path: Path) -> None:
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("jinja2==2.10 \\\n    --hash=sha256:" + "a" * 64 + "\n", encoding="utf-8")
+    # Too short for pip-audit even to start: the bound, not the network, ends it.
+    outcome = supply_chain.audit(tmp_path, lock, timeout_seconds=0.01)
+    assert not outcome.complete
+    assert outcome.summary() == (
+        "audit: NOT DONE, the vulnerability service could not be used: no answer within 0.01 s"
+    )

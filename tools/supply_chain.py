@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_LOCK = ROOT / "requirements.lock"
 SBOM_NAME = "sbom.cdx.json"
 AUDIT_NAME = "vulnerability-audit.json"
+# The audit talks to a service over the network: each request, and the whole audit, is bounded
+# so a network that swallows packets costs CI minutes, not its whole time limit.
+AUDIT_REQUEST_TIMEOUT_SECONDS = 10
+AUDIT_TIMEOUT_SECONDS = 300
 # The tools are console scripts of the venv this module runs in (the dev lock installs them).
 SCRIPTS = Path(sys.executable).parent
 
@@ -97,7 +101,12 @@ def read_audit(report: dict[str, Any]) -> AuditOutcome:
     return outcome
 
 
-def audit(output_dir: Path, lock: Path = RUNTIME_LOCK, service: str = "pypi") -> AuditOutcome:
+def audit(
+    output_dir: Path,
+    lock: Path = RUNTIME_LOCK,
+    service: str = "pypi",
+    timeout_seconds: float = AUDIT_TIMEOUT_SECONDS,
+) -> AuditOutcome:
     """Audit the lock's pinned packages (hash-checked, no resolution, no pip) and keep
     pip-audit's JSON report beside the SBOM."""
     output = output_dir / AUDIT_NAME
@@ -112,6 +121,8 @@ def audit(output_dir: Path, lock: Path = RUNTIME_LOCK, service: str = "pypi") ->
         service,
         "--progress-spinner",
         "off",
+        "--timeout",
+        str(AUDIT_REQUEST_TIMEOUT_SECONDS),
         "--format",
         "json",
         "--output",
@@ -119,7 +130,12 @@ def audit(output_dir: Path, lock: Path = RUNTIME_LOCK, service: str = "pypi") ->
     ]
     # The cache stays out of the user's home (pip-audit defaults to pip's cache there).
     command += ["--cache-dir", str(output_dir / ".pip-audit-cache")]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, check=False, cwd=ROOT, timeout=timeout_seconds
+        )
+    except subprocess.TimeoutExpired:
+        return AuditOutcome(checked=0, error=f"no answer within {timeout_seconds:g} s")
     if not output.exists():
         # pip-audit stopped before writing its report: a service it could not reach raises.
         lines = (completed.stderr or completed.stdout).strip().splitlines()
