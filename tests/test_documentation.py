@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from enum import Enum
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from bookshelf import __version__
+from bookshelf.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -123,3 +126,55 @@ def test_the_changelog_has_the_current_release_and_the_contracts_version() -> No
     # Every release has a date, taken from the repository's history (YYYY-MM-DD).
     dated = re.findall(r"^## \[(\d[^\]]*)\] - (\d{4}-\d{2}-\d{2})$", changelog, re.MULTILINE)
     assert [version for version, _ in dated] == releases[1:]
+
+
+def _documented(value: object) -> str:
+    """A setting's default as the configuration table writes it."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def test_the_configuration_tables_defaults_are_the_settings_defaults() -> None:
+    """The defaults are written once, in docs/configuration.md, and held to the code here; the
+    rows whose default is a rule ("on in production") rather than a value are not compared."""
+    table = (DOCS / "configuration.md").read_text(encoding="utf-8").split("\n## Settings\n")[1]
+    compared = 0
+    for row in (line for line in table.splitlines() if line.startswith("| `")):
+        cells = row.split("|")
+        names = re.findall(r"`BOOKSHELF_([A-Z0-9_]+)`", cells[1])
+        written = re.findall(r"`([^`]*)`", cells[2])
+        if len(written) != len(names):
+            continue
+        for name, value in zip(names, written, strict=True):
+            default = Settings.model_fields[name.lower()].get_default(call_default_factory=True)
+            assert value == _documented(default), f"BOOKSHELF_{name}"
+            compared += 1
+    assert compared >= 55
+
+
+MENTIONED_DEFAULT = re.compile(r"`BOOKSHELF_([A-Z0-9_]+)` \((\d[\d,]*(?:\.\d+)?)( s| ms)?[,;)]")
+
+
+def test_a_default_quoted_beside_a_setting_is_its_default() -> None:
+    """Prose that names a setting with its default in brackets ("`BOOKSHELF_SEARCH_WAIT_SECONDS`
+    (1 s)") quotes the code's value, in every document."""
+    quoted = 0
+    for document in documents():
+        for name, number, unit in MENTIONED_DEFAULT.findall(prose(document)):
+            field = Settings.model_fields.get(name.lower())
+            if field is None:
+                continue
+            value = float(number.replace(",", ""))
+            if unit == " s" and name.endswith("_MS"):
+                value *= 1000
+            default = field.get_default(call_default_factory=True)
+            assert value == float(default), f"{document.relative_to(ROOT)}: BOOKSHELF_{name}"
+            quoted += 1
+    assert quoted >= 8
