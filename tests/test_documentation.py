@@ -178,3 +178,24 @@ def test_a_default_quoted_beside_a_setting_is_its_default() -> None:
             assert value == float(default), f"{document.relative_to(ROOT)}: BOOKSHELF_{name}"
             quoted += 1
     assert quoted >= 8
+
+
+def _slugs_in_the_code() -> set[str]:
+    """Every problem type the service can answer with: a class's ``slug = "…"`` or a
+    ``slug="…"`` handed to the renderer."""
+    found: set[str] = set()
+    for module in (ROOT / "src" / "bookshelf").rglob("*.py"):
+        text = module.read_text(encoding="utf-8")
+        found |= set(re.findall(r'slug(?:: ClassVar\[str\])? ?= ?"([a-z0-9-]+)"', text))
+    return found
+
+
+def test_the_api_guide_lists_every_problem_type() -> None:
+    guide = (DOCS / "api.md").read_text(encoding="utf-8").split("\n## Errors\n", 1)[1]
+    rows = [line for line in guide.splitlines() if line.startswith("| `")]
+    listed = set(re.findall(r"`([a-z0-9-]+)`", "\n".join(row.split("|")[1] for row in rows)))
+    # The web app answers its own refusals with pages, never with this problem.
+    in_the_api = _slugs_in_the_code() - {"form-refused"}
+    assert len(in_the_api) > 30
+    assert sorted(in_the_api - listed) == [], "problem types missing from docs/api.md"
+    assert sorted(listed - in_the_api) == [], "docs/api.md lists problem types nobody raises"
