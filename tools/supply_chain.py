@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bookshelf import __version__
+
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_LOCK = ROOT / "requirements.lock"
 SBOM_NAME = "sbom.cdx.json"
@@ -54,6 +56,11 @@ def write_sbom(output_dir: Path, lock: Path = RUNTIME_LOCK) -> Path:
     # flat lock does not have; the components are what the SBOM is for.
     quiet = {**os.environ, "PYTHONWARNINGS": "ignore::UserWarning"}
     subprocess.run(command, check=True, cwd=ROOT, env=quiet)
+    # The root component's version comes from the package, the version's one source: a
+    # pyproject.toml whose version is dynamic gives cyclonedx-py none to read.
+    sbom = json.loads(output.read_text(encoding="utf-8"))
+    sbom["metadata"]["component"]["version"] = __version__
+    output.write_text(json.dumps(sbom, indent=2) + "\n", encoding="utf-8")
     return output
 
 
