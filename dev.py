@@ -10,6 +10,7 @@
     python3 dev.py client   # regenerate the Python client (clients/python/) from openapi.json
     python3 dev.py lock     # re-resolve dependencies and rewrite the hashed lock files
                             # (`lock --upgrade` then checks the fast path's adapter on them)
+    python3 dev.py supply-chain  # SBOM of requirements.lock and its vulnerability audit
 
 Each task first makes sure ``.venv`` holds exactly what ``requirements-dev.lock`` pins (hash
 checked), bringing in uv when it is not installed. Only the standard library is used here.
@@ -34,7 +35,8 @@ LOCK = ROOT / "requirements-dev.lock"
 STAMP = VENV / ".bookshelf-installed"
 CLIENT = ROOT / "clients" / "python"
 # The hand-written files of clients/python/; everything else there is the generator's output.
-CLIENT_SOURCES = ("generator.yml", "generator.in", "generator.lock")
+# Its README is written for the client's users, in place of the generator's template.
+CLIENT_SOURCES = ("README.md", "generator.yml", "generator.in", "generator.lock")
 # The generator lives in a venv of its own (see clients/python/generator.in for why).
 GENERATOR_VENV = VENV / "client-generator"
 GENERATOR_BIN = GENERATOR_VENV / BIN.name
@@ -186,6 +188,8 @@ def client(arguments: list[str]) -> None:
         if arguments:
             shutil.copytree(generated, Path(arguments[1]))
             return
+        for name in CLIENT_SOURCES:
+            (generated / name).unlink(missing_ok=True)
         for entry in CLIENT.iterdir():
             if entry.name in CLIENT_SOURCES:
                 continue
@@ -195,6 +199,12 @@ def client(arguments: list[str]) -> None:
                 entry.unlink()
         shutil.copytree(generated, CLIENT, dirs_exist_ok=True)
     print(f"regenerated {CLIENT.relative_to(ROOT)}/", flush=True)
+
+
+def supply_chain(arguments: list[str]) -> None:
+    """Write the runtime lock's SBOM and audit it (see tools/supply_chain.py)."""
+    ensure_environment()
+    run(PYTHON, "-m", "tools.supply_chain", *arguments)
 
 
 def lock(arguments: list[str]) -> None:
@@ -251,6 +261,7 @@ TASKS = {
     "data": data,
     "client": client,
     "lock": lock,
+    "supply-chain": supply_chain,
 }
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""Bookshelf's benchmark suite: ``python -m bench --help`` (see the README, "Performance")."""
+"""Bookshelf's benchmark suite: ``python -m bench --help`` (see docs/performance.md)."""

@@ -397,19 +397,19 @@ def _variables(text: str) -> set[str]:
     return set(re.findall(r"BOOKSHELF_[A-Z0-9_]*[A-Z0-9]", text))
 
 
-def test_every_setting_is_in_the_readme_table_and_the_env_example() -> None:
+def test_every_setting_is_in_the_configuration_table_and_the_env_example() -> None:
     """A new setting cannot be forgotten in the documentation, nor a removed one linger."""
     settings = {f"BOOKSHELF_{name.upper()}" for name in Settings.model_fields}
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    configuration = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    document = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    configuration = document.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
     # The first cell of each row of the table names the variable(s) it documents.
     rows = [line for line in configuration.splitlines() if line.startswith("| `")]
     in_table = _variables("\n".join(row.split("|")[1] for row in rows))
     # Each appears as an assignment, commented out when it has no default worth copying.
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     in_example = set(re.findall(r"^#? ?(BOOKSHELF_[A-Z0-9_]+)=", example, re.MULTILINE))
-    assert sorted(settings - in_table) == [], "missing from the README's Configuration table"
-    assert sorted(in_table - settings) == [], "in the README's table but not a setting"
+    assert sorted(settings - in_table) == [], "missing from docs/configuration.md's table"
+    assert sorted(in_table - settings) == [], "in docs/configuration.md's table but not a setting"
     assert sorted(settings - in_example) == [], "missing from .env.example"
     assert sorted(in_example - settings) == [], "in .env.example but not a setting"
 

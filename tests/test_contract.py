@@ -22,7 +22,7 @@ BOOKS, BOOK = "/api/v1/books", "/api/v1/books/{book_id}"
 ROOT = contract.SCHEMA_FILE.parent
 CLIENT = ROOT / "clients" / "python"
 # Written by hand and kept when the client is regenerated (CLIENT_SOURCES in dev.py).
-CLIENT_SOURCES = {"generator.yml", "generator.in", "generator.lock"}
+CLIENT_SOURCES = {"README.md", "generator.yml", "generator.in", "generator.lock"}
 # Left beside the client by importing or checking it, never by the generator.
 CLIENT_LEFTOVERS = {"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
 

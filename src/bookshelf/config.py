@@ -111,12 +111,12 @@ class Settings(BaseSettings):
     password_hash_time_cost: Annotated[int, Field(ge=1, le=20)] = 3
     password_hash_memory_kib: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 64 * 1024
     # Hashes running at once per worker process: each holds password_hash_memory_kib, so a
-    # worker peaks at its base size + concurrency x memory (the README's memory budget).
+    # worker peaks at its base size + concurrency x memory (the memory budget in docs/deploying.md).
     password_hash_concurrency: Annotated[int, Field(ge=1, le=64)] = 2
     # How long a sign-in waits for a hashing slot before a fast 503 with Retry-After.
     password_hash_wait_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
 
-    # --- Operating (see the README's "Operating" section) ---
+    # --- Operating (see docs/operating.md) ---
     # JSON log lines; unset means JSON in production and readable lines elsewhere.
     json_logs: bool | None = None
     # Where Prometheus scrapes; empty disables the endpoint. Keep it off the public ingress.
@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     # Worker processes of `bookshelf serve` when --workers is not given (about one per core).
     workers: Annotated[int, Field(ge=1, le=64)] = 1
 
-    # --- Accounts that recover themselves: mail (see the README's "Mail") ---
+    # --- Accounts that recover themselves: mail (see docs/operating.md, "Mail") ---
     # Where the links in mails point (the site that shows the verify and reset pages).
     public_url: str = "http://127.0.0.1:8000"
     # smtp://user:pass@host:587 (STARTTLS when offered; ?starttls=require insists) or

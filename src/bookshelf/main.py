@@ -262,7 +262,7 @@ def configure_process(settings: Settings) -> None:
     configure_logging(
         settings.log_level,
         json=settings.use_json_logs,
-        # "Accounts without a mail server" (README): development shows the mails' links.
+        # The README's tour: in development the log shows the mails' links.
         show_mail_links=settings.environment is Environment.DEVELOPMENT,
     )
 

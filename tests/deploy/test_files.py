@@ -31,7 +31,7 @@ from tests.deploy.manifests import (
 )
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
-README = ROOT / "README.md"
+CONFIGURATION = ROOT / "docs" / "configuration.md"
 # The memory budget per pod, in MiB: workers x (base + concurrent hashes x Argon2id's memory)
 # + the supervisor process.
 WORKER_BASE_MIB = 160
@@ -162,7 +162,7 @@ def test_the_pool_follows_the_readme_and_fits_postgresql() -> None:
     overflow = int(env["BOOKSHELF_DATABASE_MAX_OVERFLOW"])
     default = Settings.model_fields["database_max_overflow"].default
     assert overflow == default == 0
-    assert f"| `BOOKSHELF_DATABASE_MAX_OVERFLOW` | `{default}` |" in README.read_text()
+    assert f"| `BOOKSHELF_DATABASE_MAX_OVERFLOW` | `{default}` |" in CONFIGURATION.read_text()
     readiness = 1  # each worker checks readiness on a connection of its own
     per_worker = int(env["BOOKSHELF_DATABASE_POOL_SIZE"]) + overflow + readiness
     per_pod = int(env["BOOKSHELF_WORKERS"]) * per_worker

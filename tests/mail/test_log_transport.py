@@ -1,6 +1,6 @@
 """Without an SMTP server mails are written to the log. Development shows their links, so a
-newcomer can verify an account without a mail server (README: "Accounts without a mail
-server"); anywhere else the log line carries no token, and production uses the log only when
+newcomer can verify an account without a mail server (the README's tour, step
+2); anywhere else the log line carries no token, and production uses the log only when
 told, by a setting that says it is unsafe."""
 
 from __future__ import annotations

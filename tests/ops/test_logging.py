@@ -294,7 +294,7 @@ def test_a_token_parameter_is_masked_in_every_part_of_a_line(
 def test_only_the_mail_log_of_a_development_process_shows_links(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """README "Accounts without a mail server": in development the log mail transport's lines
+    """The README's tour (no mail server): in development the log mail transport's lines
     keep their links; no other logger's, and nowhere else."""
     development = settings.model_copy(update={"environment": Environment.DEVELOPMENT})
     for environment in (

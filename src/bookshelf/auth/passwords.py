@@ -13,7 +13,7 @@ guesses sent in parallel from one network cannot take every slot from everyone e
 sign-ins; its other requests wait behind it within the same bounded wait.
 
 Peak memory of a worker is therefore its base size plus ``concurrency * memory_kib`` (see the
-README's memory budget).
+memory budget in docs/deploying.md).
 """
 
 from __future__ import annotations

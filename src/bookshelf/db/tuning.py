@@ -29,7 +29,7 @@ def postgres_server_settings(settings: Settings) -> dict[str, str]:
     by the server (``statement_timeout``) instead of holding a connection.
 
     They are sent as startup parameters, which PgBouncer refuses: behind it (statement cache
-    off), set statement_timeout on the database role instead (see the README)."""
+    off), set statement_timeout on the database role instead (see docs/deploying.md)."""
     if settings.database_statement_timeout_ms and settings.database_statement_cache:
         return {"statement_timeout": str(settings.database_statement_timeout_ms)}
     return {}
