@@ -8,6 +8,7 @@ deactivation signs out everywhere) in the database and through the API.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -15,12 +16,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bookshelf.auth import accounts
 from bookshelf.auth.models import account_tokens, auth_sessions
+from bookshelf.db.database import unit_of_work
+from bookshelf.users.exceptions import LastActiveAdmin
 from bookshelf.users.models import users
-from bookshelf.users.schemas import Role, User
+from bookshelf.users.schemas import Role, User, UserAdminUpdate
 from tests.cli_support import assert_ok, assert_refused, bookshelf, table
 from tests.conftest import AccountFactory
 from tests.factories import Account, book_payload, register
@@ -270,3 +274,43 @@ async def test_an_invalid_email_or_role_is_a_usage_error(database_url: str) -> N
     assert bad_role.exit_code == 2
     assert "owner" in bad_role.stderr
     assert "Traceback" not in bad_role.output
+
+
+@pytest.mark.parametrize(
+    "change",
+    [UserAdminUpdate(role=Role.READER), UserAdminUpdate(is_active=False)],
+    ids=["demote", "deactivate"],
+)
+async def test_two_operators_taking_the_two_admins_rights_at_once_leave_one(
+    app: FastAPI, engine: AsyncEngine, make_account: AccountFactory, change: UserAdminUpdate
+) -> None:
+    """Two ``bookshelf users`` commands at the same moment, one per admin, through the
+    service they run (two command lines in one process would share its stdout): one wins,
+    the other is refused under the lock, each round."""
+    database = app.state.database
+
+    async def operator_changes(account: Account) -> str:
+        try:
+            async with unit_of_work(database, write=True) as connection:
+                await accounts.update_user(connection, None, account.id, change)
+        except LastActiveAdmin:
+            return "refused"
+        return "changed"
+
+    for _ in range(5):
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(users).where(users.c.role == "admin").values(role="reader")
+            )
+        first, second = await make_account(Role.ADMIN), await make_account(Role.ADMIN)
+
+        outcomes = await asyncio.gather(operator_changes(first), operator_changes(second))
+
+        assert sorted(outcomes) == ["changed", "refused"]
+        async with engine.connect() as connection:
+            active = await connection.scalar(
+                select(func.count())
+                .select_from(users)
+                .where(users.c.role == "admin", users.c.is_active.is_(True))
+            )
+        assert active == 1
