@@ -14,9 +14,12 @@ class DeliveryFailed(Exception):
         self.permanent = permanent
 
 
+# The outbox's refusals are the command line's (``bookshelf mail``): no API answers with them,
+# so they have no problem type of their own (docs/api.md lists the API's).
+
+
 class MessageNotFound(NotFound):
     title = "Message not found"
-    slug = "message-not-found"
 
     def __init__(self, message_id: str) -> None:
         super().__init__(f"No message in the outbox has the id {message_id!r}.")
@@ -24,7 +27,6 @@ class MessageNotFound(NotFound):
 
 class MessageNotDead(Conflict):
     title = "Message not dead"
-    slug = "message-not-dead"
 
     def __init__(self, message_id: str, status: str) -> None:
         super().__init__(
@@ -35,7 +37,6 @@ class MessageNotDead(Conflict):
 
 class MessageBodyGone(Conflict):
     title = "Message body gone"
-    slug = "message-body-gone"
 
     def __init__(self, message_id: str) -> None:
         super().__init__(

@@ -28,10 +28,10 @@ class CannotChangeOwnAccess(Conflict):
 
 class LastActiveAdmin(Conflict):
     """Only the operator's command line can meet it: an admin acting through the API or the
-    pages is refused first, as ``CannotChangeOwnAccess``, and is an active admin who stays."""
+    pages is refused first, as ``CannotChangeOwnAccess``, and is an active admin who stays. So
+    it has no problem type of its own (docs/api.md lists the API's)."""
 
     title = "Last active admin"
-    slug = "last-active-admin"
 
     def __init__(self) -> None:
         super().__init__(
