@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import Uuid, bindparam, insert, inspect, select, update
+from sqlalchemy import text as sa_text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +19,8 @@ from bookshelf.auth.models import account_tokens
 from bookshelf.books.models import book_authors, books
 from bookshelf.db import migrate
 from bookshelf.db.engine import create_engine
+from bookshelf.db.types import UtcDateTime
+from bookshelf.mail.models import mail_outbox
 from bookshelf.users.models import users
 from tests.conftest import make_settings, throwaway_postgres_database
 from tests.factories import book_payload, inspector, sign_in
@@ -395,3 +398,48 @@ async def test_upgrade_to_0006_keeps_only_the_newest_live_token_of_a_purpose(
             )
     await migrate.downgrade(fresh_engine, "0005")
     assert await migrate.current_revision(fresh_engine) == "0005"
+
+
+async def test_upgrade_to_0007_dates_dead_mail_and_downgrade_empties_its_bodies(
+    fresh_engine: AsyncEngine,
+) -> None:
+    """Messages dead before 0007 died when their last attempt was due; going back to 0006
+    clears the bodies dead messages now keep, as that release expects; the outbox keeps its
+    constraint and index through SQLite's table rebuild."""
+    await migrate.upgrade(fresh_engine, "0006")
+    due = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    columns = "id, kind, recipient, subject, body, status, attempts, created_at, next_attempt_at"
+    async with fresh_engine.begin() as connection:
+        for status, body in (("dead", None), ("pending", "a link")):
+            await connection.execute(
+                sa_text(
+                    f"INSERT INTO mail_outbox ({columns}) VALUES (:id, 'test', "  # noqa: S608
+                    "'r@example.org', 'Subject', :body, :status, 1, :due, :due)"
+                ).bindparams(
+                    bindparam("id", type_=Uuid()),
+                    bindparam("due", type_=UtcDateTime()),
+                ),
+                {"id": uuid.uuid4(), "body": body, "status": status, "due": due},
+            )
+
+    await migrate.upgrade(fresh_engine)
+
+    async with fresh_engine.begin() as connection:
+        rows = {row.status: row for row in await connection.execute(select(mail_outbox))}
+        assert (rows["dead"].dead_at, rows["pending"].dead_at) == (due, None)
+        await connection.execute(update(mail_outbox).values(body="a kept link"))
+
+    await migrate.downgrade(fresh_engine, "0006")
+
+    async with fresh_engine.connect() as connection:
+        bodies = dict(
+            (await connection.execute(sa_text("SELECT status, body FROM mail_outbox"))).all()
+        )
+        assert bodies == {"dead": None, "pending": "a kept link"}
+        indexes = await connection.run_sync(
+            lambda sync: {index["name"] for index in inspect(sync).get_indexes("mail_outbox")}
+        )
+        assert "ix_mail_outbox_status_next_attempt_at" in indexes
+    with pytest.raises(IntegrityError):
+        async with fresh_engine.begin() as connection:
+            await connection.execute(sa_text("UPDATE mail_outbox SET status = 'lost'"))

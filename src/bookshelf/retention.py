@@ -1,8 +1,8 @@
 """Deleting what has expired: sign-in sessions (with their refresh tokens), refresh tokens,
-idempotency records, the tokens of mailed links, the addresses accounts signed in from (a
-while after the last sign-in from there: ``auth.service.SIGN_IN_ADDRESS_KEPT``) and delivered
-mail (after a week). Without it these tables grow with every sign-in, keyed POST and mail,
-forever.
+idempotency records, the tokens of mailed links, the addresses accounts signed in from (a while
+after the last sign-in from there: ``auth.service.SIGN_IN_ADDRESS_KEPT``), delivered mail
+(after a week) and dead mail (a week after it died, with the body kept for a retry). Without it
+these tables grow with every sign-in, keyed POST and mail, forever.
 
 Run by every instance periodically (``BOOKSHELF_PURGE_INTERVAL_SECONDS``, started in the app's
 lifespan) and on demand by ``bookshelf purge``. Deleting is idempotent, so instances purging at
@@ -35,6 +35,9 @@ logger = logging.getLogger("bookshelf.retention")
 
 BATCH_SIZE = 1000
 SENT_MAIL_KEPT = timedelta(days=7)
+# Long enough for an operator to fix the cause and send it again (``bookshelf mail retry``);
+# the links in its body are past their lifetime by then (a day at most, by default) anyway.
+DEAD_MAIL_KEPT = timedelta(days=7)
 # Sessions first: deleting one deletes its refresh tokens too (ON DELETE CASCADE).
 EXPIRING_TABLES: tuple[Table, ...] = (
     auth_sessions,
@@ -86,7 +89,7 @@ async def purge_expired(database: Database, *, batch_size: int = BATCH_SIZE) -> 
     for table in EXPIRING_TABLES:
         deleted[table.name] = await _delete_all(database, table, now, batch_size)
     # Delivered mail (its body, with the link, is already gone) is kept a while for support
-    # questions, then deleted. Dead messages stay until someone looks at them.
+    # questions, then deleted; dead mail (with its body) a while for a retry.
     deleted[mail_outbox.name] = await _delete_all(
         database,
         mail_outbox,
@@ -94,6 +97,13 @@ async def purge_expired(database: Database, *, batch_size: int = BATCH_SIZE) -> 
         batch_size,
         column="sent_at",
         only=(mail_outbox.c.status == "sent",),
+    ) + await _delete_all(
+        database,
+        mail_outbox,
+        now - DEAD_MAIL_KEPT,
+        batch_size,
+        column="dead_at",
+        only=(mail_outbox.c.status == "dead",),
     )
     return PurgeReport(deleted)
 

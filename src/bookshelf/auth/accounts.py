@@ -25,23 +25,28 @@ from bookshelf.auth.schemas import ProfileUpdate
 from bookshelf.auth.sessions import Principal, sign_out_everywhere
 from bookshelf.db.database import Connection
 from bookshelf.db.types import utc_now
-from bookshelf.users.exceptions import CannotChangeOwnAccess, UserNotFound
+from bookshelf.users.exceptions import CannotChangeOwnAccess, LastActiveAdmin, UserNotFound
 from bookshelf.users.models import users
 from bookshelf.users.schemas import Role, User, UserAdminUpdate
 from bookshelf.users.service import USER_COLUMNS
 
 
 async def update_user(
-    connection: Connection, admin: Principal, user_id: UUID, changes: UserAdminUpdate
+    connection: Connection, admin: Principal | None, user_id: UUID, changes: UserAdminUpdate
 ) -> User:
-    """Change an account's role or active flag. Deactivation signs the user out everywhere
-    (and every request re-checks the flag, so their access tokens stop at once)."""
+    """Change an account's role, active flag or verification, for an admin signed in through
+    the API or the pages, or (``admin`` None) for the operator at the command line
+    (``bookshelf users``), who is no account. Deactivation signs the user out everywhere (and
+    every request re-checks the flag, so their access tokens stop at once).
+
+    Either way at least one active admin remains: an admin may not take their own rights
+    away, and the operator may not take them from the last active admin."""
     values = changes.model_dump(exclude_unset=True, exclude_none=True)
     takes_admin_away = values.get("is_active") is False or values.get("role", "admin") != "admin"
-    if user_id == admin.id and takes_admin_away:
+    if admin is not None and user_id == admin.id and takes_admin_away:
         raise CannotChangeOwnAccess()
     if takes_admin_away:
-        await _confirm_still_an_active_admin(connection, admin)
+        await _confirm_an_active_admin_remains(connection, admin, user_id)
     statement = update(users).where(users.c.id == user_id).returning(*USER_COLUMNS)
     row = (await connection.execute(statement.values(**values, updated_at=utc_now()))).first()
     if row is None:
@@ -51,9 +56,12 @@ async def update_user(
     return User.model_validate(row, from_attributes=True)
 
 
-async def _confirm_still_an_active_admin(connection: Connection, admin: Principal) -> None:
-    """Before taking admin rights away from someone, check under lock that the acting admin
-    still has them. With self-demotion refused, this keeps at least one active admin, always.
+async def _confirm_an_active_admin_remains(
+    connection: Connection, admin: Principal | None, user_id: UUID
+) -> None:
+    """Before taking admin rights away from ``user_id``, check under lock that an active admin
+    other than them remains: the acting admin, who must still be one, or for the operator
+    anyone.
 
     Two admins demoting (or deactivating) each other at the same moment must not both succeed,
     which would leave none. The check is made inside the writing transaction: on PostgreSQL the
@@ -72,8 +80,10 @@ async def _confirm_still_an_active_admin(connection: Connection, admin: Principa
             )
         ).scalars()
     )
-    if admin.id not in active_admins:
+    if admin is not None and admin.id not in active_admins:
         raise InsufficientRole(Role.ADMIN.value)
+    if user_id in active_admins and not active_admins - {user_id}:
+        raise LastActiveAdmin()
 
 
 async def current_password_hash(connection: Connection, user_id: UUID) -> str:

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
-from bookshelf.cli.common import progress_on_stderr, run_with_database, settings_or_exit
+from bookshelf.cli.common import (
+    connection_to,
+    progress_on_stderr,
+    run_with_database,
+    settings_or_exit,
+)
+from bookshelf.cli.output import JsonOption, print_json, print_table
 from bookshelf.config import Settings
 from bookshelf.db import migrate as migrations
 from bookshelf.db.connections import opened_database
 from bookshelf.retention import PurgeReport, purge_expired
+
+# ``migrate --status``'s exit status, for scripts (0: at the head; 1 and 2 are every command's
+# database and usage errors).
+STATUS_EXIT = {"at-head": 0, "behind": 3, "unknown-revision": 4}
 
 
 async def _downgrade(settings: Settings, revision: str) -> None:
@@ -23,12 +35,61 @@ async def _downgrade(settings: Settings, revision: str) -> None:
         await engine.dispose()
 
 
+async def _revisions(settings: Settings) -> tuple[str, ...]:
+    async with connection_to(settings, write=False) as connection:
+        return await migrations.revisions_of(connection)
+
+
+def _print_status(status: migrations.MigrationStatus, json_output: bool) -> None:
+    if json_output:
+        print_json({"state": status.state, **asdict(status)})
+        return
+    pending = f"{len(status.pending)} migration(s) to apply" if status.pending else None
+    print_table(
+        None,
+        [
+            ("database", " ".join(status.current) or "never migrated"),
+            ("head", " ".join(status.heads)),
+            ("state", status.state + (f": {pending}" if pending else "")),
+        ],
+    )
+    if status.pending:
+        typer.echo("")
+        print_table(("pending", "name"), [(item.revision, item.name) for item in status.pending])
+    if status.unknown:
+        print(
+            f"bookshelf: the database is at {' '.join(status.unknown)}, which this release "
+            "does not know: a newer release migrated it",
+            file=sys.stderr,
+        )
+
+
 def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
     downgrade: Annotated[bool, typer.Option(help="Go down to the revision instead.")] = False,
+    status: Annotated[
+        bool,
+        typer.Option(
+            "--status",
+            help="Change nothing: show the database's revision, the head and the pending "
+            "migrations. Exit 0 at the head, 3 behind it, 4 at a revision this release does "
+            "not know.",
+        ),
+    ] = False,
+    json_output: JsonOption = False,
 ) -> None:
-    """Apply database migrations (up to the latest by default)."""
+    """Apply database migrations (up to the latest by default), or show them (--status)."""
     settings = settings_or_exit()
+    if status:
+        if downgrade or revision != "head":
+            print("bookshelf: --status takes no revision and no --downgrade", file=sys.stderr)
+            raise typer.Exit(2)
+        found = migrations.migration_status(run_with_database(_revisions(settings), settings))
+        _print_status(found, json_output)
+        raise typer.Exit(STATUS_EXIT[found.state])
+    if json_output:
+        print("bookshelf: --json goes with --status", file=sys.stderr)
+        raise typer.Exit(2)
     if downgrade:
         run_with_database(_downgrade(settings, revision), settings)
     else:

@@ -9,8 +9,9 @@ as ``HEADS`` (below), and the database's from the ``alembic_version`` table.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import inspect, text
 
@@ -75,12 +76,67 @@ def script_heads(scripts: Path | None = None) -> tuple[str, ...]:
     return tuple(sorted(ScriptDirectory.from_config(alembic_config(scripts)).get_heads()))
 
 
+@dataclass(frozen=True)
+class Migration:
+    revision: str
+    name: str  # the script's file name without the revision: ``account takeover guards``
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """Where a database is against the migrations this release ships."""
+
+    current: tuple[str, ...]  # the database's revisions (none: never migrated)
+    heads: tuple[str, ...]
+    pending: tuple[Migration, ...]  # oldest first; empty when a revision is unknown
+    unknown: tuple[str, ...]  # the database's revisions no script has (a newer release's)
+
+    @property
+    def state(self) -> Literal["at-head", "behind", "unknown-revision"]:
+        if self.unknown:
+            return "unknown-revision"
+        return "behind" if self.pending else "at-head"
+
+
+def migration_status(current: tuple[str, ...], scripts: Path | None = None) -> MigrationStatus:
+    """Compare the database's revisions (``revisions_of``) with the scripts': what upgrading
+    to the heads would apply, in order."""
+    from alembic.script import ScriptDirectory
+
+    directory = ScriptDirectory.from_config(alembic_config(scripts))
+    newest_first = list(directory.walk_revisions())
+    by_revision = {script.revision: script for script in newest_first}
+    unknown = tuple(revision for revision in current if revision not in by_revision)
+    applied: set[str] = set()
+    reached = [revision for revision in current if revision in by_revision]
+    while reached:  # every ancestor of the database's revisions is applied too
+        revision = reached.pop()
+        if revision not in applied:
+            applied.add(revision)
+            down = by_revision[revision].down_revision  # None, one id, or a merge's ids
+            reached.extend((down,) if isinstance(down, str) else (down or ()))
+    pending = (
+        ()
+        if unknown
+        else tuple(
+            Migration(script.revision, _migration_name(script.path, script.revision))
+            for script in reversed(newest_first)
+            if script.revision not in applied
+        )
+    )
+    return MigrationStatus(current, tuple(sorted(directory.get_heads())), pending, unknown)
+
+
+def _migration_name(path: str, revision: str) -> str:
+    return Path(path).stem.removeprefix(f"{revision}_").replace("_", " ")
+
+
 # The newest migrations, as Alembic's script directory finds them (``script_heads``), written
 # here for the readiness check: reading them at run time would keep Alembic and every migration
 # script in each serving worker's memory for good (measured in bench/RESULTS.md), or cost it a
 # child interpreter. tests/test_migrations.py holds this equal to ``script_heads()``, so a new
 # migration (or a merge of two branches) that does not update it fails there.
-HEADS: tuple[str, ...] = ("0006",)
+HEADS: tuple[str, ...] = ("0007",)
 
 
 def _current(connection: SyncConnection) -> str | None:

@@ -144,7 +144,8 @@ async def mark_failed(
         "lease_expires_at": None,
     }
     if dead:
-        values.update(status="dead", body=None)
+        # The body stays for a retry (``dead.retry``) until retention deletes the message.
+        values.update(status="dead", dead_at=now)
     else:
         values.update(
             status="pending", next_attempt_at=now + backoff(mail.attempts, retry_base_seconds)

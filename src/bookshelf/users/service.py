@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bookshelf.db.database import Connection
 from bookshelf.pagination import CursorSchema, CursorText
 from bookshelf.users.models import users
-from bookshelf.users.schemas import User
+from bookshelf.users.schemas import Role, User
 
 # What anyone who may see an account sees of it: every column but the password hash.
 USER_COLUMNS = (
@@ -38,12 +38,19 @@ _LAST = "\U0010ffff"
 
 
 async def list_users(
-    connection: Connection, *, limit: int, cursor: str | None, email_prefix: str | None = None
+    connection: Connection,
+    *,
+    limit: int,
+    cursor: str | None,
+    email_prefix: str | None = None,
+    role: Role | None = None,
 ) -> tuple[Sequence[User], str | None]:
     """Accounts by email, keyset-paginated (emails are unique, so the order is total); with
     ``email_prefix``, those whose address starts with it: a range of the email's unique
-    index, however many accounts there are."""
+    index, however many accounts there are; with ``role``, those who have it."""
     selected = select(*USER_COLUMNS)
+    if role is not None:
+        selected = selected.where(users.c.role == role.value)
     if email_prefix:
         selected = selected.where(
             users.c.email >= email_prefix,
@@ -56,3 +63,9 @@ async def list_users(
     rows = (await connection.execute(statement, values)).all()
     items = [User.model_validate(row, from_attributes=True) for row in rows[:limit]]
     return items, _CURSOR.next_cursor(rows, limit, lambda row: (row.email,))
+
+
+async def find_user_by_email(connection: Connection, email: str) -> User | None:
+    """The account at ``email`` (normalised, as stored), or None."""
+    row = (await connection.execute(select(*USER_COLUMNS).where(users.c.email == email))).first()
+    return None if row is None else User.model_validate(row, from_attributes=True)
