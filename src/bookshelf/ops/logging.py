@@ -16,7 +16,7 @@ import asyncio
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import structlog
@@ -132,8 +132,11 @@ class AccessLog:
     string or body. It changes no global state: each app builds its own.
     """
 
-    def __init__(self, level: str, *, json: bool) -> None:
+    def __init__(self, level: str, *, json: bool, context: Sequence[Any] = ()) -> None:
         self.enabled = logging.getLevelName(level) <= logging.INFO
+        # Processors that read the request's context (the trace ids, with tracing on): they run
+        # in ``add``, while the request's context is current, not in the later ``flush``.
+        self._context = tuple(context)
         self._stream = sys.stderr
         self._timestamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
         self._render = _renderer(json=json)
@@ -143,6 +146,8 @@ class AccessLog:
         """Queue one request's event; written once the current callbacks have run."""
         if not self.enabled:
             return
+        for processor in self._context:
+            processor(None, "info", fields)
         if not self._pending:
             asyncio.get_running_loop().call_soon(self.flush)
         self._pending.append(fields)
@@ -159,16 +164,20 @@ class AccessLog:
         self._stream.flush()
 
 
-def configure_logging(level: str, *, json: bool, show_mail_links: bool = False) -> None:
+def configure_logging(
+    level: str, *, json: bool, show_mail_links: bool = False, context: Sequence[Any] = ()
+) -> None:
     """Process-wide: route every standard-library logger through one handler on the root
     logger, writing to the current stderr. Called once when a process starts serving (see
     ``bookshelf.main.create_app_for_process``); calling it again replaces the handler it
     installed before, leaving any other (such as pytest's capture) alone.
-    ``show_mail_links`` (development only): the log mail transport's lines keep their links."""
+    ``show_mail_links`` (development only): the log mail transport's lines keep their links.
+    ``context``: more processors for every line (the trace ids, with tracing on)."""
+    shared = [*_SHARED, *context]
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
-            *_SHARED,
+            *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
@@ -177,7 +186,7 @@ def configure_logging(level: str, *, json: bool, show_mail_links: bool = False) 
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_SHARED,
+        foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             # The traceback becomes text before the redaction reads it, in both formats.
