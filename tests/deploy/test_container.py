@@ -162,7 +162,10 @@ def test_the_pod_starts_read_only_as_its_user_and_becomes_ready(
     database_url: str, tmp_path: Path
 ) -> None:
     secret = {
+        # No PgBouncer here (tests/deploy/test_pgbouncer.py runs the app behind it): the
+        # pods and the migration Job both reach the database directly.
         "BOOKSHELF_DATABASE_URL": database_url,
+        "DATABASE_DIRECT_URL": database_url,
         "BOOKSHELF_REDIS_URL": os.environ.get("BOOKSHELF_TEST_REDIS_URL", DEFAULT_REDIS_URL),
         "BOOKSHELF_JWT_SECRET": secrets.token_urlsafe(48),
         # The app's pods send no mail (the worker Deployment does): nothing need listen.
