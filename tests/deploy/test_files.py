@@ -221,9 +221,12 @@ def test_compose_pins_images_builds_the_app_and_writes_down_no_secret() -> None:
     assert not any("9000" in port for port in services["app"]["ports"])
 
 
-def compose_environment(service: str, given: dict[str, str]) -> dict[str, str]:
+def compose_environment(
+    service: str, given: dict[str, str], document: dict[str, Any] | None = None
+) -> dict[str, str]:
     """A compose service's environment as compose interpolates it from the operator's
-    variables (``given``): ``${X:-default}`` falls back, ``${X:?message}`` must be given."""
+    variables (``given``): ``${X:-default}`` falls back, ``${X:?message}`` must be given.
+    ``document``: the compose file (compose.yaml unless given, e.g. merged with an override)."""
 
     def interpolate(match: re.Match[str]) -> str:
         name, operator, fallback = match.groups()
@@ -232,7 +235,8 @@ def compose_environment(service: str, given: dict[str, str]) -> dict[str, str]:
         assert operator != "?", f"compose refuses to start without {name}"
         return fallback or ""
 
-    environment = yaml.safe_load(COMPOSE.read_text())["services"][service]["environment"]
+    document = document or yaml.safe_load(COMPOSE.read_text())
+    environment = document["services"][service]["environment"]
     pattern = re.compile(r"\$\{(\w+)(?::([?-])([^}]*))?\}")
     return {name: pattern.sub(interpolate, str(value)) for name, value in environment.items()}
 
