@@ -120,9 +120,10 @@ async def database_url() -> AsyncIterator[str]:
 
 @contextlib.contextmanager
 def started(
-    command: list[str], env: dict[str, str], log: Path
+    command: list[str], env: dict[str, str] | None, log: Path, **options: Any
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``command`` in its own process group; SIGTERM to the group on exit, then SIGKILL."""
+    """Run ``command`` in its own process group; SIGTERM to the group on exit, then SIGKILL.
+    ``options``: more of Popen's (the user to run as)."""
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,
@@ -131,6 +132,7 @@ def started(
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **options,
         )
     try:
         yield process

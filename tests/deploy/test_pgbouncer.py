@@ -12,9 +12,7 @@ import contextlib
 import io
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,6 +27,7 @@ from bookshelf.users.schemas import Role
 from tests.conftest import make_settings, throwaway_postgres_database
 from tests.deploy.kustomize import render
 from tests.deploy.manifests import K8S, unavailable
+from tests.deploy.test_container import started as started_process
 from tests.deploy.test_overlays import named
 from tests.factories import BOOKS, app_account, book_payload, count_rows, register
 from tests.faults.conftest import service_directory
@@ -93,15 +92,7 @@ def running(binary: str, configuration: str, directory: Path, port: int) -> Iter
         for item in directory.iterdir():
             shutil.chown(item, user="postgres", group="postgres")
         as_service_user = {"user": "postgres", "group": "postgres", "extra_groups": []}
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [binary, str(path)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            **as_service_user,
-        )
-    try:
+    with started_process([binary, str(path)], None, log, **as_service_user) as process:
         deadline = time.monotonic() + 15
         while True:
             assert process.poll() is None, log.read_text()
@@ -111,13 +102,6 @@ def running(binary: str, configuration: str, directory: Path, port: int) -> Iter
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         yield
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture
