@@ -262,6 +262,5 @@ def test_the_pod_starts_read_only_as_its_user_and_becomes_ready(
         assert "https://" in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
         assert "bookshelf_mail_sent_total 1.0" in scraped
-    # SIGTERM (to the group, bubblewrap included, so its exit status is the signal's): the
-    # worker finished its loop and said so.
-    assert "mail worker stopped" in worker_log.read_text(), worker_log.read_text()[-3000:]
+    # (Stopping on SIGTERM is tests/mail/test_worker_process.py's: here the signal reaches
+    # bubblewrap too, which takes its child down with it.)
