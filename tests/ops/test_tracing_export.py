@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import threading
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,3 +172,16 @@ async def test_without_tracing_no_line_carries_trace_ids(
     assert [line for line in lines if line.get("request_id")], "the request logged lines"
     assert not [line for line in lines if "trace_id" in line or "span_id" in line]
     assert sink.spans == []
+
+
+def test_the_image_lock_holds_the_otel_extra() -> None:
+    """The image installs requirements.lock alone: every package of the ``otel`` extra must be
+    pinned there, or BOOKSHELF_TRACING=true would refuse to start in the shipped image."""
+    root = Path(__file__).resolve().parents[2]
+    extra = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["otel"]
+    wanted = {re.split(r"[<>=!~\[ ]", requirement)[0].lower() for requirement in extra}
+    pinned = set(re.findall(r"^([a-z0-9_.-]+)==", (root / "requirements.lock").read_text(), re.M))
+    assert wanted, "the otel extra lists its packages"
+    assert wanted <= pinned, wanted - pinned
