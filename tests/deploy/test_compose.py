@@ -6,6 +6,7 @@ Mailpit with settings development accepts."""
 from __future__ import annotations
 
 import configparser
+import re
 from typing import Any
 
 import pytest
@@ -74,6 +75,7 @@ def test_the_development_override_sends_mail_to_mailpit(
     assert settings.smtp_url is not None
     assert make_url(settings.smtp_url.get_secret_value()).host == "mailpit"
     mailpit = document["services"]["mailpit"]
+    assert re.match(r"v?\d+\.\d+\.\d+$", mailpit["image"].partition(":")[2]), mailpit["image"]
     # Its web page only on this machine; nothing of it in production's compose.yaml.
     assert all(port.startswith("127.0.0.1:") for port in mailpit["ports"])
     assert "mailpit" not in compose()["services"]
