@@ -26,7 +26,7 @@ from starlette.responses import Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bookshelf.config import ConfigurationError, Settings
-from bookshelf.ops.logging import AccessLog
+from bookshelf.ops.logging import AccessLog, ContextAccessLog
 from bookshelf.ops.observability import Observations
 from bookshelf.ops.pipeline import RequestPipeline
 from bookshelf.ops.tracing import install_tracing, trace_ids_processor, tracing_available
@@ -44,10 +44,12 @@ def install_middleware(
             "(pip install 'bookshelf[otel]')"
         )
     # With tracing on, the access line carries the request's trace and span ids.
-    app.state.access_log = AccessLog(
-        settings.log_level,
-        json=settings.use_json_logs,
-        context=(trace_ids_processor(),) if settings.tracing else (),
+    app.state.access_log = (
+        ContextAccessLog(
+            settings.log_level, json=settings.use_json_logs, context=(trace_ids_processor(),)
+        )
+        if settings.tracing
+        else AccessLog(settings.log_level, json=settings.use_json_logs)
     )
     app.add_middleware(
         RequestPipeline,

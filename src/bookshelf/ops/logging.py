@@ -132,11 +132,8 @@ class AccessLog:
     string or body. It changes no global state: each app builds its own.
     """
 
-    def __init__(self, level: str, *, json: bool, context: Sequence[Any] = ()) -> None:
+    def __init__(self, level: str, *, json: bool) -> None:
         self.enabled = logging.getLevelName(level) <= logging.INFO
-        # Processors that read the request's context (the trace ids, with tracing on): they run
-        # in ``add``, while the request's context is current, not in the later ``flush``.
-        self._context = tuple(context)
         self._stream = sys.stderr
         self._timestamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
         self._render = _renderer(json=json)
@@ -146,8 +143,6 @@ class AccessLog:
         """Queue one request's event; written once the current callbacks have run."""
         if not self.enabled:
             return
-        for processor in self._context:
-            processor(None, "info", fields)
         if not self._pending:
             asyncio.get_running_loop().call_soon(self.flush)
         self._pending.append(fields)
@@ -162,6 +157,21 @@ class AccessLog:
             lines.append(self._render(None, "info", self._timestamp(None, "info", event)))
         self._stream.write("\n".join(lines) + "\n")
         self._stream.flush()
+
+
+class ContextAccessLog(AccessLog):
+    """The access log with processors that read the request's context (the trace ids, with
+    tracing on). They run in ``add``, while the request's context is current, not in the later
+    ``flush``; a subclass, so the access log without them does not even loop over none."""
+
+    def __init__(self, level: str, *, json: bool, context: Sequence[Any]) -> None:
+        super().__init__(level, json=json)
+        self._context = tuple(context)
+
+    def add(self, **fields: Any) -> None:
+        for processor in self._context:
+            processor(None, "info", fields)
+        super().add(**fields)
 
 
 def configure_logging(
