@@ -212,7 +212,9 @@ def lock(arguments: list[str]) -> None:
     tool = [shutil.which("uv") or sys.exit("lock needs uv on PATH (pip install uv)")]
     common = ["export", "--quiet", "--no-emit-project", "--format", "requirements-txt"]
     run(*tool, "lock", *arguments)
-    run(*tool, *common, "--no-dev", "-o", "requirements.lock")
+    # The image installs requirements.lock only: the otel extra is in it, so tracing can be
+    # switched on where the service runs (its packages are imported only when it is on).
+    run(*tool, *common, "--no-dev", "--extra", "otel", "-o", "requirements.lock")
     run(*tool, *common, "--all-groups", "--all-extras", "-o", "requirements-dev.lock")
     # The client generator's own lock (clients/python/generator.in says why it is apart).
     generator = ["--quiet", "--universal", "--python-version", "3.11", "--generate-hashes"]

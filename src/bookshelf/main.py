@@ -43,6 +43,7 @@ from bookshelf.ops.health import router as health_router
 from bookshelf.ops.logging import configure_logging
 from bookshelf.ops.metrics import install_metrics
 from bookshelf.ops.ratelimit import RateLimits
+from bookshelf.ops.tracing import trace_ids_processor, tracing_available
 from bookshelf.problems import (
     FieldError,
     Problem,
@@ -264,6 +265,8 @@ def configure_process(settings: Settings) -> None:
         json=settings.use_json_logs,
         # The README's tour: in development the log shows the mails' links.
         show_mail_links=settings.environment is Environment.DEVELOPMENT,
+        # Tracing on: the trace and span ids on every line written inside a span.
+        context=(trace_ids_processor(),) if settings.tracing and tracing_available() else (),
     )
 
 

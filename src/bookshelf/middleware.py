@@ -26,10 +26,10 @@ from starlette.responses import Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bookshelf.config import ConfigurationError, Settings
-from bookshelf.ops.logging import AccessLog
+from bookshelf.ops.logging import AccessLog, ContextAccessLog
 from bookshelf.ops.observability import Observations
 from bookshelf.ops.pipeline import RequestPipeline
-from bookshelf.ops.tracing import install_tracing, tracing_available
+from bookshelf.ops.tracing import install_tracing, trace_ids_processor, tracing_available
 
 
 def install_middleware(
@@ -38,7 +38,19 @@ def install_middleware(
     """Build the stack listed in the module docstring. The last added runs first, so this
     function reads bottom-up; ``app.state.tracer_provider`` is set (None without tracing).
     ``pages`` renders a refusal of a web page as the web app's error page."""
-    app.state.access_log = AccessLog(settings.log_level, json=settings.use_json_logs)
+    if settings.tracing and not tracing_available():
+        raise ConfigurationError(
+            "BOOKSHELF_TRACING is on but the otel extra is not installed "
+            "(pip install 'bookshelf[otel]')"
+        )
+    # With tracing on, the access line carries the request's trace and span ids.
+    app.state.access_log = (
+        ContextAccessLog(
+            settings.log_level, json=settings.use_json_logs, context=(trace_ids_processor(),)
+        )
+        if settings.tracing
+        else AccessLog(settings.log_level, json=settings.use_json_logs)
+    )
     app.add_middleware(
         RequestPipeline,
         settings=settings,
@@ -53,9 +65,4 @@ def install_middleware(
     # Last, so outermost: a span covers everything the request went through.
     app.state.tracer_provider = None
     if settings.tracing:
-        if not tracing_available():
-            raise ConfigurationError(
-                "BOOKSHELF_TRACING is on but the otel extra is not installed "
-                "(pip install 'bookshelf[otel]')"
-            )
         app.state.tracer_provider = install_tracing(app, settings.tracing_service_name)

@@ -27,8 +27,12 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+KUSTOMIZATION = "kustomization.yaml"
+
+
 def k8s_files() -> list[Path]:
-    return sorted(K8S.glob("*.yaml"))
+    """The base's manifests (its kustomization.yaml is kustomize's, not a Kubernetes object)."""
+    return sorted(path for path in K8S.glob("*.yaml") if path.name != KUSTOMIZATION)
 
 
 def k8s_resources() -> list[dict[str, Any]]:
@@ -80,6 +84,11 @@ def container_environment(container: dict[str, Any], secret: dict[str, str]) -> 
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = str(item["value"])
+        elif "secretKeyRef" in item.get("valueFrom", {}):
+            reference = item["valueFrom"]["secretKeyRef"]
+            assert reference["name"] == example["metadata"]["name"], reference
+            assert reference["key"] in example["stringData"], reference
+            env[item["name"]] = secret[reference["key"]]
     return env
 
 

@@ -1,4 +1,5 @@
-"""The image's command starts under the pod's own conditions and the pod becomes ready.
+"""The image's command starts under the pod's own conditions and the pod becomes ready; the
+mail worker's Deployment starts the same way and delivers the mail a request queued.
 
 The conditions are read from the manifests, not restated here: the user the pod runs as, a
 read-only root filesystem with only the Deployment's ``emptyDir`` volumes writable, the
@@ -33,6 +34,7 @@ from tests.deploy.manifests import (
     pod_spec,
     unavailable,
 )
+from tests.mail.support import SmtpServer, smtp_server
 from tests.ops.conftest import DEFAULT_REDIS_URL
 from tests.servers import free_port
 
@@ -118,9 +120,10 @@ async def database_url() -> AsyncIterator[str]:
 
 @contextlib.contextmanager
 def started(
-    command: list[str], env: dict[str, str], log: Path
+    command: list[str], env: dict[str, str] | None, log: Path, **options: Any
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``command`` in its own process group; SIGTERM to the group on exit, then SIGKILL."""
+    """Run ``command`` in its own process group; SIGTERM to the group on exit, then SIGKILL.
+    ``options``: more of Popen's (the user to run as)."""
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,
@@ -129,6 +132,7 @@ def started(
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **options,
         )
     try:
         yield process
@@ -158,15 +162,49 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> httpx.R
     )
 
 
+WORKER = "bookshelf-mail-worker"
+
+
+def run_worker_command(command: list[str], *, metrics_port: int) -> list[str]:
+    """The worker's command with its metrics listener moved to ``metrics_port``."""
+    moved = list(command)
+    assert "--metrics-port" in moved, f"the worker serves no metrics: {command}"
+    moved[moved.index("--metrics-port") + 1] = str(metrics_port)
+    return moved
+
+
+def wait_delivered(
+    smtp: SmtpServer, recipient: str, worker: subprocess.Popen[bytes], log: Path
+) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and worker.poll() is None:
+        if smtp.recorder.to(recipient):
+            return
+        time.sleep(0.2)
+    pytest.fail(
+        f"no mail to {recipient} (worker exit code {worker.poll()}):\n"
+        + log.read_text(errors="replace")[-3000:]
+    )
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with smtp_server() as server:
+        yield server
+
+
 def test_the_pod_starts_read_only_as_its_user_and_becomes_ready(
-    database_url: str, tmp_path: Path
+    database_url: str, smtp: SmtpServer, tmp_path: Path
 ) -> None:
     secret = {
+        # No PgBouncer here (tests/deploy/test_pgbouncer.py runs the app behind it): the
+        # pods and the migration Job both reach the database directly.
         "BOOKSHELF_DATABASE_URL": database_url,
+        "DATABASE_DIRECT_URL": database_url,
         "BOOKSHELF_REDIS_URL": os.environ.get("BOOKSHELF_TEST_REDIS_URL", DEFAULT_REDIS_URL),
         "BOOKSHELF_JWT_SECRET": secrets.token_urlsafe(48),
-        # The app's pods send no mail (the worker Deployment does): nothing need listen.
-        "BOOKSHELF_SMTP_URL": "smtp://127.0.0.1:9?starttls=require",
+        # The worker's relay: on this machine, so production accepts it without TLS.
+        "BOOKSHELF_SMTP_URL": smtp.url,
     }
     job = pod_spec("Job")
     job_env = {**image_environment(), **container_environment(only_container(job), secret)}
@@ -201,3 +239,28 @@ def test_the_pod_starts_read_only_as_its_user_and_becomes_ready(
         metrics = httpx.get(f"http://127.0.0.1:{admin_port}/metrics", timeout=5)
         assert "bookshelf_http_requests_total" in metrics.text
         assert "Application startup complete" in log.read_text()
+        # A registration queues a verification mail in the outbox ...
+        recipient = f"container-{secrets.token_hex(4)}@example.org"
+        registered = httpx.post(
+            f"{public}/api/v1/auth/register",
+            json={"email": recipient, "password": "a perfectly long passphrase"},
+            headers={"Host": public_host},
+            timeout=30,
+        )
+        assert registered.status_code == 202, registered.text
+
+    # ... which the mail worker's pod, started under its own conditions, delivers.
+    worker_spec = pod_spec("Deployment", WORKER)
+    worker_container = only_container(worker_spec)
+    worker_env = {**image_environment(), **container_environment(worker_container, secret)}
+    metrics_port = free_port()
+    worker_command = run_worker_command(worker_container["command"], metrics_port=metrics_port)
+    worker_log = tmp_path / "worker.log"
+    with started(sandboxed(worker_spec, worker_command), worker_env, worker_log) as worker:
+        wait_delivered(smtp, recipient, worker, worker_log)
+        [mail] = smtp.recorder.to(recipient)
+        assert "https://" in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        assert "bookshelf_mail_sent_total 1.0" in scraped
+    # (Stopping on SIGTERM is tests/mail/test_worker_process.py's: here the signal reaches
+    # bubblewrap too, which takes its child down with it.)

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import structlog
@@ -159,16 +159,35 @@ class AccessLog:
         self._stream.flush()
 
 
-def configure_logging(level: str, *, json: bool, show_mail_links: bool = False) -> None:
+class ContextAccessLog(AccessLog):
+    """The access log with processors that read the request's context (the trace ids, with
+    tracing on). They run in ``add``, while the request's context is current, not in the later
+    ``flush``; a subclass, so the access log without them does not even loop over none."""
+
+    def __init__(self, level: str, *, json: bool, context: Sequence[Any]) -> None:
+        super().__init__(level, json=json)
+        self._context = tuple(context)
+
+    def add(self, **fields: Any) -> None:
+        for processor in self._context:
+            processor(None, "info", fields)
+        super().add(**fields)
+
+
+def configure_logging(
+    level: str, *, json: bool, show_mail_links: bool = False, context: Sequence[Any] = ()
+) -> None:
     """Process-wide: route every standard-library logger through one handler on the root
     logger, writing to the current stderr. Called once when a process starts serving (see
     ``bookshelf.main.create_app_for_process``); calling it again replaces the handler it
     installed before, leaving any other (such as pytest's capture) alone.
-    ``show_mail_links`` (development only): the log mail transport's lines keep their links."""
+    ``show_mail_links`` (development only): the log mail transport's lines keep their links.
+    ``context``: more processors for every line (the trace ids, with tracing on)."""
+    shared = [*_SHARED, *context]
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,
-            *_SHARED,
+            *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
@@ -177,7 +196,7 @@ def configure_logging(level: str, *, json: bool, show_mail_links: bool = False) 
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_SHARED,
+        foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             # The traceback becomes text before the redaction reads it, in both formats.
