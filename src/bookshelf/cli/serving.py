@@ -19,16 +19,16 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from prometheus_client import start_http_server
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import ChangeReload, Multiprocess
 
 from bookshelf.cli.common import run_with_database, settings_or_exit
 from bookshelf.db import migrate as migrations
 from bookshelf.db.connections import opened_database
+from bookshelf.mail.liveness import serve_probes
 from bookshelf.mail.worker import MailWorker
 from bookshelf.main import configure_process
-from bookshelf.ops.metrics import MULTIPROCESS_ENV
+from bookshelf.ops.metrics import MULTIPROCESS_ENV, publish_build_info
 
 # How long uvicorn's supervisor waits for a worker to answer its ping before replacing it.
 WORKER_PING_TIMEOUT_SECONDS = 60
@@ -150,7 +150,10 @@ def serve(
 def worker(
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="Serve Prometheus metrics (the mail_* series) on this port."),
+        typer.Option(
+            help="Serve Prometheus metrics (the mail_* series) at /metrics and the delivery "
+            "loop's liveness at /health/live on this port."
+        ),
     ] = None,
 ) -> None:
     """Deliver the mail outbox (SMTP, or the log without BOOKSHELF_SMTP_URL) until SIGTERM,
@@ -166,8 +169,11 @@ def worker(
         if settings.should_auto_migrate:
             await migrations.upgrade_database(settings)
         async with opened_database(settings) as database:
-            await MailWorker.from_settings(database, settings).run(stop)
+            mail_worker = MailWorker.from_settings(database, settings)
+            if metrics_port is not None:
+                # Probes and scrapes come from outside the pod, by its address.
+                serve_probes(mail_worker.heartbeat, "0.0.0.0", metrics_port)  # noqa: S104
+            await mail_worker.run(stop)
 
-    if metrics_port is not None:
-        start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - probes and scrapes
+    publish_build_info()
     run_with_database(run(), settings)
