@@ -63,7 +63,8 @@ def test_two_workers_export_build_info_and_each_process_metrics(tmp_path: Path) 
             httpx.get(f"{server.admin_url}/health/live", timeout=10)
             time.sleep(0.2)
         workers = [pid for pid, role in replaced if role == "worker"]
-        assert len(workers) == 2 and str(dead_worker) not in workers, replaced
+        assert len(workers) == 2, replaced
+        assert str(dead_worker) not in workers, replaced
     finally:
         server.stop()
 
