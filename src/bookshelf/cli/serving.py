@@ -155,6 +155,9 @@ def worker(
             "loop's liveness at /health/live on this port."
         ),
     ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="The address the metrics port listens on (every one by default).")
+    ] = "0.0.0.0",  # noqa: S104 - probes and scrapes come from outside the pod, by its address
 ) -> None:
     """Deliver the mail outbox (SMTP, or the log without BOOKSHELF_SMTP_URL) until SIGTERM,
     which finishes the message in hand. Any number may run: each message goes to one."""
@@ -171,8 +174,7 @@ def worker(
         async with opened_database(settings) as database:
             mail_worker = MailWorker.from_settings(database, settings)
             if metrics_port is not None:
-                # Probes and scrapes come from outside the pod, by its address.
-                serve_probes(mail_worker.heartbeat, "0.0.0.0", metrics_port)  # noqa: S104
+                serve_probes(mail_worker.heartbeat, metrics_host, metrics_port)
             await mail_worker.run(stop)
 
     publish_build_info()
