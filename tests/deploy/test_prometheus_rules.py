@@ -5,6 +5,7 @@ same rules."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.manifests import DEPLOY, unavailable
+from tests.deploy.manifests import DEPLOY, ROOT, unavailable
 from tools import operator_rules
 
 PROMETHEUS = DEPLOY / "prometheus"
@@ -129,3 +130,21 @@ def test_the_pod_monitors_scrape_the_ports_the_rules_name_as_jobs() -> None:
         for job in yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())["scrape_configs"]
     }
     assert jobs == set(scraped)
+
+
+def test_every_alert_and_objective_is_explained_in_the_operating_docs() -> None:
+    docs = (ROOT / "docs" / "operating.md").read_text()
+    for rule in alerting_rules():
+        name = rule["alert"]
+        burn = re.fullmatch(r"Bookshelf(\w+)BudgetBurn(Fast|Slow)", name)
+        if burn:
+            assert f"**{burn.group(1)}**" in docs, name  # its "what to do" paragraph
+        else:
+            assert f"| `{name}` |" in docs, name
+    for group in operator_rules.rule_groups():
+        for rule in group["rules"]:
+            objective = re.fullmatch(
+                r"(bookshelf:[a-z_]+:ratio_(?:rate|avg))\w+", rule.get("record", "")
+            )
+            if objective:
+                assert f"`{objective.group(1)}…`" in docs, rule["record"]
