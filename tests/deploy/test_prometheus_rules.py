@@ -46,6 +46,10 @@ def test_the_scrape_configuration_and_its_rules_are_valid() -> None:
     result = promtool("check", "config", "prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 2 rule files found" in result.stdout
+    rules = promtool("check", "rules", "rules/recording.yml", "rules/alerts.yml")
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+    assert "SUCCESS: 32 rules found" in rules.stdout
+    assert "SUCCESS: 17 rules found" in rules.stdout
 
 
 def test_the_rule_unit_tests_pass() -> None:

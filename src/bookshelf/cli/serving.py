@@ -29,6 +29,7 @@ from bookshelf.mail.liveness import serve_probes
 from bookshelf.mail.worker import MailWorker
 from bookshelf.main import configure_process
 from bookshelf.ops.metrics import MULTIPROCESS_ENV, publish_build_info
+from bookshelf.ops.processes import SUPERVISOR, register_serving_process
 
 # How long uvicorn's supervisor waits for a worker to answer its ping before replacing it.
 WORKER_PING_TIMEOUT_SECONDS = 60
@@ -54,6 +55,8 @@ def _metrics_directory() -> str | None:
         )
         raise typer.Exit(2) from None
     os.environ[MULTIPROCESS_ENV] = directory
+    # This process becomes the workers' supervisor: its memory is part of the group's.
+    register_serving_process(directory, SUPERVISOR)
     return directory
 
 

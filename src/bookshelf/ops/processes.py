@@ -3,10 +3,10 @@
 
 prometheus_client's multiprocess mode aggregates the samples the workers write to files, and
 has no such files for process metrics, so they would vanish with several workers. Instead,
-each worker leaves its pid in the shared metrics folder when it starts, and whichever worker
-answers a scrape reads ``/proc`` for every listed worker still alive and for their supervisor,
-labelled ``pid`` and ``role`` (``worker`` or ``supervisor``). Cardinality stays bounded: one
-set of series per process of the group.
+each worker leaves its pid in the shared metrics folder when it starts (and ``bookshelf serve``
+its supervisor's, when it creates the folder), and whichever worker answers a scrape reads
+``/proc`` for every listed process still alive, labelled ``pid`` and ``role`` (``worker`` or
+``supervisor``). Cardinality stays bounded: one set of series per process of the group.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from prometheus_client import ProcessCollector
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-PID_FILE_SUFFIX = ".serving-pid"
+WORKER = "worker"
+SUPERVISOR = "supervisor"
+PID_FILE_SUFFIX = ".pid"
 
 
-def register_serving_process(metrics_directory: str) -> None:
-    """Say, in the shared folder, that this process serves (idempotent)."""
-    Path(metrics_directory, f"{os.getpid()}{PID_FILE_SUFFIX}").touch()
+def register_serving_process(metrics_directory: str, role: str = WORKER) -> None:
+    """Say, in the shared folder, that this process belongs to the group (idempotent)."""
+    Path(metrics_directory, f"{os.getpid()}.{role}{PID_FILE_SUFFIX}").touch()
 
 
 def _alive(pid: int) -> bool:
@@ -37,17 +39,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def serving_pids(metrics_directory: str) -> list[int]:
-    """The workers that registered and still run; the pid files of dead ones are removed, so
-    a worker the supervisor replaced stops being reported."""
-    pids = []
+def serving_processes(metrics_directory: str) -> list[tuple[int, str]]:
+    """The processes that registered and still run, with their role; the pid files of dead
+    ones are removed, so a worker the supervisor replaced stops being reported."""
+    members = []
     for path in Path(metrics_directory).glob(f"*{PID_FILE_SUFFIX}"):
-        pid = int(path.name.removesuffix(PID_FILE_SUFFIX))
-        if _alive(pid):
-            pids.append(pid)
+        pid, _, role = path.name.removesuffix(PID_FILE_SUFFIX).partition(".")
+        if _alive(int(pid)):
+            members.append((int(pid), role))
         else:
             path.unlink(missing_ok=True)
-    return sorted(pids)
+    return sorted(members)
 
 
 def _labelled(families: Iterable[Metric], merged: dict[str, Metric], **labels: str) -> None:
@@ -60,19 +62,14 @@ def _labelled(families: Iterable[Metric], merged: dict[str, Metric], **labels: s
 
 
 class ServingProcessesCollector(Collector):
-    """The process metrics of every live worker of the group, and of their supervisor."""
+    """The process metrics of every live process of the group."""
 
     def __init__(self, metrics_directory: str) -> None:
         self.metrics_directory = metrics_directory
 
     def collect(self) -> Iterator[Metric]:
         merged: dict[str, Metric] = {}
-        workers = serving_pids(self.metrics_directory)
-        members = [(pid, "worker") for pid in workers]
-        supervisor = os.getppid()
-        if workers and supervisor not in workers:
-            members.append((supervisor, "supervisor"))
-        for pid, role in members:
+        for pid, role in serving_processes(self.metrics_directory):
             # registry=None: a throw-away reader of /proc/<pid>, registered nowhere.
             reader = ProcessCollector(pid=lambda pid=pid: pid, registry=None)  # type: ignore[misc]
             _labelled(reader.collect(), merged, pid=str(pid), role=role)
