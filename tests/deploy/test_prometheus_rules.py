@@ -5,6 +5,7 @@ same rules."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -152,3 +153,41 @@ def test_every_alert_and_objective_is_explained_in_the_operating_docs() -> None:
             )
             if objective:
                 assert f"`{objective.group(1)}…`" in docs, rule["record"]
+
+
+def test_the_dashboard_is_a_well_formed_grafana_model() -> None:
+    """What Grafana needs to import it: unique ids, panels inside the 24-column grid and not
+    on top of each other, every query on the chosen Prometheus data source. (That each query
+    answers is tests/deploy/test_live_prometheus.py's job.)"""
+    dashboard = json.loads((DEPLOY / "grafana" / "bookshelf.json").read_text())
+    assert dashboard["uid"] == "bookshelf"
+    (variable,) = dashboard["templating"]["list"]
+    assert (variable["name"], variable["type"], variable["query"]) == (
+        "datasource",
+        "datasource",
+        "prometheus",
+    )
+    panels = dashboard["panels"]
+    assert len({panel["id"] for panel in panels}) == len(panels)
+    occupied: set[tuple[int, int]] = set()
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0, panel["title"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        cells = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
+        assert not cells & occupied, f"{panel['title']} overlaps another panel"
+        occupied |= cells
+        if panel["type"] == "row":
+            continue
+        assert panel["description"], panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+            assert target["expr"].strip(), panel["title"]
+    titles = {panel["title"] for panel in panels}
+    for wanted in ("Requests by route", "Latency percentiles", "Problems by type", "Outbox"):
+        assert wanted in titles
