@@ -22,6 +22,7 @@ from starlette.routing import Match
 from bookshelf.db.exceptions import DatabaseError, DatabaseUnavailable
 from bookshelf.exceptions import DomainError
 from bookshelf.ops.headers import API_CSP, COMMON_SECURITY_HEADERS
+from bookshelf.ops.metrics import PROBLEMS
 from bookshelf.ops.request_id import HEADER as REQUEST_ID_HEADER
 from bookshelf.ops.request_id import current_request_id
 
@@ -84,6 +85,8 @@ def problem_response(
         body["request_id"] = request_id
     if extra:
         body.update(extra)
+    # Slugs are written in the code, so the label's values are a fixed, small set.
+    PROBLEMS.labels(slug or "about:blank").inc()
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 

@@ -348,3 +348,11 @@ def test_the_mail_worker_runs_as_its_own_unprivileged_deployment() -> None:
     grace = re.fullmatch(r"(\d+)s", compose["worker"]["stop_grace_period"])
     assert grace is not None
     assert int(grace.group(1)) > Settings().smtp_send_timeout_seconds
+
+
+def test_the_mail_workers_liveness_follows_its_delivery_loop() -> None:
+    """Not /metrics: prometheus_client's thread would answer it while the loop hangs."""
+    container = only_container(pod_spec("Deployment", WORKER))
+    assert container["command"][-2:] == ["--metrics-port", "9000"]
+    for probe in ("startupProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/health/live", "port": "metrics"}, probe

@@ -19,16 +19,17 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from prometheus_client import start_http_server
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import ChangeReload, Multiprocess
 
 from bookshelf.cli.common import run_with_database, settings_or_exit
 from bookshelf.db import migrate as migrations
 from bookshelf.db.connections import opened_database
+from bookshelf.mail.liveness import serve_probes
 from bookshelf.mail.worker import MailWorker
 from bookshelf.main import configure_process
-from bookshelf.ops.metrics import MULTIPROCESS_ENV
+from bookshelf.ops.metrics import MULTIPROCESS_ENV, publish_build_info
+from bookshelf.ops.processes import SUPERVISOR, register_serving_process
 
 # How long uvicorn's supervisor waits for a worker to answer its ping before replacing it.
 WORKER_PING_TIMEOUT_SECONDS = 60
@@ -54,6 +55,8 @@ def _metrics_directory() -> str | None:
         )
         raise typer.Exit(2) from None
     os.environ[MULTIPROCESS_ENV] = directory
+    # This process becomes the workers' supervisor: its memory is part of the group's.
+    register_serving_process(directory, SUPERVISOR)
     return directory
 
 
@@ -150,8 +153,14 @@ def serve(
 def worker(
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="Serve Prometheus metrics (the mail_* series) on this port."),
+        typer.Option(
+            help="Serve Prometheus metrics (the mail_* series) at /metrics and the delivery "
+            "loop's liveness at /health/live on this port."
+        ),
     ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="The address the metrics port listens on (every one by default).")
+    ] = "0.0.0.0",  # noqa: S104 - probes and scrapes come from outside the pod, by its address
 ) -> None:
     """Deliver the mail outbox (SMTP, or the log without BOOKSHELF_SMTP_URL) until SIGTERM,
     which finishes the message in hand. Any number may run: each message goes to one."""
@@ -166,8 +175,10 @@ def worker(
         if settings.should_auto_migrate:
             await migrations.upgrade_database(settings)
         async with opened_database(settings) as database:
-            await MailWorker.from_settings(database, settings).run(stop)
+            mail_worker = MailWorker.from_settings(database, settings)
+            if metrics_port is not None:
+                serve_probes(mail_worker.heartbeat, metrics_host, metrics_port)
+            await mail_worker.run(stop)
 
-    if metrics_port is not None:
-        start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - probes and scrapes
+    publish_build_info()
     run_with_database(run(), settings)

@@ -18,6 +18,7 @@ from bookshelf.config import Environment, Settings
 from bookshelf.db.database import Database, unit_of_work
 from bookshelf.mail import metrics, service
 from bookshelf.mail.exceptions import DeliveryFailed
+from bookshelf.mail.liveness import Heartbeat
 from bookshelf.mail.transports import Transport, build_transport
 
 logger = logging.getLogger("bookshelf.mail")
@@ -29,6 +30,11 @@ class WorkerSettings:
     max_attempts: int
     retry_base_seconds: float
     poll_interval_seconds: float
+
+    @property
+    def stall_after_seconds(self) -> float:
+        """How long the loop may go without a beat before it counts as hung (``liveness``)."""
+        return self.lease_seconds + self.poll_interval_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkerSettings:
@@ -45,6 +51,7 @@ class MailWorker:
         self.database = database
         self.transport = transport
         self.config = config
+        self.heartbeat = Heartbeat(config.stall_after_seconds)
 
     @classmethod
     def from_settings(cls, database: Database, settings: Settings) -> MailWorker:
@@ -116,6 +123,7 @@ class MailWorker:
         """Deliver until ``stop`` is set; the message in hand is always finished first."""
         logger.info("mail worker ready")
         while not stop.is_set():
+            self.heartbeat.beat()
             try:
                 # Shielded: a cancellation waits for the message in hand to be recorded.
                 delivered = await asyncio.shield(self.deliver_one())

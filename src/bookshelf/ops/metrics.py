@@ -22,7 +22,12 @@ from prometheus_client import (
     multiprocess,
 )
 
+from bookshelf import __version__
+from bookshelf.ops.processes import ServingProcessesCollector, register_serving_process
+
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Set by the image build (``--build-arg BOOKSHELF_BUILD_COMMIT=$(git rev-parse HEAD)``).
+BUILD_COMMIT_ENV = "BOOKSHELF_BUILD_COMMIT"
 
 REQUESTS = Counter(
     "bookshelf_http_requests",
@@ -66,16 +71,43 @@ RATE_LIMIT_STORE_FAILURES = Counter(
     ["limit", "outcome"],
 )
 
+PROBLEMS = Counter(
+    "bookshelf_http_problems",
+    "Problem responses sent, by problem type (the last part of its URI, e.g. "
+    "database-unavailable; about:blank for plain HTTP errors such as 404 and 405).",
+    ["type"],
+)
+BUILD_INFO = Gauge(
+    "bookshelf_build_info",
+    "Always 1; its labels say which release (version) and source commit is running.",
+    ["version", "commit"],
+    multiprocess_mode="max",
+)
+
+
+def publish_build_info() -> None:
+    """Set ``bookshelf_build_info`` in this process (in every worker: multiprocess mode reads
+    the values each process wrote)."""
+    commit = os.environ.get(BUILD_COMMIT_ENV, "").strip() or "unknown"
+    BUILD_INFO.labels(version=__version__, commit=commit).set(1)
+
 
 def _exposition() -> bytes:
-    if os.environ.get(MULTIPROCESS_ENV):
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if directory:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        registry.register(ServingProcessesCollector(directory))
         return generate_latest(registry)
     return generate_latest(REGISTRY)
 
 
 def install_metrics(app: FastAPI, path: str) -> None:
+    publish_build_info()
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if directory:
+        register_serving_process(directory)
+
     @app.get(path, include_in_schema=False)
     async def metrics() -> Response:
         return Response(_exposition(), media_type=CONTENT_TYPE_LATEST)
