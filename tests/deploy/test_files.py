@@ -343,7 +343,16 @@ def test_the_mail_worker_runs_as_its_own_unprivileged_deployment() -> None:
     assert environment["BOOKSHELF_INPROCESS_WORKER"] == "false"
     assert Settings(smtp_url=environment["BOOKSHELF_SMTP_URL"]).smtp_url is not None  # type: ignore[arg-type]
     compose = yaml.safe_load(COMPOSE.read_text())["services"]
-    assert compose["worker"]["command"] == ["python", "-m", "bookshelf", "worker"]
+    assert compose["worker"]["command"][:4] == ["python", "-m", "bookshelf", "worker"]
+    # Prometheus scrapes the worker where compose serves its metrics.
+    metrics_port = compose["worker"]["command"][
+        compose["worker"]["command"].index("--metrics-port") + 1
+    ]
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = {
+        job["job_name"]: job["static_configs"][0]["targets"] for job in scrape["scrape_configs"]
+    }
+    assert targets["bookshelf-mail-worker"] == [f"worker:{metrics_port}"]
     assert compose["worker"]["image"] == compose["app"]["image"]
     grace = re.fullmatch(r"(\d+)s", compose["worker"]["stop_grace_period"])
     assert grace is not None
@@ -356,3 +365,12 @@ def test_the_mail_workers_liveness_follows_its_delivery_loop() -> None:
     assert container["command"][-2:] == ["--metrics-port", "9000"]
     for probe in ("startupProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/health/live", "port": "metrics"}, probe
+
+
+def test_the_image_reports_the_commit_it_was_built_from() -> None:
+    # bookshelf_build_info{commit} comes from BOOKSHELF_BUILD_COMMIT: the image sets it from the
+    # build's REVISION argument, the one its OCI revision label carries.
+    text = DOCKERFILE.read_text()
+    assert "ARG REVISION=unknown" in text
+    assert "BOOKSHELF_BUILD_COMMIT=${REVISION}" in text
+    assert 'org.opencontainers.image.revision="${REVISION}"' in text
