@@ -19,6 +19,7 @@ import contextlib
 import logging
 
 from prometheus_client import Counter, Gauge
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from bookshelf.config import Settings
@@ -105,7 +106,7 @@ class ReplicaSet:
         """A pool per replica (each sized as the primary's), connecting lazily."""
         replicas = []
         for url in settings.replica_url_list:
-            replica_settings = settings.model_copy(update={"database_url": url})
+            replica_settings = settings.model_copy(update={"database_url": SecretStr(url)})
             database = await PostgresDatabase.open(replica_settings)
             replicas.append(Replica(replica_name(url), database))
         return cls(replicas, max_lag_seconds=settings.replica_max_lag_seconds)
