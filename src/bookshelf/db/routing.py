@@ -42,6 +42,7 @@ HEADER_NAME = "Bookshelf-Read-After"
 _HEADER = HEADER_NAME.lower().encode("ascii")
 _COOKIE = "bookshelf_read_after"
 _REPLAYED = "SELECT pg_last_wal_replay_lsn()::text"
+_READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # How often a read waiting for its position asks the replica again.
 _POLL_SECONDS = 0.005
 # Past this many remembered writers, those outside the window are forgotten.
@@ -212,7 +213,8 @@ class ReadAfterMiddleware:
         self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # Requests that cannot write (db.connections) commit nothing to report.
+        if scope["type"] != "http" or scope["method"] in _READ_ONLY_METHODS:
             await self.app(scope, receive, send)
             return
         holder: list[str | None] = [None]
