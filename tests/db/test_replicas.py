@@ -7,11 +7,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+from bookshelf_client import AuthenticatedClient
+from bookshelf_client.api.books import create_book as create_book_call
+from bookshelf_client.api.books import get_book
+from bookshelf_client.models import Book, BookCreate
 from fastapi import FastAPI
 
 from bookshelf.config import Settings
@@ -278,3 +282,54 @@ async def test_routing_through_pgbouncer_in_transaction_mode(servers: Replicatio
                     assert (await writer.get(path)).status_code == 200
                 finally:
                     await resume_replay(servers.replica)
+
+
+def read_your_writes_hooks() -> dict[str, list[Callable[[Any], Awaitable[None]]]]:
+    """The httpx event hooks docs/replicas.md gives typed-client users: keep the latest
+    position a response gave, send it on every request."""
+    latest: dict[str, str] = {}
+
+    async def send_back(request: httpx.Request) -> None:
+        if "position" in latest:
+            request.headers[READ_AFTER] = latest["position"]
+
+    async def remember(response: httpx.Response) -> None:
+        position = response.headers.get(READ_AFTER)
+        if position:
+            latest["position"] = position
+
+    return {"request": [send_back], "response": [remember]}
+
+
+async def test_the_typed_client_reads_its_write_with_the_documented_hooks(
+    servers: Replication,
+) -> None:
+    # No sticky window: only the position can send the writer's read to the primary.
+    async with started(replica_settings(servers, replica_sticky_seconds=0)) as app:
+        token = (await app_account(app, Role.ADMIN)).access_token
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50123))
+        hooked = AuthenticatedClient(
+            base_url="http://testserver",
+            token=token,
+            httpx_args={"transport": transport, "event_hooks": read_your_writes_hooks()},
+        )
+        plain = AuthenticatedClient(
+            base_url="http://testserver", token=token, httpx_args={"transport": transport}
+        )
+        await wait_replayed(servers.primary, servers.replica)
+        await rotation_becomes(app, True)
+        await pause_replay(servers.replica)
+        try:
+            async with hooked, plain:
+                created = await create_book_call.asyncio(
+                    client=hooked, body=BookCreate(title="A hooked book", authors=["T. Yped"])
+                )
+                assert isinstance(created, Book)
+                book_id = str(created.id)
+                # Without the position, the paused replica answers: it lacks the book.
+                assert (await get_book.asyncio_detailed(book_id, client=plain)).status_code == 404
+                read = await get_book.asyncio(book_id, client=hooked)
+                assert isinstance(read, Book)
+                assert read.title == "A hooked book"
+        finally:
+            await resume_replay(servers.replica)
