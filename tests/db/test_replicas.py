@@ -152,6 +152,37 @@ async def test_a_writer_reads_its_write_while_replay_is_paused(servers: Replicat
             await resume_replay(servers.replica)
 
 
+async def test_a_token_just_issued_reads_its_session_from_the_primary(
+    servers: Replication,
+) -> None:
+    async with started(replica_settings(servers, replica_sticky_seconds=1.5)) as app:
+        account = await app_account(app, Role.READER)
+        await wait_replayed(servers.primary, servers.replica)
+        await rotation_becomes(app, True)
+        await pause_replay(servers.replica)
+        try:
+            async with http(app) as client:
+                signed_in = await client.post(
+                    "/api/v1/auth/token",
+                    data={"username": account.email, "password": account.password},
+                )
+                assert signed_in.status_code == 200, signed_in.text
+                token = signed_in.json()["access_token"]
+                # Its session is on the primary only; the new token reads it there.
+                me = await client.get(
+                    "/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
+                )
+                assert me.status_code == 200, me.text
+                # The replica would not know the session (what the window guards against).
+                await asyncio.sleep(1.6)
+                stale = await client.get(
+                    "/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
+                )
+                assert stale.status_code == 401
+        finally:
+            await resume_replay(servers.replica)
+
+
 async def test_a_read_with_a_position_waits_for_the_replica_to_replay_it(
     servers: Replication,
 ) -> None:

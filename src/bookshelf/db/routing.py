@@ -8,7 +8,8 @@ A read goes to the next replica in rotation (``db.replicas``), except:
   same name the web app gets) runs on the replica once it has replayed that position, waiting at
   most ``BOOKSHELF_REPLICA_WAIT_MS``, else on the primary;
 - a signed-in client (its ``Authorization`` header or session cookie) that wrote through this
-  process within ``BOOKSHELF_REPLICA_STICKY_SECONDS`` reads from the primary. The memory of
+  process within ``BOOKSHELF_REPLICA_STICKY_SECONDS``, or whose token was issued within that
+  window (a sign-in or refresh just wrote its session), reads from the primary. The memory of
   writers is per process: behind a load balancer with several instances, the position (which the
   typed client sends back by itself, and the browser's cookie carries) is what holds across them;
 - with no replica in rotation, or when the chosen one cannot give a usable connection, the
@@ -21,12 +22,14 @@ and, for a browser (a request with cookies, or a response setting one), the cook
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic_core import from_json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bookshelf.config import Settings
@@ -42,6 +45,7 @@ HEADER_NAME = "Bookshelf-Read-After"
 _HEADER = HEADER_NAME.lower().encode("ascii")
 _COOKIE = "bookshelf_read_after"
 _REPLAYED = "SELECT pg_last_wal_replay_lsn()::text"
+_JWT_PARTS = 3
 _READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # How often a read waiting for its position asks the replica again.
 _POLL_SECONDS = 0.005
@@ -103,7 +107,7 @@ class ReadRouter:
         replica = replicas.next_in_rotation()
         if replica is not None:
             wanted, writer = self._hints(scope["headers"])
-            if writer is None or not self.writers.recently(writer):
+            if writer is None or not (self.writers.recently(writer) or self._fresh(writer)):
                 connection = await self._replica_connection(replica, wanted)
                 if connection is not None:
                     replica.reads.inc()
@@ -128,6 +132,12 @@ class ReadRouter:
                     elif key == self._cookie_key:
                         wanted = _later(wanted, parse_position(cookie.decode("latin-1")))
         return wanted, writer
+
+    def _fresh(self, credential: bytes) -> bool:
+        """A token issued within the sticky window: its session was just written (a sign-in,
+        a refresh), perhaps not yet replayed, so its reads go to the primary."""
+        issued = _issued_at(credential)
+        return issued is not None and time.time() - issued < self.writers.window_seconds
 
     async def _replica_connection(
         self, replica: Replica, wanted: int | None
@@ -196,6 +206,22 @@ class ReadRouter:
         if browser:
             cookie = f"{self.cookie_name}={position}{self._cookie_attributes}"
             response_headers.append((b"set-cookie", cookie.encode("ascii")))
+
+
+def _issued_at(credential: bytes) -> int | None:
+    """The ``iat`` claim of a bearer token or session cookie, read without checking the
+    signature: it only chooses the server (a forged one only sends a read to the primary); the
+    token is verified, wherever the read runs, by the auth dependencies."""
+    parts = credential.rpartition(b" ")[2].split(b".")
+    if len(parts) != _JWT_PARTS:
+        return None
+    payload = parts[1]
+    try:
+        claims = from_json(base64.urlsafe_b64decode(payload + b"=" * (-len(payload) % 4)))
+    except ValueError:
+        return None
+    issued = claims.get("iat") if isinstance(claims, dict) else None
+    return issued if isinstance(issued, int) else None
 
 
 def _later(current: int | None, position: int | None) -> int | None:
