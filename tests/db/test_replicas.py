@@ -74,6 +74,13 @@ async def rotation_becomes(app: FastAPI, wanted: bool) -> None:
     raise AssertionError(f"in_rotation did not become {wanted} in 10 s")
 
 
+async def reads_served(client: httpx.AsyncClient, server: str) -> float:
+    """The app's count of reads routed to ``server`` (its metrics endpoint)."""
+    metrics = (await client.get("/metrics")).text
+    sample = f'bookshelf_replica_reads_total{{server="{server}"}} '
+    return float(metrics.split(sample, 1)[1].split()[0])
+
+
 async def create_book(writer: httpx.AsyncClient, **headers: str) -> tuple[str, str]:
     """A new book's id, and the position its response says to read after."""
     word = "replicated" + uuid.uuid4().hex[:8]
@@ -96,6 +103,7 @@ async def test_anonymous_reads_are_served_by_the_replica(servers: Replication) -
         await wait_replayed(servers.primary, servers.replica)
         replica_before = await statements(servers.replica)
         primary_before = await statements(servers.primary)
+        served_before = await reads_served(anonymous, the_replica(app).name)
         paths = [f"/api/v1/books/{book_id}"] * 10 + [
             "/api/v1/books",
             "/api/v1/books?q=replicated",
@@ -109,6 +117,7 @@ async def test_anonymous_reads_are_served_by_the_replica(servers: Replication) -
             assert READ_AFTER not in response.headers
         replica_after = await statements(servers.replica)
         primary_after = await statements(servers.primary)
+        assert await reads_served(anonymous, the_replica(app).name) - served_before == len(paths)
     assert replica_after - replica_before >= len(paths)
     assert primary_after - primary_before == 0
 
