@@ -16,6 +16,8 @@ Parts (``--parts``, default all seven):
   1M books (``--scale-books``), and the growth between the two.
 * ``bulk``: 10,000 books in one ``POST /books/import`` against single ``POST /books`` (one at a
   time and 32 in flight), then the whole catalog through ``GET /books/export``.
+* ``replicas`` (only when named): with one streaming replica, the routing's CPU per GET and
+  the statements per second on each server per case (``bench/replicas.py``).
 * ``import-memory``: a worker's memory growth for one ``POST /books/import`` at the body cap,
   one case per body shape (short lines, full books, unknown fields), each on a fresh worker.
 
@@ -41,7 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench import bulk, costs, dataset, import_memory, load, pages, report, signin
+from bench import bulk, costs, dataset, import_memory, load, pages, replicas, report, signin
 from bench.report import Row
 from bench.servers import Server, free_port, running
 
@@ -468,6 +470,7 @@ def main() -> None:
         help="database pool of each worker (default: --connections shared by the workers)",
     )
     parser.add_argument("--soak-seconds", type=float, default=60)
+    parser.add_argument("--replica-books", type=int, default=20_000, help="replicas part")
     parser.add_argument("--scale-small", type=int, default=10_000)
     parser.add_argument("--scale-books", type=int, default=1_000_000)
     parser.add_argument(
@@ -495,7 +498,8 @@ def main() -> None:
     # each, for both apps, wanted 128 connections of PostgreSQL's default 100.
     options.pool_size = options.pool_size or -(-options.connections // options.workers)
     parts = {p.strip() for p in options.parts.split(",")}
-    unknown = parts - {"table", "costs", "soak", "signin", "scale", "bulk", "import-memory"}
+    known = {"table", "costs", "soak", "signin", "scale", "bulk", "import-memory", "replicas"}
+    unknown = parts - known
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
 
@@ -540,6 +544,15 @@ def main() -> None:
         if "scale" in parts:
             print("bench: scale", flush=True)
             results["scale"] = bench.scale()
+        if "replicas" in parts:  # not in the default set: it starts two servers of its own
+            print("bench: replicas (one streaming replica)", flush=True)
+            results["replicas"] = replicas.measure(
+                bench,
+                books=options.replica_books,
+                seconds=options.duration,
+                connections=options.connections,
+                threads=options.threads,
+            )
 
     print(
         f"\nBookshelf vs floor — {machine['date']}, commit {machine['commit']}, "

@@ -75,6 +75,18 @@ class Settings(BaseSettings):
     database_max_overflow: Annotated[int, Field(ge=0, le=1000)] = 0
     database_pool_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     database_echo: bool = False
+    # Streaming replicas for reads (docs/replicas.md), comma-separated PostgreSQL URLs; empty: every
+    # read goes to the primary. Ignored (with one log line) on SQLite. Secret: URLs carry passwords.
+    database_replica_urls: SecretStr = SecretStr("")
+    # A read presenting a WAL position (Bookshelf-Read-After) waits at most this long for a replica
+    # to replay it, then goes to the primary.
+    replica_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 50
+    # A signed-in client's reads go to the primary for this long after its own write (per process).
+    replica_sticky_seconds: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    # A replica further behind than this (or unreachable) is out of rotation until it catches up.
+    replica_max_lag_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    # How often each process checks its replicas' reachability and lag.
+    replica_check_seconds: Annotated[float, Field(gt=0, le=300)] = 1.0
     # None means "decide from the database": on for the embedded SQLite default (first run just
     # works), off for PostgreSQL, where migrations run once per deploy (`bookshelf migrate`), not
     # once per instance.
@@ -238,6 +250,17 @@ class Settings(BaseSettings):
             raise ValueError(f"unsupported database {url.drivername!r}: use sqlite or postgresql")
         return SecretStr(url.set(drivername=driver).render_as_string(hide_password=False))
 
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _normalise_replica_urls(cls, value: SecretStr) -> SecretStr:
+        urls = [
+            cls._normalise_database_url(SecretStr(url)).get_secret_value()
+            for url in _split(value.get_secret_value())
+        ]
+        if any(url.startswith("sqlite") for url in urls):
+            raise ValueError("replicas are PostgreSQL URLs (SQLite has none)")
+        return SecretStr(",".join(urls))
+
     @field_validator("smtp_url", mode="before")
     @classmethod
     def _empty_smtp_url_is_none(cls, value: object) -> object:
@@ -395,6 +418,11 @@ class Settings(BaseSettings):
     def search_slots(self) -> int:
         """Searches running at once per worker: the setting, or half the pool (at least one)."""
         return self.search_concurrency or max(1, self.database_pool_size // 2)
+
+    @property
+    def replica_url_list(self) -> list[str]:
+        """The replicas' URLs (normalised as ``database_url`` is, when the settings loaded)."""
+        return _split(self.database_replica_urls.get_secret_value())
 
     @property
     def is_sqlite(self) -> bool:

@@ -33,6 +33,7 @@ from bookshelf.books.schemas import LANGUAGE_CODE_SCHEMA
 from bookshelf.config import Environment, Settings, get_settings
 from bookshelf.db import migrate
 from bookshelf.db.connections import open_database
+from bookshelf.db.routing import read_router, start_replicas
 from bookshelf.docs import install_docs
 from bookshelf.fastpath import routes as fast_routes
 from bookshelf.fastpath.middleware import BookshelfAPI
@@ -53,6 +54,7 @@ from bookshelf.retention import purge_periodically
 from bookshelf.reviews.routes import router as reviews_router
 from bookshelf.slots import Slots
 from bookshelf.web.install import PAGE_ROUTERS, install_web
+from bookshelf.web.security import Cookies
 
 DESCRIPTION = """
 A book catalog: list, search, create, update and delete books.
@@ -114,6 +116,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if app.state.tracer_provider is not None:
         database.tracer = app.state.tracer_provider.get_tracer("bookshelf.db")
     app.state.database = database
+    stop_replicas = await start_replicas(app.state.read_router, database, settings)
     await prepare_accounts(database, settings, app.state.auth.hasher)
     mail_worker = (
         InProcessWorker(
@@ -151,6 +154,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         undo_sigterm_hook()
         app.state.auth.hasher.close()
         await probe_database.close()
+        if stop_replicas is not None:
+            await stop_replicas()
         await database.close()
         app.state.access_log.flush()
 
@@ -238,6 +243,11 @@ def create_app(settings: Settings) -> FastAPI:
         busy=SearchBusy,
     )
     add_bulk_slots(app.state, settings)
+    cookies = Cookies.from_settings(settings)
+    # Reads to replicas (docs/replicas.md); None without them, or on SQLite.
+    app.state.read_router = read_router(
+        settings, session_cookie=cookies.session, secure_cookies=cookies.secure
+    )
     install_problem_handlers(app)
     # The web app's error pages wrap the problem handlers, and render the pipeline's refusals.
     install_middleware(app, settings, pages=install_web(app, settings))

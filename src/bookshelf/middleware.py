@@ -8,10 +8,12 @@ Outermost first, as a request meets them:
 3. ``ProxyHeadersMiddleware`` (uvicorn; only with trusted proxies): client address and scheme
 4. ``RequestPipeline`` (``ops.pipeline``): every production feature a request goes through,
    in one layer
-5. Starlette's ``ExceptionMiddleware``: the problem handlers (``problems``)
-6. FastAPI's ``AsyncExitStackMiddleware`` (its request handling requires it), then the router
+5. ``ReadAfterMiddleware`` (``db.routing``; only with replicas): a write's WAL position on its
+   response, for read-your-writes
+6. Starlette's ``ExceptionMiddleware``: the problem handlers (``problems``)
+7. FastAPI's ``AsyncExitStackMiddleware`` (its request handling requires it), then the router
 
-Layers 1, 5 and 6 are FastAPI's own (``FastAPI.build_middleware_stack``). With the fast path
+Layers 1, 6 and 7 are FastAPI's own (``FastAPI.build_middleware_stack``). With the fast path
 off, FastAPI's telemetry and app-wide body-limit layers run too, after the first; with it on
 (``fastpath.middleware.BookshelfAPI``) they are left out: tracing is OpenTelemetry's
 instrumentation (opt-in), and the body cap is the pipeline's.
@@ -26,6 +28,7 @@ from starlette.responses import Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from bookshelf.config import ConfigurationError, Settings
+from bookshelf.db.routing import ReadAfterMiddleware
 from bookshelf.ops.logging import AccessLog, ContextAccessLog
 from bookshelf.ops.observability import Observations
 from bookshelf.ops.pipeline import RequestPipeline
@@ -51,6 +54,8 @@ def install_middleware(
         if settings.tracing
         else AccessLog(settings.log_level, json=settings.use_json_logs)
     )
+    if app.state.read_router is not None:
+        app.add_middleware(ReadAfterMiddleware, router=app.state.read_router)
     app.add_middleware(
         RequestPipeline,
         settings=settings,

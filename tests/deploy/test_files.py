@@ -374,3 +374,20 @@ def test_the_image_reports_the_commit_it_was_built_from() -> None:
     assert "ARG REVISION=unknown" in text
     assert "BOOKSHELF_BUILD_COMMIT=${REVISION}" in text
     assert 'org.opencontainers.image.revision="${REVISION}"' in text
+
+
+def test_compose_replica_profile_streams_from_the_primary_and_is_optional() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    replica = services["postgres-replica"]
+    assert replica["profiles"] == ["replica"]
+    assert replica["image"] == services["postgres"]["image"]
+    script = "\n".join(replica["command"])
+    assert "pg_basebackup -h postgres" in script
+    assert " -R " in script
+    # The primary lets it stream; the app neither waits for it nor needs it.
+    init = [volume for volume in services["postgres"]["volumes"] if "initdb.d" in volume]
+    [mounted] = init
+    assert (COMPOSE.parent / mounted.split(":")[0]).read_text().count("replication") >= 1
+    for service in ("app", "worker", "migrate"):
+        assert "postgres-replica" not in (services[service].get("depends_on") or {})
+    assert compose_environment("app", COMPOSE_VARIABLES)["BOOKSHELF_DATABASE_REPLICA_URLS"] == ""

@@ -26,7 +26,12 @@ from tests.servers import free_port
 class PgBouncer:
     """PgBouncer in transaction mode in front of a throw-away cluster (database ``bookshelf``)."""
 
-    def __init__(self, binary: str, upstream: ThrowawayPostgres) -> None:
+    def __init__(
+        self,
+        binary: str,
+        upstream: ThrowawayPostgres,
+        more_databases: dict[str, ThrowawayPostgres] | None = None,
+    ) -> None:
         self.binary = binary
         self.root = service_directory("bookshelf-faults-pgbouncer-")
         self.port = free_port()
@@ -35,7 +40,12 @@ class PgBouncer:
         (self.root / "pgbouncer.ini").write_text(
             "[databases]\n"
             f"bookshelf = host=127.0.0.1 port={upstream.port} dbname=bookshelf user=postgres\n"
-            "[pgbouncer]\n"
+            # Other servers' bookshelf databases under other names (a replica's, tests/db).
+            + "".join(
+                f"{name} = host=127.0.0.1 port={server.port} dbname=bookshelf user=postgres\n"
+                for name, server in (more_databases or {}).items()
+            )
+            + "[pgbouncer]\n"
             f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
             f"auth_type = trust\nauth_file = {self.root / 'userlist.txt'}\n"
             "pool_mode = transaction\nmax_client_conn = 200\ndefault_pool_size = 5\n"
@@ -58,8 +68,8 @@ class PgBouncer:
             **as_service_user,
         )
 
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/bookshelf"
+    def url(self, database: str = "bookshelf") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -85,14 +95,16 @@ class PgBouncer:
 
 
 @contextlib.contextmanager
-def running_pgbouncer(upstream: ThrowawayPostgres) -> Iterator[PgBouncer]:
+def running_pgbouncer(
+    upstream: ThrowawayPostgres, more_databases: dict[str, ThrowawayPostgres] | None = None
+) -> Iterator[PgBouncer]:
     binary = shutil.which("pgbouncer") or (
         "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None
     )
     if binary is None:
         # Skipped even under CI=true: PgBouncer is optional (apt-get install -y pgbouncer).
         pytest.skip("pgbouncer is not installed (apt-get install -y pgbouncer); skipped even in CI")
-    bouncer = PgBouncer(binary, upstream)
+    bouncer = PgBouncer(binary, upstream, more_databases)
     try:
         bouncer.wait_ready()
         yield bouncer

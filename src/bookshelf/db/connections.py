@@ -26,6 +26,7 @@ from fastapi import Depends, Request
 
 from bookshelf.config import Settings
 from bookshelf.db.database import Connection, Database
+from bookshelf.db.routing import ReadRouter
 from bookshelf.dependencies import Exit, with_exit
 
 # Requests with these methods never write.
@@ -80,8 +81,13 @@ async def get_connection(request: Request) -> tuple[Connection, Exit]:
     before the response is sent, so a client never sees 201 for a write that then failed to
     commit; rolled back if the handler raised. Dependencies that took the connection later
     (``Idempotent``) run their exits first, on the open connection."""
-    database: Database = request.app.state.database
-    connection = await database.connect(write=request.method not in _READ_ONLY_METHODS)
+    write = request.method not in _READ_ONLY_METHODS
+    router: ReadRouter | None = request.app.state.read_router
+    if write or router is None:
+        database: Database = request.app.state.database
+        connection = await database.connect(write=write)
+    else:  # replicas configured: which server reads (db.routing)
+        database, connection = await router.connect_for_read(request.scope)
     return connection, _finish(database, connection)
 
 

@@ -36,6 +36,7 @@ from bookshelf.db.exceptions import (
     StatementCancelled,
 )
 from bookshelf.db.pool import Pool
+from bookshelf.db.positions import COMMIT_POSITION
 from bookshelf.db.statements import Bound, Statements
 from bookshelf.fastpath.statements import statements_for
 
@@ -43,6 +44,8 @@ from bookshelf.fastpath.statements import statements_for
 # connections; the connection-exception class (08xxx) is matched by its prefix.
 _TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 _QUERY_CANCELED = "57014"
+# Where the primary's WAL is written up to: after a commit, a position that includes it.
+_CURRENT_POSITION = "SELECT pg_current_wal_lsn()::text"
 # Prepared statement shapes kept per connection (the service has a few dozen).
 _STATEMENT_CACHE_SIZE = 256
 
@@ -167,7 +170,27 @@ class PostgresConnection(Connection):
             await self._send(statement)
 
     async def commit(self) -> None:
+        if not self._in_transaction:
+            return
         await self._end("COMMIT")
+        holder = COMMIT_POSITION.get()
+        # With replicas, a write tells its client where to read from (db.routing).
+        if holder is not None and self.write:
+            try:
+                holder[0] = await self.fetch_value(_CURRENT_POSITION)
+            except DatabaseError:  # committed all the same; the writer is still remembered
+                holder[0] = ""
+
+    async def fetch_value(self, query: str) -> Any:
+        """The first value of a parameterless query (the replica checks and waits)."""
+        row = await self.fetch_row(query)
+        return None if row is None else row[0]
+
+    async def fetch_row(self, query: str) -> Any:
+        try:
+            return await self.raw.fetchrow(query)
+        except Exception as error:
+            raise await self._database.translated(error) from error
 
     async def rollback(self) -> None:
         await self._end("ROLLBACK")

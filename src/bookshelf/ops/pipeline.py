@@ -46,6 +46,8 @@ _CORS_ALLOWED_HEADERS = [
     "If-None-Match",
     "Idempotency-Key",
     "X-Request-ID",
+    # Read-your-writes with replicas (db.routing): a browser app sends back what a write said.
+    "Bookshelf-Read-After",
 ]
 _CORS_EXPOSED_HEADERS = [
     "ETag",
@@ -56,6 +58,7 @@ _CORS_EXPOSED_HEADERS = [
     "RateLimit-Limit",
     "RateLimit-Remaining",
     "RateLimit-Reset",
+    "Bookshelf-Read-After",
 ]
 
 
