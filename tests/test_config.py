@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from bookshelf.config import DEVELOPMENT_SECRET, ConfigurationError, Settings, load_settings
+from bookshelf.config import ConfigurationError, Settings, load_settings
+from bookshelf.production import DEVELOPMENT_SECRET
 
 pytestmark = pytest.mark.usefixtures("clean_environment")
 

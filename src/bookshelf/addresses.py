@@ -1,12 +1,17 @@
 """Settings that are addresses, read once for everyone who needs them: an SMTP URL's parts (the
-mail transport sends with them, the settings judge them), and whether a host or a list of
-trusted proxies reaches beyond this machine or trusts everyone."""
+mail transport sends with them, the settings judge them), whether a host or a list of trusted
+proxies reaches beyond this machine or trusts everyone, and the database and Redis URLs the
+settings accept."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 SMTP_URL_FORM = "expected smtp://[user:password@]host[:port] or smtps://…"
 
@@ -78,3 +83,42 @@ def trusts_everyone(proxies: list[str]) -> bool:
         except ValueError:
             continue  # not a network (a host name or socket path): judged elsewhere
     return False
+
+
+# Drivers we accept, and the async driver each URL scheme is rewritten to.
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+def async_database_url(raw: str) -> str:
+    """A database URL on the async driver the data layer uses (ValueError if none fits)."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ValueError("not a database URL (expected sqlite:///… or postgresql://…)") from None
+    driver = _ASYNC_DRIVERS.get(url.drivername)
+    if driver is None:
+        raise ValueError(f"unsupported database {url.drivername!r}: use sqlite or postgresql")
+    return url.set(drivername=driver).render_as_string(hide_password=False)
+
+
+# What ops.counters.redis_client takes: coredis' URLs (and limits' redis+unix://), or a
+# cluster's startup nodes, each with its port, and nothing else (no path, no options).
+_REDIS_NODE = r"(?:[^,:/@\[\]]+|\[[0-9a-fA-F:.]+\]):\d{1,5}"
+_REDIS_URL = re.compile(
+    rf"rediss?://[^/].*|(?:redis\+)?unix://.+"
+    rf"|redis\+cluster://(?:[^@/]*@)?{_REDIS_NODE}(?:,{_REDIS_NODE})*"
+)
+
+
+def check_redis_url(raw: str) -> None:
+    if not _REDIS_URL.fullmatch(raw):
+        raise ValueError(
+            "expected redis://[user:password@]host[:port][/db], rediss://…, unix://path "
+            "or redis+cluster://[user:password@]host:port[,host:port…]"
+        )

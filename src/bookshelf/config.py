@@ -8,45 +8,36 @@ build their own; ``get_settings()`` caches the one built from the environment.
 from __future__ import annotations
 
 import functools
-import re
 from enum import StrEnum
 from typing import Annotated
 
 from limits import parse_many
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import SettingsConfigDict
 
-from bookshelf.addresses import parse_smtp_url
-from bookshelf.production import open_doors
+from bookshelf.addresses import async_database_url, check_redis_url
+from bookshelf.mail_settings import MailSettings
+from bookshelf.production import DEVELOPMENT_SECRET, check_secrets_and_hosts, open_doors
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./bookshelf.db"
-# Used only when BOOKSHELF_JWT_SECRET is unset, which production refuses.
-DEVELOPMENT_SECRET = "bookshelf-development-secret-never-use-in-production"  # noqa: S105
-MIN_PRODUCTION_SECRET_LENGTH = 32
-# Secrets anyone can read (this file, the example manifests): refused in production.
-_PUBLIC_SECRETS = frozenset(
-    {DEVELOPMENT_SECRET, "CHANGE-ME-to-48-random-characters-from-a-secret-generator"}
-)
-_PLACEHOLDER = re.compile(r"change[-_ ]?me|replace[-_ ]?me", re.IGNORECASE)
 
-# Drivers we accept, and the async driver each URL scheme is rewritten to.
-_ASYNC_DRIVERS = {
-    "sqlite": "sqlite+aiosqlite",
-    "sqlite+aiosqlite": "sqlite+aiosqlite",
-    "postgresql": "postgresql+asyncpg",
-    "postgres": "postgresql+asyncpg",
-    "postgresql+asyncpg": "postgresql+asyncpg",
-}
 
-# What ops.counters.redis_client takes: coredis' URLs (and limits' redis+unix://), or a
-# cluster's startup nodes, each with its port, and nothing else (no path, no options).
-_REDIS_NODE = r"(?:[^,:/@\[\]]+|\[[0-9a-fA-F:.]+\]):\d{1,5}"
-_REDIS_URL = re.compile(
-    rf"rediss?://[^/].*|(?:redis\+)?unix://.+"
-    rf"|redis\+cluster://(?:[^@/]*@)?{_REDIS_NODE}(?:,{_REDIS_NODE})*"
-)
+def _parse_rate_limit(value: str) -> str:
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError("not a rate limit such as '600/minute'") from None
+    return value
+
+
+RateLimit = Annotated[str, AfterValidator(_parse_rate_limit)]
 
 
 class Environment(StrEnum):
@@ -55,7 +46,7 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-class Settings(BaseSettings):
+class Settings(MailSettings):
     """Bookshelf configuration, read from ``BOOKSHELF_*`` variables and an optional ``.env``."""
 
     model_config = SettingsConfigDict(
@@ -144,12 +135,12 @@ class Settings(BaseSettings):
     # Production refuses BOOKSHELF_RATE_LIMIT_ENABLED=false unless this says it is meant.
     rate_limit_disabled_acknowledged: bool = False
     # limits' notation: "600/minute", "10/second;1000/hour" ...
-    rate_limit_default: str = "600/minute"
+    rate_limit_default: RateLimit = "600/minute"
     # Stricter, per client address, for sign-in, registration and token refresh.
-    rate_limit_auth: str = "10/minute"
+    rate_limit_auth: RateLimit = "10/minute"
     # Sign-in attempts on one account from addresses that have never signed in to it, from
     # anywhere: how fast one account's password can be guessed from many addresses.
-    rate_limit_sign_in_account: str = "20/hour"
+    rate_limit_sign_in_account: RateLimit = "20/hour"
     # Comma-separated proxy addresses/networks whose X-Forwarded-For/-Proto are believed.
     trusted_proxies: str = ""
     # Comma-separated browser origins allowed by CORS (never "*" together with credentials).
@@ -198,22 +189,7 @@ class Settings(BaseSettings):
     # Worker processes of `bookshelf serve` when --workers is not given (about one per core).
     workers: Annotated[int, Field(ge=1, le=64)] = 1
 
-    # --- Accounts that recover themselves: mail (see docs/operating.md, "Mail") ---
-    # Where the links in mails point (the site that shows the verify and reset pages).
-    public_url: str = "http://127.0.0.1:8000"
-    # smtp://user:pass@host:587 (STARTTLS when offered; ?starttls=require insists) or
-    # smtps://… (implicit TLS). Unset: mails are written to the log instead (development).
-    # Secret: it carries the relay's password.
-    smtp_url: SecretStr | None = None
-    # Production without an SMTP URL refuses to start unless this says the log is meant: the
-    # log transport then masks the links' tokens (only development shows them).
-    mail_to_log_unsafe: bool = False
-    mail_from: str = "Bookshelf <bookshelf@localhost>"
-    # Each SMTP command (aiosmtplib's timeout) ...
-    smtp_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
-    # ... and the whole of one send (connect, TLS, login, every command, the data): below the
-    # lease, so no second worker can claim a message while its send still runs.
-    smtp_send_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    # --- Accounts (the mail that recovers them: mail_settings.MailSettings) ---
     # Unverified accounts may sign in and read; with this on, they may not write.
     # None: on in production, off in development and test.
     require_verified_email: bool | None = None
@@ -222,16 +198,7 @@ class Settings(BaseSettings):
     verification_token_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 24 * 3600)] = 24 * 3600
     password_reset_token_ttl_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 3600
     # Mails to one target address, whoever asks (no mail-bombing an address).
-    rate_limit_mail_target: str = "5/hour"
-    # The mail worker inside `bookshelf serve`. None: on for SQLite, off for PostgreSQL (run
-    # `bookshelf worker` there).
-    inprocess_worker: bool | None = None
-    mail_max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
-    # Retry n waits base x 2^(n-1) seconds (capped at an hour).
-    mail_retry_base_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
-    # A claimed message whose worker died is claimed again after this (at-least-once).
-    mail_lease_seconds: Annotated[int, Field(ge=5, le=3600)] = 120
-    mail_poll_interval_seconds: Annotated[float, Field(gt=0, le=300)] = 2.0
+    rate_limit_mail_target: RateLimit = "5/hour"
     # Created (or promoted) as a verified admin at every start, idempotently.
     first_admin_email: str | None = None
     first_admin_password: SecretStr | None = None
@@ -239,51 +206,21 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: SecretStr) -> SecretStr:
-        try:
-            url = make_url(value.get_secret_value())
-        except ArgumentError:
-            raise ValueError(
-                "not a database URL (expected sqlite:///… or postgresql://…)"
-            ) from None
-        driver = _ASYNC_DRIVERS.get(url.drivername)
-        if driver is None:
-            raise ValueError(f"unsupported database {url.drivername!r}: use sqlite or postgresql")
-        return SecretStr(url.set(drivername=driver).render_as_string(hide_password=False))
+        return SecretStr(async_database_url(value.get_secret_value()))
 
     @field_validator("database_replica_urls")
     @classmethod
     def _normalise_replica_urls(cls, value: SecretStr) -> SecretStr:
-        urls = [
-            cls._normalise_database_url(SecretStr(url)).get_secret_value()
-            for url in _split(value.get_secret_value())
-        ]
+        urls = [async_database_url(url) for url in _split(value.get_secret_value())]
         if any(url.startswith("sqlite") for url in urls):
             raise ValueError("replicas are PostgreSQL URLs (SQLite has none)")
         return SecretStr(",".join(urls))
 
-    @field_validator("smtp_url", mode="before")
-    @classmethod
-    def _empty_smtp_url_is_none(cls, value: object) -> object:
-        # compose passes ${BOOKSHELF_SMTP_URL:-} through as "": no server, mails to the log.
-        if value == "" or (isinstance(value, SecretStr) and not value.get_secret_value()):
-            return None
-        return value
-
-    @field_validator("smtp_url")
-    @classmethod
-    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            parse_smtp_url(value.get_secret_value())
-        return value
-
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not _REDIS_URL.fullmatch(value.get_secret_value()):
-            raise ValueError(
-                "expected redis://[user:password@]host[:port][/db], rediss://…, unix://path "
-                "or redis+cluster://[user:password@]host:port[,host:port…]"
-            )
+        if value is not None:
+            check_redis_url(value.get_secret_value())
         return value
 
     @field_validator("log_level")
@@ -301,22 +238,6 @@ class Settings(BaseSettings):
                 "BOOKSHELF_CORS_ORIGINS cannot be * when BOOKSHELF_CORS_ALLOW_CREDENTIALS is "
                 "true; list the origins"
             )
-        return self
-
-    @model_validator(mode="after")
-    def _rate_limits_parse(self) -> Settings:
-        for name in (
-            "rate_limit_default",
-            "rate_limit_auth",
-            "rate_limit_sign_in_account",
-            "rate_limit_mail_target",
-        ):
-            try:
-                parse_many(getattr(self, name))
-            except ValueError:
-                raise ValueError(
-                    f"BOOKSHELF_{name.upper()} is not a rate limit such as '600/minute'"
-                ) from None
         return self
 
     @property
@@ -344,18 +265,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _safe_in_production(self) -> Settings:
         """Production refuses to start on a value that is public or accepts anything."""
-        if self.environment is not Environment.PRODUCTION:
-            return self
-        if self.jwt_secret is None:
-            raise ValueError("BOOKSHELF_JWT_SECRET is required in production")
-        _check_production_secret("BOOKSHELF_JWT_SECRET", self.jwt_secret.get_secret_value())
-        for previous in self.jwt_secrets[1:]:
-            _check_production_secret("BOOKSHELF_JWT_PREVIOUS_SECRETS", previous)
-        if "*" in self.allowed_host_list:
-            raise ValueError(
-                "BOOKSHELF_ALLOWED_HOSTS must list the host names served in production (not *): "
-                "a forged Host header must not be answered"
-            )
+        if self.environment is Environment.PRODUCTION:
+            check_secrets_and_hosts(self)
         return self
 
     @model_validator(mode="after")
@@ -368,14 +279,6 @@ class Settings(BaseSettings):
         refused = open_doors(self)
         if refused:
             raise ValueError("; ".join(refused))
-        return self
-
-    @model_validator(mode="after")
-    def _one_mail_transport(self) -> Settings:
-        if self.mail_to_log_unsafe and self.smtp_url is not None:
-            raise ValueError(
-                "BOOKSHELF_MAIL_TO_LOG_UNSAFE and BOOKSHELF_SMTP_URL exclude each other: unset one"
-            )
         return self
 
     @property
@@ -394,17 +297,6 @@ class Settings(BaseSettings):
     @property
     def runs_inprocess_worker(self) -> bool:
         return self.is_sqlite if self.inprocess_worker is None else self.inprocess_worker
-
-    @model_validator(mode="after")
-    def _lease_outlasts_a_send(self) -> Settings:
-        # A lease that can expire while its worker is still sending would let a second worker
-        # send the same message meanwhile.
-        if self.mail_lease_seconds <= self.smtp_send_timeout_seconds:
-            raise ValueError(
-                "BOOKSHELF_MAIL_LEASE_SECONDS must be longer than "
-                "BOOKSHELF_SMTP_SEND_TIMEOUT_SECONDS (a send must end before its lease)"
-            )
-        return self
 
     @model_validator(mode="after")
     def _first_admin_complete(self) -> Settings:
@@ -431,19 +323,6 @@ class Settings(BaseSettings):
     @property
     def should_auto_migrate(self) -> bool:
         return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
-
-
-def _check_production_secret(name: str, secret: str) -> None:
-    if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
-        raise ValueError(
-            f"{name} must be at least {MIN_PRODUCTION_SECRET_LENGTH} characters in production "
-            "(each of them)"
-        )
-    if secret in _PUBLIC_SECRETS or _PLACEHOLDER.search(secret):
-        raise ValueError(
-            f"{name} is the development secret or an example from the documentation: "
-            "generate a random one"
-        )
 
 
 def _split(value: str) -> list[str]:

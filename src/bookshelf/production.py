@@ -5,12 +5,49 @@ accept each, so a laptop needs no TLS, relay or proxy."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from bookshelf.addresses import is_local_host, is_public_https_url, parse_smtp_url, trusts_everyone
 
 if TYPE_CHECKING:  # Settings calls this module: a name for the type only, no import cycle
     from bookshelf.config import Settings
+
+# Used only when BOOKSHELF_JWT_SECRET is unset, which production refuses.
+DEVELOPMENT_SECRET = "bookshelf-development-secret-never-use-in-production"  # noqa: S105
+MIN_PRODUCTION_SECRET_LENGTH = 32
+# Secrets anyone can read (this file, the example manifests): refused in production.
+_PUBLIC_SECRETS = frozenset(
+    {DEVELOPMENT_SECRET, "CHANGE-ME-to-48-random-characters-from-a-secret-generator"}
+)
+_PLACEHOLDER = re.compile(r"change[-_ ]?me|replace[-_ ]?me", re.IGNORECASE)
+
+
+def check_secrets_and_hosts(settings: Settings) -> None:
+    """Production refuses to start on a secret that is short or public, or on any Host."""
+    if settings.jwt_secret is None:
+        raise ValueError("BOOKSHELF_JWT_SECRET is required in production")
+    _check_secret("BOOKSHELF_JWT_SECRET", settings.jwt_secret.get_secret_value())
+    for previous in settings.jwt_secrets[1:]:
+        _check_secret("BOOKSHELF_JWT_PREVIOUS_SECRETS", previous)
+    if "*" in settings.allowed_host_list:
+        raise ValueError(
+            "BOOKSHELF_ALLOWED_HOSTS must list the host names served in production (not *): "
+            "a forged Host header must not be answered"
+        )
+
+
+def _check_secret(name: str, secret: str) -> None:
+    if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
+        raise ValueError(
+            f"{name} must be at least {MIN_PRODUCTION_SECRET_LENGTH} characters in production "
+            "(each of them)"
+        )
+    if secret in _PUBLIC_SECRETS or _PLACEHOLDER.search(secret):
+        raise ValueError(
+            f"{name} is the development secret or an example from the documentation: "
+            "generate a random one"
+        )
 
 
 def open_doors(settings: Settings) -> list[str]:
