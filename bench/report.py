@@ -118,13 +118,17 @@ def scale(result: dict[str, object]) -> list[str]:
     )
     print(
         f"| case | p95 ms at {small:,} | p95 ms at {large:,} | growth | "
-        f"database ms at {small:,} | database ms at {large:,} | criterion | verdict |"
+        f"database ms at {small:,} | database ms at {large:,} (low-high) | criterion | verdict |"
     )
     print("|---|---:|---:|---:|---:|---:|---|---|")
     for verdict in judged:
         case = verdict.case
         times = [database[str(size)].get(case) for size in (small, large)]
+        # The median, and at the large size the spread of the runs: load from outside the
+        # bench moves it, and the reader should see how much.
         shown = [f"{t['median_ms']:.2f}" if t else "-" for t in times]
+        if times[1] and "low_ms" in times[1]:
+            shown[1] += f" ({times[1]['low_ms']:.2f}-{times[1]['high_ms']:.2f})"
         print(
             f"| {case} | {p95[str(small)][case]:.2f} | {p95[str(large)][case]:.2f} | "
             f"{p95[str(large)][case] / p95[str(small)][case]:.2f}x | {shown[0]} | {shown[1]} | "
