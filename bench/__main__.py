@@ -7,10 +7,13 @@ Parts (``--parts``, default all seven):
   Prints requests/s, p50, p99, server CPU per request and Bookshelf's ratio to the floor, for
   Bookshelf as configured and with ``BOOKSHELF_FAST_PATH=false`` (``stock``) side by side;
   then the web app's pages beside the API calls they show (``bench/pages.py``: CPU within 2x).
-* ``costs``: Bookshelf's CPU per GET with each production feature switched off in turn.
-* ``soak``: Bookshelf under mixed load for ``--soak-seconds``; its RSS sampled throughout.
-* ``signin``: 32 concurrent sign-ins from 8 client addresses at the production Argon2id cost;
-  the workers' peak RSS, and the clients that got nothing but 503 busy.
+* ``costs`` (``bench/costs.py``): Bookshelf's CPU per GET with each production feature
+  switched off in turn.
+* ``soak`` (``bench/memory.py``): Bookshelf under mixed load for ``--soak-seconds``; its RSS
+  sampled throughout.
+* ``signin`` (``bench/memory.py``): 32 concurrent sign-ins from 8 client addresses at the
+  production Argon2id cost; the workers' peak RSS, and the clients that got nothing but 503
+  busy.
 * ``scale`` (``bench/scale.py``): p95 latency of the list, filter + sort, deep paging and search
   requests (two common words, one very common word, a word in 3% of the books, one book) at 10k
   books and again at 1M books (``--scale-books``), and each search's database time; lists are
@@ -33,17 +36,15 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
-from bench import bulk, costs, dataset, import_memory, load, pages, report, scale, signin
+from bench import bulk, costs, dataset, import_memory, load, memory, pages, report, scale
 from bench.report import Row
+from bench.scale import FILTER_QUERY, SEARCH_QUERY
 from bench.servers import Server, free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,10 +53,6 @@ JWT_ISSUER, JWT_AUDIENCE = "bookshelf", "bookshelf-api"
 
 # Bookshelf built from stock parts only: what the fast path's internals buy, measured.
 STOCK = {"BOOKSHELF_FAST_PATH": "false"}
-# The sign-in burst's client addresses (4 requests each).
-SIGN_IN_CLIENTS = 8
-FILTER_QUERY = scale.FILTER_QUERY
-SEARCH_QUERY = "?" + urlencode({"q": scale.SEARCH_TEXT})
 NEW_BOOK = json.dumps(
     {
         "title": "The Benchmarked Garden",
@@ -261,108 +258,6 @@ class Bench:
     def import_memory(self, database: dataset.BenchDatabase) -> dict[str, object]:
         return import_memory.measure(lambda label: self.bookshelf(database, label))
 
-    def costs(self, database: dataset.BenchDatabase) -> dict[str, dict[str, float]]:
-        """CPU per GET-by-id with each production feature switched off in turn (in process)."""
-        base = {
-            "environment": "production",
-            "database_url": database.url,
-            "jwt_secret": self.secret,
-            "allowed_hosts": "127.0.0.1,localhost",
-            "cors_origins": "https://catalog.example",
-            "public_url": "https://catalog.example",
-            "smtp_url": "smtp://127.0.0.1:25",
-            "rate_limit_default": "100000000/minute",
-        }
-        book_id = database.sample_ids(1)[0]
-        results = costs.feature_costs(base, book_id)
-        for name, cpu in results.items():
-            print(f"  GET /books/{{id}}, {name:<32} {cpu:6.0f} µs CPU", flush=True)
-        split = costs.library_split(base, book_id)
-        for library, share in split.items():
-            print(f"  GET /books/{{id}} CPU by library: {library:<32} {share:5.1f} %", flush=True)
-        return {"features": results, "by_library": split}
-
-    def soak(self, database: dataset.BenchDatabase) -> dict[str, object]:
-        seconds = self.options.soak_seconds
-        with self.bookshelf(database, "bookshelf-soak") as app:
-            token = dataset.sign_in(app.base_url)
-            ids = database.sample_ids(1000)
-            paths = [f"/api/v1/books/{i}" for i in ids]
-            paths += ["/api/v1/books", "/api/v1/books" + FILTER_QUERY]
-            paths += ["/api/v1/books" + SEARCH_QUERY, "/api/v1/users/me"] * 20
-            script = load.paths_script(paths, headers={"Authorization": f"Bearer {token}"})
-            # Warm up first, so caches and pools are full before the first sample.
-            load.run_wrk(self.wrk, app.base_url, script, seconds=5, connections=32, threads=2)
-            samples: list[tuple[float, float]] = []
-            result: dict[str, load.LoadResult] = {}
-
-            def drive() -> None:
-                result["load"] = load.run_wrk(
-                    self.wrk, app.base_url, script, seconds=seconds, connections=32, threads=2
-                )
-
-            driver = threading.Thread(target=drive)
-            started = time.monotonic()
-            driver.start()
-            while driver.is_alive():
-                samples.append((time.monotonic() - started, sum(app.rss_mib())))
-                driver.join(timeout=5)
-            samples.append((time.monotonic() - started, sum(app.rss_mib())))
-        first, last = samples[0][1], samples[-1][1]
-        # Growth is judged between the first and the last third, so one sample is not decisive.
-        third = max(1, len(samples) // 3)
-        early = sum(s for _, s in samples[:third]) / third
-        late = sum(s for _, s in samples[-third:]) / third
-        print(
-            f"  soak {seconds:.0f} s: {result['load'].requests} requests, errors "
-            f"{result['load'].errors}; RSS {first:.1f} → {last:.1f} MiB "
-            f"(first third {early:.1f}, last third {late:.1f} MiB)",
-            flush=True,
-        )
-        return {
-            "seconds": seconds,
-            "requests": result["load"].requests,
-            "errors": result["load"].errors,
-            "rss_samples_mib": [round(s, 1) for _, s in samples],
-            "early_mib": early,
-            "late_mib": late,
-        }
-
-    def signin(self, database: dataset.BenchDatabase) -> dict[str, object]:
-        """32 sign-ins at once from 8 client addresses (4 each, the first client's first) with
-        the production Argon2id cost: the workers' peak memory against the budget (base +
-        BOOKSHELF_PASSWORD_HASH_CONCURRENCY x 64 MiB), and how many clients got no answer but
-        503 busy."""
-        # The burst measures the hashing slots: the budget of attempts on one account from new
-        # addresses (32 here, on the bench's one editor) would answer most of it 429 first.
-        overrides = {"BOOKSHELF_RATE_LIMIT_SIGN_IN_ACCOUNT": "100000/hour"}
-        with self.bookshelf(database, "bookshelf-signin", overrides) as app:
-            email, password = dataset.EDITOR_EMAIL, dataset.EDITOR_PASSWORD
-            signin.sign_in_burst(app.base_url, email=email, password=password, requests=2)
-            baseline = max(signin.rss_mib(pid) for pid in app.workers())
-            result = signin.sign_in_burst(
-                app.base_url, email=email, password=password, clients=SIGN_IN_CLIENTS
-            )
-            peak = max(signin.peak_rss_mib(pid) for pid in app.workers())
-        statuses = {str(status): count for status, count in sorted(result.statuses.items())}
-        print(
-            f"  sign-in burst of 32 from {SIGN_IN_CLIENTS} clients: {statuses} in "
-            f"{result.seconds:.1f} s, {result.clients_refused_entirely} client(s) refused every "
-            f"time; worker RSS {baseline:.0f} MiB before, peak {peak:.0f} MiB; /health/live "
-            f"{sorted(set(result.live_statuses))}, slowest {result.live_slowest_seconds:.2f} s",
-            flush=True,
-        )
-        return {
-            "statuses": statuses,
-            "clients": SIGN_IN_CLIENTS,
-            "clients_refused_entirely": result.clients_refused_entirely,
-            "seconds": result.seconds,
-            "baseline_rss_mib": baseline,
-            "peak_rss_mib": peak,
-            "live_statuses": sorted(set(result.live_statuses)),
-            "live_slowest_seconds": result.live_slowest_seconds,
-        }
-
 
 def _machine() -> dict[str, str]:
     commit = subprocess.run(
@@ -454,13 +349,13 @@ def main() -> None:
                     results["table"] = bench.table(database)
                 if "costs" in parts:
                     print("bench: costs of each feature (GET by id)", flush=True)
-                    results["costs"] = bench.costs(database)
+                    results["costs"] = costs.run_part(database, bench.secret)
                 if "soak" in parts:
                     print("bench: soak", flush=True)
-                    results["soak"] = bench.soak(database)
+                    results["soak"] = memory.run_soak(bench, database)
                 if "signin" in parts:
                     print("bench: sign-in burst (memory)", flush=True)
-                    results["signin"] = bench.signin(database)
+                    results["signin"] = memory.run_signin(bench, database)
                 if "bulk" in parts:
                     print("bench: bulk import and export", flush=True)
                     results["bulk"] = bench.bulk(database)

@@ -11,40 +11,41 @@ Two criteria (issue 23, "Decision on ``sort=relevance`` at a million books"):
   time per search at one connection, and at most ``SEARCH_P95_MS_BOUND`` p95 under the part's
   wrk load.
 
-Database time is PostgreSQL's own planning + execution time of the exact statement the service
-sends (captured from the data layer, run under the search's own transaction settings), from
-``EXPLAIN (ANALYZE, TIMING OFF)``: the median of ``DATABASE_TIME_RUNS`` after a warm-up, one
-connection, nothing else from the bench running. Why this and not the alternatives: it leaves
-out the driver, the network and Python (client-side timing counts them), it is repeatable on
-any server the bench may use (``pg_stat_statements`` must be preloaded, a restart of the shared
-server), and TIMING OFF keeps the per-row clock reads out of the total. Planning counts because
-searches force a custom plan on every execution (``books.search``).
+Database time is measured on the exact statement the service sends (captured from the data
+layer, run under the search's own transaction settings) with ``EXPLAIN (ANALYZE, TIMING OFF)``,
+``DATABASE_TIME_RUNS`` times after a warm-up, one connection, nothing else from the bench
+running. What the bound judges is the backend process's CPU time per search, read from the
+kernel (``/proc/<pid>/schedstat``) before and after the runs; PostgreSQL's own wall-clock
+planning + execution time is printed beside it, median and spread. Why CPU time: this machine
+is shared (other engineers' tests and benches, load average 5-10 on two cores), and the wall
+time then counts the minutes' contention as much as the search (a backend that waits for a core
+is not doing the search's work; schedstat says how long it waited). The searches read from
+shared buffers (the blocks read are recorded), so no I/O hides outside the CPU time. Why not the
+alternatives: client-side timing counts the driver, the network and Python, and
+``pg_stat_statements`` must be preloaded (a restart of the shared server). When the server is
+not a local process, the wall-clock median is judged instead. Planning counts: searches force a
+custom plan on every execution (``books.search``).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
 import statistics
 import time
-from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from bench import dataset, load
-from bench.servers import Server
+from bench.harness import Harness
 from bookshelf.books import listing, search
 from bookshelf.books.schemas import BookListQuery
 from bookshelf.config import Settings
 from bookshelf.db.connections import opened_database
 from bookshelf.db.postgres import PostgresConnection
-
-if TYPE_CHECKING:
-    # Only a type here: the report imports this module for the verdicts.
-    from bench.report import Row
 
 GROWTH_BOUND = 1.5
 SEARCH_DATABASE_MS_BOUND = 15.0
@@ -55,6 +56,7 @@ DATABASE_TIME_RUNS = 30
 FILTER_QUERY = "?language=fr&sort=-published_date"
 # Two words in ~3 % of the books each that meet in ~0.07 % of them (714 at 1M).
 SEARCH_TEXT = "garden lisbon"
+SEARCH_QUERY = "?" + urlencode({"q": SEARCH_TEXT})
 # A word in ~40% of the seeded titles: far more matches than the search ranks (the candidate
 # cap), at 10k books as at 1M.
 COMMON_WORD = "the"
@@ -62,22 +64,6 @@ COMMON_WORD = "the"
 # at 10k, thirty times the cap at 1M, and too many for the planner to read the table instead.
 MID_WORD = "kingdom"
 DEEP_PAGE = 500
-
-
-class ScaleBench(Protocol):
-    """What the part needs of the bench (``bench.__main__.Bench``)."""
-
-    options: argparse.Namespace
-
-    def bookshelf_env(self, database: dataset.BenchDatabase) -> dict[str, str]: ...
-
-    def bookshelf(
-        self, database: dataset.BenchDatabase, label: str = ...
-    ) -> AbstractContextManager[Server]: ...
-
-    def measure(
-        self, server: Server, script: str, case: str, connections: int | None = None
-    ) -> Row: ...
 
 
 def search_cases(one_book: str) -> dict[str, str]:
@@ -131,8 +117,15 @@ def verdicts(
 
 @dataclass(frozen=True)
 class DatabaseTime:
-    """One search's database time at one connection (ms, over the measured runs)."""
+    """One search's database time at one connection (ms per search, over the measured runs)."""
 
+    # What the bound judges: the backend's CPU time when it can be read, else the wall median.
+    judged_ms: float
+    # The backend's time on a CPU and waiting for one (the kernel's schedstat), or None when
+    # the server is not a local process.
+    cpu_ms: float | None
+    cpu_wait_ms: float | None
+    # PostgreSQL's own wall-clock planning + execution time.
     median_ms: float
     planning_ms: float
     execution_ms: float
@@ -142,6 +135,17 @@ class DatabaseTime:
     shared_read_blocks: int
     # The statement as the service sent it (parameters as $n), for the record.
     statement: str
+
+
+def _schedstat_ns(pid: int) -> tuple[int, int] | None:
+    """Nanoseconds a local PostgreSQL backend has spent on a CPU and waiting for one."""
+    try:
+        if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
+            return None  # another machine's (or container's) process id
+        on_cpu, waiting, _slices = Path(f"/proc/{pid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return None
+    return int(on_cpu), int(waiting)
 
 
 def _app_settings(database: dataset.BenchDatabase) -> Settings:
@@ -163,21 +167,35 @@ async def search_database_time(settings: Settings, text: str) -> DatabaseTime:
             # The service's own call, once: its statement and arguments as sent.
             await listing.list_books(connection, BookListQuery(q=text), search_bounds=bounds)
             sql, arguments = sent[-1]
+            backend = await connection.raw.fetchval("SELECT pg_backend_pid()")
             plans = []
-            for _run in range(DATABASE_TIME_WARMUP + DATABASE_TIME_RUNS):
+            before: tuple[int, int] | None = None
+            for run in range(DATABASE_TIME_WARMUP + DATABASE_TIME_RUNS):
+                if run == DATABASE_TIME_WARMUP:
+                    before = _schedstat_ns(backend)
                 async with search.bounded(connection, bounds.statement_timeout_ms):
                     explained = await connection.raw.fetchval(
                         "EXPLAIN (ANALYZE, TIMING OFF, BUFFERS, FORMAT JSON) " + sql, *arguments
                     )
                 plans.append(json.loads(explained) if isinstance(explained, str) else explained)
+            after = _schedstat_ns(backend)
         finally:
             await database.release(connection)
     measured = [plan[0] for plan in plans[DATABASE_TIME_WARMUP:]]
     totals = [p["Planning Time"] + p["Execution Time"] for p in measured]
     middle = sorted(measured, key=lambda p: p["Planning Time"] + p["Execution Time"])
     median_plan = middle[len(middle) // 2]
+    cpu_ms = wait_ms = None
+    if before is not None and after is not None:
+        # Per search, with its BEGIN, settings and COMMIT: a little more than the statement.
+        cpu_ms = (after[0] - before[0]) / 1e6 / DATABASE_TIME_RUNS
+        wait_ms = (after[1] - before[1]) / 1e6 / DATABASE_TIME_RUNS
+    median_ms = statistics.median(totals)
     return DatabaseTime(
-        median_ms=statistics.median(totals),
+        judged_ms=median_ms if cpu_ms is None else cpu_ms,
+        cpu_ms=cpu_ms,
+        cpu_wait_ms=wait_ms,
+        median_ms=median_ms,
         planning_ms=statistics.median(p["Planning Time"] for p in measured),
         execution_ms=statistics.median(p["Execution Time"] for p in measured),
         low_ms=min(totals),
@@ -193,10 +211,13 @@ def database_times(database: dataset.BenchDatabase, one_book: str) -> dict[str, 
     times = {}
     for case, text in search_cases(one_book).items():
         times[case] = asyncio.run(search_database_time(settings, text))
+        measured = times[case]
+        cpu = "-" if measured.cpu_ms is None else f"{measured.cpu_ms:.2f}"
+        wait = "-" if measured.cpu_wait_ms is None else f"{measured.cpu_wait_ms:.2f}"
         print(
-            f"  {case:<36} database {times[case].median_ms:6.2f} ms median "
-            f"(planning {times[case].planning_ms:.2f}, execution {times[case].execution_ms:.2f}; "
-            f"{times[case].low_ms:.2f}-{times[case].high_ms:.2f})",
+            f"  {case:<36} database CPU {cpu} ms (waited {wait} ms for a CPU); wall "
+            f"{measured.median_ms:.2f} ms median (planning {measured.planning_ms:.2f}, "
+            f"execution {measured.execution_ms:.2f}; {measured.low_ms:.2f}-{measured.high_ms:.2f})",
             flush=True,
         )
     return times
@@ -213,7 +234,7 @@ def cursor_of_page(base_url: str, page: int) -> str:
 
 
 def measure_point(
-    bench: ScaleBench, database: dataset.BenchDatabase, one_book: str
+    bench: Harness, database: dataset.BenchDatabase, one_book: str
 ) -> dict[str, float]:
     """p95 of each case under the part's wrk load, lower of two rounds."""
     with bench.bookshelf(database, f"bookshelf-{database.count_books()}") as app:
@@ -236,7 +257,7 @@ def measure_point(
         return p95
 
 
-def _prepare(bench: ScaleBench, database: dataset.BenchDatabase, sizes: list[int]) -> None:
+def _prepare(bench: Harness, database: dataset.BenchDatabase, sizes: list[int]) -> None:
     """A fresh catalog seeded in ``sizes`` steps, each with its size as the random seed: the
     large catalog's first books are the small catalog's."""
     options = bench.options
@@ -259,7 +280,7 @@ def load_average() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
-def run(bench: ScaleBench) -> dict[str, object]:
+def run(bench: Harness) -> dict[str, object]:
     options = bench.options
     small_size, large_size = options.scale_small, options.scale_books
     small = dataset.BenchDatabase(options.admin_url, options.database + "_scale_small")
