@@ -7,13 +7,17 @@ Parts (``--parts``, default all seven):
   Prints requests/s, p50, p99, server CPU per request and Bookshelf's ratio to the floor, for
   Bookshelf as configured and with ``BOOKSHELF_FAST_PATH=false`` (``stock``) side by side;
   then the web app's pages beside the API calls they show (``bench/pages.py``: CPU within 2x).
-* ``costs``: Bookshelf's CPU per GET with each production feature switched off in turn.
-* ``soak``: Bookshelf under mixed load for ``--soak-seconds``; its RSS sampled throughout.
-* ``signin``: 32 concurrent sign-ins from 8 client addresses at the production Argon2id cost;
-  the workers' peak RSS, and the clients that got nothing but 503 busy.
-* ``scale``: p95 latency of the list, filter + sort, deep paging and search requests (two common
-  words, one very common word, a word in 3% of the books, one book) at 10k books and again at
-  1M books (``--scale-books``), and the growth between the two.
+* ``costs`` (``bench/costs.py``): Bookshelf's CPU per GET with each production feature
+  switched off in turn.
+* ``soak`` (``bench/memory.py``): Bookshelf under mixed load for ``--soak-seconds``; its RSS
+  sampled throughout.
+* ``signin`` (``bench/memory.py``): 32 concurrent sign-ins from 8 client addresses at the
+  production Argon2id cost; the workers' peak RSS, and the clients that got nothing but 503
+  busy.
+* ``scale`` (``bench/scale.py``): p95 latency of the list, filter + sort, deep paging and search
+  requests (two common words, one very common word, a word in 3% of the books, one book) at 10k
+  books and again at 1M books (``--scale-books``), and each search's database time; lists are
+  judged by their growth, searches by a bound at the large size. Exits non-zero on a miss.
 * ``bulk``: 10,000 books in one ``POST /books/import`` against single ``POST /books`` (one at a
   time and 32 in flight), then the whole catalog through ``GET /books/export``.
 * ``replicas`` (only when named): with one streaming replica, the routing's CPU per GET and
@@ -34,17 +38,16 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
-from bench import bulk, costs, dataset, import_memory, load, pages, replicas, report, signin
+from bench import bulk, costs, dataset, import_memory, load, memory, pages, replicas, report
 from bench.report import Row
+from bench.scale import FILTER_QUERY, SEARCH_QUERY
+from bench.scale import run as run_scale
 from bench.servers import Server, free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,16 +56,6 @@ JWT_ISSUER, JWT_AUDIENCE = "bookshelf", "bookshelf-api"
 
 # Bookshelf built from stock parts only: what the fast path's internals buy, measured.
 STOCK = {"BOOKSHELF_FAST_PATH": "false"}
-# The sign-in burst's client addresses (4 requests each).
-SIGN_IN_CLIENTS = 8
-FILTER_QUERY = "?language=fr&sort=-published_date"
-SEARCH_QUERY = "?q=garden+lisbon"
-# A word in ~40% of the seeded titles: far more matches than the search ranks (the candidate
-# cap), at 10k books as at 1M.
-COMMON_WORD_QUERY = "?q=the"
-# A word in ~3% of the seeded books (~340 at 10k, ~31,000 at 1M): fewer matches than the cap
-# at 10k, thirty times the cap at 1M, and too many for the planner to read the table instead.
-MID_WORD_QUERY = "?q=kingdom"
 NEW_BOOK = json.dumps(
     {
         "title": "The Benchmarked Garden",
@@ -268,175 +261,6 @@ class Bench:
     def import_memory(self, database: dataset.BenchDatabase) -> dict[str, object]:
         return import_memory.measure(lambda label: self.bookshelf(database, label))
 
-    def costs(self, database: dataset.BenchDatabase) -> dict[str, dict[str, float]]:
-        """CPU per GET-by-id with each production feature switched off in turn (in process)."""
-        base = {
-            "environment": "production",
-            "database_url": database.url,
-            "jwt_secret": self.secret,
-            "allowed_hosts": "127.0.0.1,localhost",
-            "cors_origins": "https://catalog.example",
-            "public_url": "https://catalog.example",
-            "smtp_url": "smtp://127.0.0.1:25",
-            "rate_limit_default": "100000000/minute",
-        }
-        book_id = database.sample_ids(1)[0]
-        results = costs.feature_costs(base, book_id)
-        for name, cpu in results.items():
-            print(f"  GET /books/{{id}}, {name:<32} {cpu:6.0f} µs CPU", flush=True)
-        split = costs.library_split(base, book_id)
-        for library, share in split.items():
-            print(f"  GET /books/{{id}} CPU by library: {library:<32} {share:5.1f} %", flush=True)
-        return {"features": results, "by_library": split}
-
-    def soak(self, database: dataset.BenchDatabase) -> dict[str, object]:
-        seconds = self.options.soak_seconds
-        with self.bookshelf(database, "bookshelf-soak") as app:
-            token = dataset.sign_in(app.base_url)
-            ids = database.sample_ids(1000)
-            paths = [f"/api/v1/books/{i}" for i in ids]
-            paths += ["/api/v1/books", "/api/v1/books" + FILTER_QUERY]
-            paths += ["/api/v1/books" + SEARCH_QUERY, "/api/v1/users/me"] * 20
-            script = load.paths_script(paths, headers={"Authorization": f"Bearer {token}"})
-            # Warm up first, so caches and pools are full before the first sample.
-            load.run_wrk(self.wrk, app.base_url, script, seconds=5, connections=32, threads=2)
-            samples: list[tuple[float, float]] = []
-            result: dict[str, load.LoadResult] = {}
-
-            def drive() -> None:
-                result["load"] = load.run_wrk(
-                    self.wrk, app.base_url, script, seconds=seconds, connections=32, threads=2
-                )
-
-            driver = threading.Thread(target=drive)
-            started = time.monotonic()
-            driver.start()
-            while driver.is_alive():
-                samples.append((time.monotonic() - started, sum(app.rss_mib())))
-                driver.join(timeout=5)
-            samples.append((time.monotonic() - started, sum(app.rss_mib())))
-        first, last = samples[0][1], samples[-1][1]
-        # Growth is judged between the first and the last third, so one sample is not decisive.
-        third = max(1, len(samples) // 3)
-        early = sum(s for _, s in samples[:third]) / third
-        late = sum(s for _, s in samples[-third:]) / third
-        print(
-            f"  soak {seconds:.0f} s: {result['load'].requests} requests, errors "
-            f"{result['load'].errors}; RSS {first:.1f} → {last:.1f} MiB "
-            f"(first third {early:.1f}, last third {late:.1f} MiB)",
-            flush=True,
-        )
-        return {
-            "seconds": seconds,
-            "requests": result["load"].requests,
-            "errors": result["load"].errors,
-            "rss_samples_mib": [round(s, 1) for _, s in samples],
-            "early_mib": early,
-            "late_mib": late,
-        }
-
-    def signin(self, database: dataset.BenchDatabase) -> dict[str, object]:
-        """32 sign-ins at once from 8 client addresses (4 each, the first client's first) with
-        the production Argon2id cost: the workers' peak memory against the budget (base +
-        BOOKSHELF_PASSWORD_HASH_CONCURRENCY x 64 MiB), and how many clients got no answer but
-        503 busy."""
-        # The burst measures the hashing slots: the budget of attempts on one account from new
-        # addresses (32 here, on the bench's one editor) would answer most of it 429 first.
-        overrides = {"BOOKSHELF_RATE_LIMIT_SIGN_IN_ACCOUNT": "100000/hour"}
-        with self.bookshelf(database, "bookshelf-signin", overrides) as app:
-            email, password = dataset.EDITOR_EMAIL, dataset.EDITOR_PASSWORD
-            signin.sign_in_burst(app.base_url, email=email, password=password, requests=2)
-            baseline = max(signin.rss_mib(pid) for pid in app.workers())
-            result = signin.sign_in_burst(
-                app.base_url, email=email, password=password, clients=SIGN_IN_CLIENTS
-            )
-            peak = max(signin.peak_rss_mib(pid) for pid in app.workers())
-        statuses = {str(status): count for status, count in sorted(result.statuses.items())}
-        print(
-            f"  sign-in burst of 32 from {SIGN_IN_CLIENTS} clients: {statuses} in "
-            f"{result.seconds:.1f} s, {result.clients_refused_entirely} client(s) refused every "
-            f"time; worker RSS {baseline:.0f} MiB before, peak {peak:.0f} MiB; /health/live "
-            f"{sorted(set(result.live_statuses))}, slowest {result.live_slowest_seconds:.2f} s",
-            flush=True,
-        )
-        return {
-            "statuses": statuses,
-            "clients": SIGN_IN_CLIENTS,
-            "clients_refused_entirely": result.clients_refused_entirely,
-            "seconds": result.seconds,
-            "baseline_rss_mib": baseline,
-            "peak_rss_mib": peak,
-            "live_statuses": sorted(set(result.live_statuses)),
-            "live_slowest_seconds": result.live_slowest_seconds,
-        }
-
-    def scale(self) -> dict[str, object]:
-        options = self.options
-        database = dataset.BenchDatabase(options.admin_url, options.database + "_scale")
-        database.recreate()
-        env = {**os.environ, **self.bookshelf_env(database)}
-        sizes = [options.scale_small, options.scale_books]
-        results: dict[int, dict[str, float]] = {}
-        try:
-            database.cli("migrate", env=env)
-            loaded, one_book = 0, ""
-            for size in sizes:
-                started = time.monotonic()
-                database.seed(size - loaded, env=env, random_seed=size)
-                loaded = size
-                print(f"  seeded to {size:,} books in {time.monotonic() - started:.0f} s")
-                # Chosen in the small catalog, searched for again in the large one.
-                if not one_book:
-                    one_book = database.one_book_search()
-                    print(f"  one-book search: q={one_book!r}")
-                results[size] = self.scale_point(database, one_book)
-        finally:
-            if not options.keep_database:
-                database.drop()
-        small, large = (results[s] for s in sizes)
-        return {
-            "one_book_search": one_book,
-            "connections": options.scale_connections,
-            "sizes": sizes,
-            "p95_ms": {str(s): results[s] for s in sizes},
-            "growth": {case: large[case] / small[case] for case in small},
-        }
-
-    def scale_point(self, database: dataset.BenchDatabase, one_book: str) -> dict[str, float]:
-        with self.bookshelf(database, f"bookshelf-{database.count_books()}") as app:
-            page_500 = self.cursor_of_page(app.base_url, 500)
-            cases = {
-                "GET /books": "/api/v1/books",
-                "GET /books?language&sort": "/api/v1/books" + FILTER_QUERY,
-                "GET /books?cursor (page 500)": f"/api/v1/books?cursor={page_500}",
-                "GET /books?q": "/api/v1/books" + SEARCH_QUERY,
-                "GET /books?q (common word)": "/api/v1/books" + COMMON_WORD_QUERY,
-                "GET /books?q (word in 3% of books)": "/api/v1/books" + MID_WORD_QUERY,
-                "GET /books?q (one book)": "/api/v1/books?" + urlencode({"q": one_book}),
-            }
-            # Two rounds, the lower p95 of each case kept: a single 10 s run can catch the
-            # database's background work after a bulk load.
-            p95: dict[str, float] = {}
-            for _round in range(2):
-                for case, path in cases.items():
-                    row = self.measure(
-                        app, load.paths_script([path]), case, self.options.scale_connections
-                    )
-                    p95[case] = min(row.p95_ms, p95.get(case, row.p95_ms))
-            return p95
-
-    @staticmethod
-    def cursor_of_page(base_url: str, page: int) -> str:
-        cursor = ""
-        for _ in range(page - 1):
-            data = dataset.get_json(
-                base_url, "/api/v1/books" + (f"?cursor={cursor}" if cursor else "")
-            )
-            cursor = data["next_cursor"]
-            if cursor is None:
-                raise RuntimeError(f"the catalog has fewer than {page} pages")
-        return cursor
-
 
 def _machine() -> dict[str, str]:
     commit = subprocess.run(
@@ -487,6 +311,11 @@ def main() -> None:
     )
     parser.add_argument("--database", default="bookshelf_bench")
     parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument(
+        "--reuse-database",
+        action="store_true",
+        help="scale: reuse (and keep) a catalog that already holds the books asked for",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument(
         "--case", dest="cases", action="append", help="only cases whose name holds this text"
@@ -525,13 +354,13 @@ def main() -> None:
                     results["table"] = bench.table(database)
                 if "costs" in parts:
                     print("bench: costs of each feature (GET by id)", flush=True)
-                    results["costs"] = bench.costs(database)
+                    results["costs"] = costs.run_part(database, bench.secret)
                 if "soak" in parts:
                     print("bench: soak", flush=True)
-                    results["soak"] = bench.soak(database)
+                    results["soak"] = memory.run_soak(bench, database)
                 if "signin" in parts:
                     print("bench: sign-in burst (memory)", flush=True)
-                    results["signin"] = bench.signin(database)
+                    results["signin"] = memory.run_signin(bench, database)
                 if "bulk" in parts:
                     print("bench: bulk import and export", flush=True)
                     results["bulk"] = bench.bulk(database)
@@ -543,16 +372,10 @@ def main() -> None:
                     database.drop()
         if "scale" in parts:
             print("bench: scale", flush=True)
-            results["scale"] = bench.scale()
+            results["scale"] = run_scale(bench)
         if "replicas" in parts:  # not in the default set: it starts two servers of its own
             print("bench: replicas (one streaming replica)", flush=True)
-            results["replicas"] = replicas.measure(
-                bench,
-                books=options.replica_books,
-                seconds=options.duration,
-                connections=options.connections,
-                threads=options.threads,
-            )
+            results["replicas"] = replicas.run(bench, options)
 
     print(
         f"\nBookshelf vs floor — {machine['date']}, commit {machine['commit']}, "
@@ -562,10 +385,13 @@ def main() -> None:
         report.table(results["table"])  # type: ignore[arg-type]
     if "costs" in results:
         report.costs(results["costs"])  # type: ignore[arg-type]
+    missed: list[str] = []
     if "scale" in results:
-        report.scale(results["scale"])  # type: ignore[arg-type]
+        missed += report.scale(results["scale"])  # type: ignore[arg-type]
     if options.json:
         options.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    if missed:
+        sys.exit("bench: missed " + "; ".join(missed))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import re
 import time
 from typing import Any
 
+from bench.dataset import BenchDatabase
 from bookshelf.config import Settings
 from bookshelf.main import configure_process, create_app
 
@@ -132,3 +133,26 @@ def library_split(base: dict[str, Any], book_id: str) -> dict[str, float]:
         totals[_library(filename)] += self_time
     whole = sum(totals.values())
     return {name: 100 * spent / whole for name, spent in totals.most_common()}
+
+
+def run_part(database: BenchDatabase, jwt_secret: str) -> dict[str, dict[str, float]]:
+    """The ``costs`` part: CPU per GET-by-id with each production feature switched off in
+    turn, and by library (in process, production settings)."""
+    base = {
+        "environment": "production",
+        "database_url": database.url,
+        "jwt_secret": jwt_secret,
+        "allowed_hosts": "127.0.0.1,localhost",
+        "cors_origins": "https://catalog.example",
+        "public_url": "https://catalog.example",
+        "smtp_url": "smtp://127.0.0.1:25",
+        "rate_limit_default": "100000000/minute",
+    }
+    book_id = database.sample_ids(1)[0]
+    results = feature_costs(base, book_id)
+    for name, cpu in results.items():
+        print(f"  GET /books/{{id}}, {name:<32} {cpu:6.0f} µs CPU", flush=True)
+    split = library_split(base, book_id)
+    for library, share in split.items():
+        print(f"  GET /books/{{id}} CPU by library: {library:<32} {share:5.1f} %", flush=True)
+    return {"features": results, "by_library": split}

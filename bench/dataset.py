@@ -60,6 +60,17 @@ class BenchDatabase:
             )
         )
 
+    def books_if_exists(self) -> int | None:
+        """How many books the database holds, or None when there is no such database (or no
+        books table in it)."""
+        exists = asyncio.run(
+            _fetch(self._admin_dsn, f"SELECT 1 FROM pg_database WHERE datname = '{self.name}'")
+        )
+        if not exists:
+            return None
+        tables = asyncio.run(_fetch(self.dsn, "SELECT to_regclass('books') IS NOT NULL AS found"))
+        return self.count_books() if tables[0]["found"] else None
+
     def drop(self) -> None:
         asyncio.run(
             _execute(self._admin_dsn, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')

@@ -14,6 +14,7 @@ A throw-away primary and a ``pg_basebackup -R`` replica of it (the replica tests
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import cProfile
@@ -78,6 +79,17 @@ class BenchLike(Protocol):
     def scripts(self, database: dataset.BenchDatabase, token: str) -> dict[str, Any]: ...
 
     def measure(self, server: Server, script: Any, case: str) -> Row: ...
+
+
+def run(bench: BenchLike, options: argparse.Namespace) -> dict[str, object]:
+    """The part with the runner's options (``--replica-books``, duration, connections)."""
+    return measure(
+        bench,
+        books=options.replica_books,
+        seconds=options.duration,
+        connections=options.connections,
+        threads=options.threads,
+    )
 
 
 def measure(
