@@ -337,11 +337,13 @@ def describe_settings_error(error: ValidationError) -> str:
     """One line per bad setting, naming its environment variable, with no traceback."""
     problems = []
     for item in error.errors():
+        # pydantic prefixes the message of a ValueError raised by a validator: noise here.
+        message = str(item["msg"]).removeprefix("Value error, ")
         if item["loc"]:
             name = "BOOKSHELF_" + "_".join(str(part) for part in item["loc"]).upper()
-            problems.append(f"{name}: {item['msg']}")
+            problems.append(f"{name}: {message}")
         else:  # a rule across settings: its message names the variables
-            problems.append(str(item["msg"]).removeprefix("Value error, "))
+            problems.append(message)
     return "invalid configuration: " + "; ".join(problems)
 
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bookshelf.config import Settings
+from bookshelf.config import ConfigurationError, Settings, load_settings
 from bookshelf.users.schemas import Role
 from tests.factories import app_account, assert_problem
 from tests.ops.conftest import SharedRedis
@@ -207,6 +207,13 @@ async def test_redis_counters_are_shared_by_every_instance(
 
 @pytest.mark.parametrize("value", ["lots", "10 per fortnight", ""])
 @pytest.mark.usefixtures("clean_environment")
-def test_unparseable_limits_are_refused(value: str) -> None:
-    with pytest.raises(ValueError, match="BOOKSHELF_RATE_LIMIT_DEFAULT"):
-        Settings(rate_limit_default=value)
+def test_unparseable_limits_are_refused(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As an operator meets it: one line naming the variable (every bad limit is named).
+    monkeypatch.setenv("BOOKSHELF_RATE_LIMIT_DEFAULT", value)
+    monkeypatch.setenv("BOOKSHELF_RATE_LIMIT_AUTH", "often")
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert "BOOKSHELF_RATE_LIMIT_DEFAULT: not a rate limit such as" in message
+    assert "BOOKSHELF_RATE_LIMIT_AUTH: not a rate limit such as" in message
+    assert "\n" not in message
