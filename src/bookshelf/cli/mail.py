@@ -11,7 +11,7 @@ import typer
 from pydantic import BaseModel
 
 from bookshelf.cli.common import connection_to, run_with_database, settings_or_exit
-from bookshelf.cli.output import CursorOption, JsonOption, note_next_page, print_json, print_table
+from bookshelf.cli.output import CursorOption, JsonOption, print_json, print_page, print_table
 from bookshelf.mail import backlog
 from bookshelf.mail.backlog import OutboxMessage
 
@@ -61,11 +61,7 @@ def list_messages(
         return OutboxPage(items=list(items), next_cursor=next_cursor)
 
     page = run_with_database(run(), settings)
-    if json_output:
-        print_json(page.model_dump(mode="json"))
-        return
-    print_table(HEADERS, [_row(message) for message in page.items])
-    note_next_page(page.next_cursor)
+    print_page(page, [_row(message) for message in page.items], HEADERS, json_output=json_output)
 
 
 @app.command()

@@ -9,7 +9,7 @@ import sys
 import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import typer
 
@@ -84,3 +84,21 @@ def note_next_page(next_cursor: str | None) -> None:
     """For a person reading a table: how to get the next page (scripts read ``next_cursor``)."""
     if next_cursor is not None:
         print(f"more: run again with --cursor {next_cursor}", file=sys.stderr)
+
+
+class Page(Protocol):
+    next_cursor: str | None
+
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
+
+
+def print_page(
+    page: Page, rows: Sequence[Sequence[object]], headers: Sequence[str], *, json_output: bool
+) -> None:
+    """A page of a listing: the whole page as JSON for scripts, else its rows as a table and,
+    on stderr, how to get the next page."""
+    if json_output:
+        print_json(page.model_dump(mode="json"))
+        return
+    print_table(headers, rows)
+    note_next_page(page.next_cursor)

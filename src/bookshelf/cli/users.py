@@ -16,7 +16,7 @@ import typer
 from bookshelf.auth import accounts
 from bookshelf.auth.schemas import normalise_email
 from bookshelf.cli.common import connection_to, run_with_database, settings_or_exit
-from bookshelf.cli.output import CursorOption, JsonOption, note_next_page, print_json, print_table
+from bookshelf.cli.output import CursorOption, JsonOption, print_json, print_page, print_table
 from bookshelf.users import service as users
 from bookshelf.users.schemas import Role, User, UserAdminUpdate, UserPage
 
@@ -61,11 +61,7 @@ def list_accounts(
         return UserPage(items=list(items), next_cursor=next_cursor)
 
     page = run_with_database(run(), settings)
-    if json_output:
-        print_json(page.model_dump(mode="json"))
-        return
-    print_table(HEADERS, [_row(user) for user in page.items])
-    note_next_page(page.next_cursor)
+    print_page(page, [_row(user) for user in page.items], HEADERS, json_output=json_output)
 
 
 def _change(email: str, changes: UserAdminUpdate, json_output: bool) -> None:
