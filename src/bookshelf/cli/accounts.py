@@ -10,8 +10,7 @@ import typer
 from bookshelf.auth import service as auth_service
 from bookshelf.auth.exceptions import EmailAlreadyRegistered
 from bookshelf.auth.passwords import password_problems
-from bookshelf.auth.schemas import normalise_email
-from bookshelf.cli.common import run_with_database, settings_or_exit
+from bookshelf.cli.common import email_or_exit, run_with_database, settings_or_exit
 from bookshelf.db import migrate as migrations
 from bookshelf.db.connections import opened_database
 from bookshelf.db.database import unit_of_work
@@ -44,11 +43,7 @@ def create_admin(
     says to take that account over.
     """
     settings = settings_or_exit()
-    try:
-        normalised = normalise_email(email)
-    except ValueError as error:
-        print(f"bookshelf: --email: {error}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    normalised = email_or_exit(email, "--email")
     password = _read_new_password()
     problems = password_problems(password, email=normalised)
     if problems:

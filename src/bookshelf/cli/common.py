@@ -14,6 +14,7 @@ import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from bookshelf.auth.schemas import normalise_email
 from bookshelf.config import ConfigurationError, Settings, load_settings
 from bookshelf.db.connections import opened_database
 from bookshelf.db.database import Connection, unit_of_work
@@ -34,6 +35,15 @@ def settings_or_exit() -> Settings:
 
 
 Outcome = TypeVar("Outcome")
+
+
+def email_or_exit(email: str, name: str) -> str:
+    """``email`` normalised as the API stores it, or a usage error (exit 2) naming ``name``."""
+    try:
+        return normalise_email(email)
+    except ValueError as error:
+        print(f"bookshelf: {name}: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
 
 
 def run_with_database(work: Coroutine[Any, Any, Outcome], settings: Settings) -> Outcome:

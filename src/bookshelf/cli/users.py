@@ -14,8 +14,7 @@ from typing import Annotated
 import typer
 
 from bookshelf.auth import accounts
-from bookshelf.auth.schemas import normalise_email
-from bookshelf.cli.common import connection_to, run_with_database, settings_or_exit
+from bookshelf.cli.common import connection_to, email_or_exit, run_with_database, settings_or_exit
 from bookshelf.cli.output import CursorOption, JsonOption, print_json, print_page, print_table
 from bookshelf.users import service as users
 from bookshelf.users.schemas import Role, User, UserAdminUpdate, UserPage
@@ -67,11 +66,7 @@ def list_accounts(
 def _change(email: str, changes: UserAdminUpdate, json_output: bool) -> None:
     """Find the account at ``email`` and apply ``changes`` in one transaction; print it."""
     settings = settings_or_exit()
-    try:
-        normalised = normalise_email(email)
-    except ValueError as error:
-        print(f"bookshelf: EMAIL: {error}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    normalised = email_or_exit(email, "EMAIL")
 
     async def run() -> User | None:
         async with connection_to(settings, write=True) as connection:
